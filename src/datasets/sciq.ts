@@ -1,0 +1,58 @@
+/**
+ * sciq, from SciQ (user-supplied parquet: question, distractor1-3, correct_answer, support). Each
+ * question gives a distractor and the correct answer, each for both characters (four rows).
+ * Alice: the answer is correct. Bob: the answer appears in the support passage.
+ * Difficulty: mean LM loss over a model suite on the zero-shot prompt.
+ */
+import { md5Hex } from "../util/pyrepr.ts";
+import { pyFormat, pyLstrip } from "../util/pystr.ts";
+import { Rng } from "../util/rng.ts";
+import { splitFewShotPool } from "./fewshot.ts";
+import type { BaseExample } from "./schema.ts";
+import { expandPaths, readParquetRows, stringField, type SourceSpec } from "./sources.ts";
+import { templatesFile } from "./templates.ts";
+
+export const SCIQ_SPEC: SourceSpec = {
+  what: "SciQ parquet file(s) (train, validation, test)",
+  columns: ["question", "distractor1", "distractor2", "distractor3", "correct_answer", "support"],
+  where: "the Hugging Face dataset 'allenai/sciq' (files data/train-*.parquet, validation-*.parquet, test-*.parquet)",
+};
+
+interface Question {
+  question: string;
+  distractors: [string, string, string];
+  correct: string;
+  support: string;
+}
+
+export async function readSciq(paths: string | string[]): Promise<Question[]> {
+  const files = expandPaths(paths, ".parquet", SCIQ_SPEC);
+  const rows = await readParquetRows(files, SCIQ_SPEC);
+  const where = files.join(",");
+  const f = (r: Record<string, unknown>, k: string, i: number) => stringField(r, k, where, i, SCIQ_SPEC);
+  return rows.map((r, i) => ({
+    question: f(r, "question", i),
+    distractors: [f(r, "distractor1", i), f(r, "distractor2", i), f(r, "distractor3", i)],
+    correct: f(r, "correct_answer", i),
+    support: f(r, "support", i),
+  }));
+}
+
+export function sciqBase(questions: Question[], rng: Rng): BaseExample[] {
+  const { template } = templatesFile().zero_shot.sciq;
+  // the reference splits off a few-shot pool but scores difficulty on the zero-shot prompt
+  const { rest } = splitFewShotPool(questions, rng);
+  return rest.map((q): BaseExample => {
+    const support = pyLstrip(q.support);
+    const distractor = rng.choice(q.distractors);
+    const text = pyFormat(template, { question: q.question, support });
+    return {
+      args: { question: q.question, support },
+      aliceLabel: true,
+      bobLabel: true, // per-answer labels are set when the four rows are made
+      difficulty: NaN,
+      answers: { correct: q.correct, distractor },
+      prompt: { id: md5Hex(text), text, choices: [` ${distractor}`, ` ${q.correct}`], label: true },
+    };
+  });
+}
