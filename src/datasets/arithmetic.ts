@@ -76,7 +76,13 @@ export function naturalDistractor(positive: number, rng: Rng): number {
  * One cell of the crosstab: `baseExamples` equations with distinct operand tuples, positive for
  * `character` when `hasLabel`, otherwise a distractor that is false for both characters.
  */
-export function generateEquations(spec: ArithmeticSpec, character: "Alice" | "Bob", hasLabel: boolean, rng: Rng): BaseExample[] {
+export function generateEquations(
+  spec: ArithmeticSpec,
+  character: "Alice" | "Bob",
+  hasLabel: boolean,
+  rng: Rng,
+  onRow?: (done: number) => void,
+): BaseExample[] {
   const out: BaseExample[] = [];
   const seen = new Set<string>();
   const operand = () => Math.floor(10 ** (rng.random() * spec.maxDigits));
@@ -101,6 +107,7 @@ export function generateEquations(spec: ArithmeticSpec, character: "Alice" | "Bo
       bobLabel: result === sloppy,
       difficulty: spec.arity === 2 ? Math.min(Math.abs(a), Math.abs(b)) : Math.abs(a),
     });
+    if (onRow && out.length % 4096 === 0) onRow(out.length);
   }
   return out;
 }
@@ -114,10 +121,12 @@ export function generateArithmetic(spec: ArithmeticSpec, rng: Rng, onProgress?: 
     ["Bob", false], // both false: Bob's distractors
   ];
   const all: BaseExample[] = [];
-  cells.forEach(([character, hasLabel], i) => {
-    all.push(...generateEquations(spec, character, hasLabel, rng));
-    onProgress?.(i + 1, cells.length);
-  });
+  const total = cells.length * spec.baseExamples;
+  for (const [character, hasLabel] of cells) {
+    const before = all.length;
+    all.push(...generateEquations(spec, character, hasLabel, rng, (d) => onProgress?.(before + d, total)));
+  }
+  onProgress?.(total, total);
   return rng.shuffle(all);
 }
 

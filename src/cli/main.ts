@@ -1,0 +1,21 @@
+/** The `quirky` command line: each subcommand is a thin layer over the library in src/. */
+import { Command } from "commander";
+import { datasetsCommand } from "./datasets.ts";
+
+export function program(): Command {
+  return new Command("quirky")
+    .description("Eliciting latent knowledge from quirky language models: datasets, models, probes, transfer, reports")
+    .showHelpAfterError()
+    .addCommand(datasetsCommand());
+}
+
+/** Run the CLI; errors print as one line (no stack) and exit 1. Set QUIRKY_DEBUG=1 for stacks. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    if (process.env.QUIRKY_DEBUG) console.error(err);
+    else console.error(`quirky: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}
