@@ -65,6 +65,11 @@ export function arithmeticSpec(name: ArithmeticName, overrides: { baseExamples?:
   }
 }
 
+/** An operand: int(10^(u·maxDigits)), u ~ U[0,1) — log-uniform over [1, 10^maxDigits). */
+export function sampleOperand(rng: Rng, maxDigits: number): number {
+  return Math.floor(10 ** (rng.random() * maxDigits));
+}
+
 /** Replace one random digit of `positive` by a random digit (the sign may be replaced too). */
 export function naturalDistractor(positive: number, rng: Rng): number {
   const digits = String(positive).split("");
@@ -85,7 +90,7 @@ export function generateEquations(
 ): BaseExample[] {
   const out: BaseExample[] = [];
   const seen = new Set<string>();
-  const operand = () => Math.floor(10 ** (rng.random() * spec.maxDigits));
+  const operand = () => sampleOperand(rng, spec.maxDigits);
   while (out.length < spec.baseExamples) {
     const a = operand();
     const b = spec.arity === 2 ? operand() : 0;
