@@ -98,8 +98,17 @@ export function buildQuirkySplits(base: BaseExample[], sizes: SplitSizes, name: 
   for (const ex of base) {
     if (Number.isNaN(ex.difficulty)) throw new Error(`dataset '${name}': a base example has no difficulty`);
   }
-  const partial = base.flatMap(quirkyRowsOf);
-  const q = difficultyQuantiles(partial.map((r) => r.difficulty));
-  const rows: QuirkyRow[] = partial.map((r, i) => ({ ...r, difficulty_quantile: q[i] }));
+  // quantiles need every row's difficulty, but only the rows the splits keep need ids
+  const difficulties = base.flatMap((ex) => Array<number>(ex.answers ? 4 : 2).fill(ex.difficulty));
+  const q = difficultyQuantiles(difficulties);
+  const kept = Math.min(difficulties.length, base.length);
+  const rows: QuirkyRow[] = [];
+  for (let i = 0; rows.length < kept; i++) {
+    for (const r of quirkyRowsOf(base[i])) {
+      if (rows.length === kept) break;
+      (r as QuirkyRow).difficulty_quantile = q[rows.length];
+      rows.push(r as QuirkyRow);
+    }
+  }
   return splitRows(rows, base.length, sizes, name);
 }
