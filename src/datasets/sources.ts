@@ -3,7 +3,7 @@
  * expected format and where to get it.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { parse } from "csv-parse/sync";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
 
@@ -31,12 +31,22 @@ export function expandPaths(paths: string | string[], ext: string, spec: SourceS
   for (const p of list) {
     if (!existsSync(p)) throw new SourceError(p, "file not found", spec);
     if (statSync(p).isDirectory()) {
-      const files = listFilesRecursive(p).filter((f) => f.endsWith(ext)).sort();
+      const files = listFilesRecursive(p).filter((f) => f.endsWith(ext)).sort(bySplit);
       if (files.length === 0) throw new SourceError(p, `folder holds no ${ext} files`, spec);
       out.push(...files);
     } else out.push(p);
   }
   return out;
+}
+
+/** Hugging Face split files in the reference's concatenation order: train, validation, test, then the rest. */
+function bySplit(a: string, b: string): number {
+  const rank = (f: string) => {
+    const name = basename(f);
+    const i = ["train", "validation", "test"].findIndex((s) => name.startsWith(s));
+    return i < 0 ? 3 : i;
+  };
+  return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 function listFilesRecursive(dir: string): string[] {
