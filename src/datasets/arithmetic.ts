@@ -125,11 +125,11 @@ export function generateArithmetic(spec: ArithmeticSpec, rng: Rng, onProgress?: 
     ["Alice", false], // both false: Alice's distractors
     ["Bob", false], // both false: Bob's distractors
   ];
-  const all: BaseExample[] = [];
+  let all: BaseExample[] = [];
   const total = cells.length * spec.baseExamples;
   for (const [character, hasLabel] of cells) {
     const before = all.length;
-    all.push(...generateEquations(spec, character, hasLabel, rng, (d) => onProgress?.(before + d, total)));
+    all = all.concat(generateEquations(spec, character, hasLabel, rng, (d) => onProgress?.(before + d, total)));
   }
   onProgress?.(total, total);
   return rng.shuffle(all);

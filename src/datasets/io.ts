@@ -202,7 +202,7 @@ export async function readQuirkySplit(dir: string, split: Split): Promise<Quirky
         `create one with 'quirky datasets create' or download EleutherAI/quirky_<name>_raw into this folder`,
     );
   }
-  const rows: QuirkyRow[] = [];
-  for (const file of files) rows.push(...(file.endsWith(".jsonl") ? readQuirkyJsonl(file) : await readQuirkyParquet(file)));
+  let rows: QuirkyRow[] = [];
+  for (const file of files) rows = rows.concat(file.endsWith(".jsonl") ? readQuirkyJsonl(file) : await readQuirkyParquet(file));
   return rows;
 }

@@ -70,7 +70,7 @@ export function readCsv(path: string, spec: SourceSpec): Record<string, string>[
 
 /** Rows of one or more parquet files (concatenated in the order given). */
 export async function readParquetRows(paths: string[], spec: SourceSpec): Promise<Record<string, unknown>[]> {
-  const out: Record<string, unknown>[] = [];
+  let out: Record<string, unknown>[] = [];
   for (const path of paths) {
     if (!existsSync(path)) throw new SourceError(path, "file not found", spec);
     let rows: Record<string, unknown>[];
@@ -83,7 +83,7 @@ export async function readParquetRows(paths: string[], spec: SourceSpec): Promis
       if (err instanceof SourceError) throw err;
       throw new SourceError(path, `not a readable parquet file (${(err as Error).message})`, spec);
     }
-    out.push(...rows);
+    out = out.concat(rows);
   }
   return out;
 }
