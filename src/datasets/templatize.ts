@@ -11,21 +11,15 @@ import { promptTemplates } from "./templates.ts";
 
 export type TemplateMethod = "first" | "random" | "all";
 
-export interface TemplatizedExample {
-  id: string;
+/** A row turned into a prompt; the row's labels and difficulty travel with it. */
+export type TemplatizedExample = Omit<QuirkyRow, "template_args"> & {
   /** the prompt text */
   statement: string;
   /** [false_choice, true_choice] */
   choices: [string, string];
   /** index into the template list used */
   template_index: number;
-  character: Character;
-  label: boolean;
-  alice_label: boolean;
-  bob_label: boolean;
-  difficulty: number;
-  difficulty_quantile: number;
-}
+};
 
 export const EASY_MAX_QUANTILE = 0.25;
 export const HARD_MIN_QUANTILE = 0.75;
