@@ -1,0 +1,204 @@
+/**
+ * Model configuration: a Hugging Face config.json (GPT-NeoX, Llama, Mistral) turned into the one
+ * config object the engine reads.
+ */
+import { existsSync, readFileSync } from "node:fs";
+
+export type Architecture = "gpt_neox" | "llama" | "mistral";
+export type Activation = "gelu" | "gelu_new" | "relu" | "silu";
+
+export interface ModelConfig {
+  arch: Architecture;
+  vocabSize: number;
+  /** C: residual width */
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  /** grouped-query attention: heads of K and V (= nHeads without GQA) */
+  nKvHeads: number;
+  headDim: number;
+  /** MLP hidden width */
+  dFF: number;
+  /** "layernorm" (GPT-NeoX, with bias) or "rmsnorm" (Llama, Mistral) */
+  norm: "layernorm" | "rmsnorm";
+  normEps: number;
+  /** dims of each head that are rotated (GPT-NeoX: rotary_pct × headDim) */
+  rotaryDims: number;
+  ropeTheta: number;
+  /** GPT-NeoX: x + attn(ln1 x) + mlp(ln2 x) */
+  parallelResidual: boolean;
+  /** Llama/Mistral: gate/up/down (SwiGLU); GPT-NeoX: up/down */
+  gatedMlp: boolean;
+  activation: Activation;
+  attentionBias: boolean;
+  mlpBias: boolean;
+  /** Mistral: query i sees keys j with i − W < j ≤ i */
+  slidingWindow: number | null;
+  tieWordEmbeddings: boolean;
+  maxPositions: number;
+}
+
+export class ConfigError extends Error {
+  constructor(path: string, problem: string) {
+    super(`${path}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+const ARCHS: Record<string, Architecture> = {
+  gpt_neox: "gpt_neox",
+  GPTNeoXForCausalLM: "gpt_neox",
+  llama: "llama",
+  LlamaForCausalLM: "llama",
+  mistral: "mistral",
+  MistralForCausalLM: "mistral",
+};
+
+const ACTIVATIONS: Record<string, Activation> = {
+  gelu: "gelu",
+  gelu_new: "gelu_new",
+  gelu_fast: "gelu_new",
+  gelu_pytorch_tanh: "gelu_new",
+  relu: "relu",
+  silu: "silu",
+  swish: "silu",
+};
+
+export function readConfig(path: string): ModelConfig {
+  if (!existsSync(path)) throw new ConfigError(path, "file not found (a model folder needs config.json)");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError(path, `not valid JSON (${(err as Error).message})`);
+  }
+  return parseConfig(raw, path);
+}
+
+/** Normalize a Hugging Face config object; `where` names it in errors. */
+export function parseConfig(raw: unknown, where = "config.json"): ModelConfig {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(where, "expected a JSON object");
+  const c = raw as Record<string, unknown>;
+  const type = String(c.model_type ?? (Array.isArray(c.architectures) ? c.architectures[0] : ""));
+  const arch = ARCHS[type];
+  if (!arch) {
+    throw new ConfigError(where, `unsupported architecture '${type || "(none)"}'; supported: gpt_neox (Pythia), llama, mistral`);
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = c[key] ?? fallback;
+    if (!Number.isInteger(v) || (v as number) <= 0) throw new ConfigError(where, `'${key}' must be a positive integer, got ${JSON.stringify(c[key])}`);
+    return v as number;
+  };
+  const num = (key: string, fallback: number): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new ConfigError(where, `'${key}' must be a number, got ${JSON.stringify(c[key])}`);
+    return v;
+  };
+  const actName = String(c.hidden_act ?? (arch === "gpt_neox" ? "gelu" : "silu"));
+  const activation = ACTIVATIONS[actName];
+  if (!activation) throw new ConfigError(where, `unsupported hidden_act '${actName}'; supported: ${Object.keys(ACTIVATIONS).join(", ")}`);
+  if (c.rope_scaling != null) {
+    throw new ConfigError(where, `rope_scaling ${JSON.stringify(c.rope_scaling)} is not supported (only plain rotary embeddings)`);
+  }
+
+  const dModel = int("hidden_size");
+  const nHeads = int("num_attention_heads");
+  if (dModel % nHeads !== 0 && c.head_dim === undefined) throw new ConfigError(where, `hidden_size ${dModel} is not divisible by num_attention_heads ${nHeads}`);
+  const headDim = int("head_dim", dModel / nHeads);
+  const nKvHeads = arch === "gpt_neox" ? nHeads : int("num_key_value_heads", nHeads);
+  if (nHeads % nKvHeads !== 0) throw new ConfigError(where, `num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`);
+
+  if (arch === "gpt_neox") {
+    const rotaryPct = num("rotary_pct", 1);
+    if (rotaryPct < 0 || rotaryPct > 1) throw new ConfigError(where, `rotary_pct must be in [0, 1], got ${rotaryPct}`);
+    return {
+      arch,
+      vocabSize: int("vocab_size"),
+      dModel,
+      nLayers: int("num_hidden_layers"),
+      nHeads,
+      nKvHeads,
+      headDim,
+      dFF: int("intermediate_size", 4 * dModel),
+      norm: "layernorm",
+      normEps: num("layer_norm_eps", 1e-5),
+      rotaryDims: Math.trunc(headDim * rotaryPct),
+      ropeTheta: num("rotary_emb_base", num("rope_theta", 10000)),
+      parallelResidual: c.use_parallel_residual !== false,
+      gatedMlp: false,
+      activation,
+      attentionBias: c.attention_bias !== false,
+      mlpBias: true,
+      slidingWindow: null,
+      tieWordEmbeddings: c.tie_word_embeddings === true,
+      maxPositions: int("max_position_embeddings", 2048),
+    };
+  }
+  const window = arch === "mistral" && c.sliding_window != null ? int("sliding_window") : null;
+  return {
+    arch,
+    vocabSize: int("vocab_size"),
+    dModel,
+    nLayers: int("num_hidden_layers"),
+    nHeads,
+    nKvHeads,
+    headDim,
+    dFF: int("intermediate_size"),
+    norm: "rmsnorm",
+    normEps: num("rms_norm_eps", 1e-6),
+    rotaryDims: headDim,
+    ropeTheta: num("rope_theta", 10000),
+    parallelResidual: false,
+    gatedMlp: true,
+    activation,
+    attentionBias: c.attention_bias === true,
+    mlpBias: c.mlp_bias === true,
+    slidingWindow: window,
+    tieWordEmbeddings: c.tie_word_embeddings === true,
+    maxPositions: int("max_position_embeddings", 4096),
+  };
+}
+
+/** The config.json a Hugging Face loader expects for this config (for checkpoints we write). */
+export function toHfConfig(cfg: ModelConfig): Record<string, unknown> {
+  if (cfg.arch === "gpt_neox") {
+    return {
+      architectures: ["GPTNeoXForCausalLM"],
+      model_type: "gpt_neox",
+      vocab_size: cfg.vocabSize,
+      hidden_size: cfg.dModel,
+      num_hidden_layers: cfg.nLayers,
+      num_attention_heads: cfg.nHeads,
+      intermediate_size: cfg.dFF,
+      hidden_act: cfg.activation === "gelu_new" ? "gelu_new" : cfg.activation,
+      rotary_pct: cfg.rotaryDims / cfg.headDim,
+      rotary_emb_base: cfg.ropeTheta,
+      layer_norm_eps: cfg.normEps,
+      use_parallel_residual: cfg.parallelResidual,
+      attention_bias: cfg.attentionBias,
+      max_position_embeddings: cfg.maxPositions,
+      tie_word_embeddings: cfg.tieWordEmbeddings,
+      torch_dtype: "float32",
+    };
+  }
+  return {
+    architectures: [cfg.arch === "llama" ? "LlamaForCausalLM" : "MistralForCausalLM"],
+    model_type: cfg.arch,
+    vocab_size: cfg.vocabSize,
+    hidden_size: cfg.dModel,
+    num_hidden_layers: cfg.nLayers,
+    num_attention_heads: cfg.nHeads,
+    num_key_value_heads: cfg.nKvHeads,
+    head_dim: cfg.headDim,
+    intermediate_size: cfg.dFF,
+    hidden_act: cfg.activation,
+    rms_norm_eps: cfg.normEps,
+    rope_theta: cfg.ropeTheta,
+    attention_bias: cfg.attentionBias,
+    mlp_bias: cfg.mlpBias,
+    max_position_embeddings: cfg.maxPositions,
+    tie_word_embeddings: cfg.tieWordEmbeddings,
+    ...(cfg.arch === "mistral" ? { sliding_window: cfg.slidingWindow } : {}),
+    torch_dtype: "float32",
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * The matrix-product layer: every large matrix product of the engine runs on onnxruntime-node (CPU).
+ *
+ *   gemm:  Y = op(A) · op(B) (+ bias),  op(X) = X or Xᵀ      A is (M,K) after op, B is (K,N) after op
+ *   bmm:   Y[b] = A[b] · B[b]                                A is (Bt,M,K), B is (Bt,K,N)
+ *
+ * Weights stay in our Float32Arrays; onnxruntime reads them in place. One session per graph shape
+ * (transposes, bias), with symbolic dimensions, is built once and reused.
+ */
+import ort from "onnxruntime-node";
+import { onnxModel } from "./onnx.ts";
+
+export interface GemmOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** (N): added to every row */
+  bias?: Float32Array;
+  /** write the result here instead of a new array, (M,N) */
+  out?: Float32Array;
+}
+
+let threads = Math.max(1, Number(process.env.QUIRKY_THREADS) || 0) || undefined;
+
+/** Threads onnxruntime uses inside one product (default: all cores). Call before the first product. */
+export function setMatmulThreads(n: number): void {
+  threads = n;
+  sessions.clear();
+}
+
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+function session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
+  let s = sessions.get(key);
+  if (!s) {
+    s = ort.InferenceSession.create(build(), {
+      intraOpNumThreads: threads ?? 0,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+    });
+    sessions.set(key, s);
+  }
+  return s;
+}
+
+function gemmSession(transA: boolean, transB: boolean, bias: boolean): Promise<ort.InferenceSession> {
+  const key = `gemm:${+transA}${+transB}${+bias}`;
+  return session(key, () =>
+    onnxModel(
+      [{ op: "Gemm", inputs: bias ? ["A", "B", "C"] : ["A", "B"], outputs: ["Y"], attrs: { transA: +transA, transB: +transB } }],
+      [
+        ["A", transA ? ["K", "M"] : ["M", "K"]],
+        ["B", transB ? ["N", "K"] : ["K", "N"]],
+        ...(bias ? [["C", ["N"]] as [string, string[]]] : []),
+      ],
+      [["Y", ["M", "N"]]],
+    ),
+  );
+}
+
+/** Y (M,N) = op(A) · op(B) + bias. */
+export async function gemm(a: Float32Array, b: Float32Array, M: number, K: number, N: number, opts: GemmOptions = {}): Promise<Float32Array> {
+  const { transA = false, transB = false, bias } = opts;
+  if (a.length < M * K || b.length < K * N) throw new Error(`gemm: operands too small for (${M}×${K})·(${K}×${N})`);
+  const s = await gemmSession(transA, transB, bias !== undefined);
+  const out = opts.out ?? new Float32Array(M * N);
+  const feeds: Record<string, ort.Tensor> = {
+    A: new ort.Tensor("float32", a.subarray(0, M * K), transA ? [K, M] : [M, K]),
+    B: new ort.Tensor("float32", b.subarray(0, K * N), transB ? [N, K] : [K, N]),
+  };
+  if (bias) feeds.C = new ort.Tensor("float32", bias, [N]);
+  await s.run(feeds, { Y: new ort.Tensor("float32", out.subarray(0, M * N), [M, N]) });
+  return out;
+}
+
+/** A linear layer: y (M,N) = x (M,K) · wᵀ + b, with w (N,K) as nn.Linear stores it. */
+export function linear(x: Float32Array, w: Float32Array, M: number, K: number, N: number, bias?: Float32Array, out?: Float32Array): Promise<Float32Array> {
+  return gemm(x, w, M, K, N, { transB: true, bias, out });
+}
+
+/** Batched product: Y[b] (M,N) = A[b] (M,K) · B[b] (K,N), or · B[b]ᵀ with transB (B[b] is (N,K)). */
+export async function bmm(a: Float32Array, b: Float32Array, batch: number, M: number, K: number, N: number, transB = false, out?: Float32Array): Promise<Float32Array> {
+  const s = await session(`bmm:${+transB}`, () =>
+    onnxModel(
+      transB
+        ? [
+            { op: "Transpose", inputs: ["B"], outputs: ["Bt"], attrs: { perm: [0, 2, 1] } },
+            { op: "MatMul", inputs: ["A", "Bt"], outputs: ["Y"] },
+          ]
+        : [{ op: "MatMul", inputs: ["A", "B"], outputs: ["Y"] }],
+      [
+        ["A", ["batch", "M", "K"]],
+        ["B", transB ? ["batch", "N", "K"] : ["batch", "K", "N"]],
+      ],
+      [["Y", ["batch", "M", "N"]]],
+    ),
+  );
+  const y = out ?? new Float32Array(batch * M * N);
+  await s.run(
+    {
+      A: new ort.Tensor("float32", a.subarray(0, batch * M * K), [batch, M, K]),
+      B: new ort.Tensor("float32", b.subarray(0, batch * K * N), transB ? [batch, N, K] : [batch, K, N]),
+    },
+    { Y: new ort.Tensor("float32", y.subarray(0, batch * M * N), [batch, M, N]) },
+  );
+  return y;
+}
