@@ -135,7 +135,6 @@ export function writePeftAdapter(dir: string, adapter: LoraAdapter, model: Trans
   }
   writeSafetensors(join(dir, "adapter_model.safetensors"), tensors, { format: "pt" });
   const config: PeftLoraConfig = {
-    peft_type: "LORA",
     task_type: "CAUSAL_LM",
     base_model_name_or_path: baseModel,
     bias: "none",
@@ -149,6 +148,7 @@ export function writePeftAdapter(dir: string, adapter: LoraAdapter, model: Trans
     alpha_pattern: {},
     use_rslora: false,
     ...adapter.config,
+    peft_type: "LORA",
   };
   writeFileAtomic(join(dir, "adapter_config.json"), JSON.stringify(config, null, 2) + "\n");
 }
