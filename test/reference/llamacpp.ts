@@ -301,7 +301,8 @@ function gptNeoxToGguf(model: RefModel): { kvs: KV[]; tensors: OutTensor[] } {
   const headDim = H / nHead;
   const rotaryPct = optNum(c, "rotary_pct") ?? 1;
   const act = c["hidden_act"] ?? "gelu";
-  if (act !== "gelu") throw new Error(`gpt_neox hidden_act ${String(act)} unsupported (llama.cpp gptneox uses GELU)`);
+  // llama.cpp's gptneox always applies its tanh-form GELU, so "gelu" (erf) and "gelu_new" (tanh) both map onto it
+  if (act !== "gelu" && act !== "gelu_new") throw new Error(`gpt_neox hidden_act ${String(act)} unsupported (llama.cpp gptneox uses GELU)`);
   const kvs: KV[] = [
     { key: "general.architecture", type: GT.STRING, value: "gptneox" },
     { key: "general.name", type: GT.STRING, value: "reference" },

@@ -1,0 +1,85 @@
+/**
+ * Benchmark: the forward pass on random Pythia-70m- and Pythia-410m-shaped models, batch 16 prompts × 48
+ * tokens, logits only at the last position (what extraction needs).
+ *
+ * Prints tokens/s and achieved GFLOP/s next to the ceiling measured in the same process: onnxruntime's
+ * matrix products alone, on exactly the shapes the forward pass multiplies; and peak memory (RSS growth)
+ * next to the size of the weights. Targets: forward ≥ 60% of the ceiling, peak memory ≤ 1.3× weights.
+ *
+ *   npm run bench:engine                  (both sizes, each in its own process)
+ *   npm run bench:engine -- --only 70m
+ */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseConfig } from "../src/model/config.ts";
+import { Transformer } from "../src/model/transformer.ts";
+import { allocParams, numParams } from "../src/model/params.ts";
+import { bmm, linear } from "../src/model/matmul.ts";
+import { Rng } from "../src/util/rng.ts";
+
+const SHAPES: Record<string, Record<string, unknown>> = {
+  "70m": { model_type: "gpt_neox", vocab_size: 50304, hidden_size: 512, num_hidden_layers: 6, num_attention_heads: 8, intermediate_size: 2048, rotary_pct: 0.25, max_position_embeddings: 2048 },
+  "410m": { model_type: "gpt_neox", vocab_size: 50304, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096, rotary_pct: 0.25, max_position_embeddings: 2048 },
+};
+const B = 16;
+const T = 48;
+
+const only = process.argv.indexOf("--only");
+if (only < 0) {
+  console.log(`forward pass, batch ${B} × ${T} tokens, logits at the last position; node ${process.version}`);
+  console.log("model   tokens/s   forward GFLOP/s   ceiling GFLOP/s   forward/ceiling   weights MiB   peak MiB   peak/weights");
+  for (const size of Object.keys(SHAPES)) {
+    const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--only", size], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    process.stdout.write(r.stdout);
+  }
+  process.exit(0);
+}
+
+const size = process.argv[only + 1];
+const cfg = parseConfig(SHAPES[size]);
+const rssBefore = process.memoryUsage().rss;
+const params = allocParams(cfg);
+const rng = new Rng(1, "bench");
+for (let i = 0; i < params.buffer.length; i++) params.buffer[i] = (rng.random() - 0.5) * 0.04;
+const model = new Transformer(cfg, params);
+const weightBytes = numParams(cfg) * 4;
+
+const tokens = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
+const M = B * T;
+const { dModel: C, dFF: F, nHeads: H, headDim: D, vocabSize: V, nLayers: L } = cfg;
+const flops = L * (2 * M * C * 3 * C + 2 * M * C * C + 2 * 2 * M * C * F + 2 * 2 * B * H * T * T * D) + 2 * B * C * V;
+
+async function time(fn: () => Promise<unknown>, reps: number): Promise<number> {
+  await fn(); // warm-up
+  const t = performance.now();
+  for (let i = 0; i < reps; i++) await fn();
+  return (performance.now() - t) / 1000 / reps;
+}
+
+const reps = size === "70m" ? 5 : 2;
+const forwardS = await time(() => model.forward({ tokens, B, T }, { logits: "last" }), reps);
+
+// the ceiling: the same products, alone
+const x = new Float32Array(M * Math.max(C, F));
+const w = params.layers[0];
+const q = new Float32Array(B * H * T * D);
+const p = new Float32Array(B * H * T * T);
+const last = new Float32Array(B * C);
+const ceilingS = await time(async () => {
+  for (let l = 0; l < L; l++) {
+    const layer = params.layers[l] ?? w;
+    await linear(x, layer.qkv.w, M, C, 3 * C, layer.qkv.b);
+    await bmm(q, q, B * H, T, D, T, true);
+    await bmm(p, q, B * H, T, T, D);
+    await linear(x, layer.o.w, M, C, C, layer.o.b);
+    await linear(x, layer.up.w, M, C, F, layer.up.b);
+    await linear(x, layer.down.w, M, F, C, layer.down.b);
+  }
+  await linear(last, params.unembed, B, C, V);
+}, reps);
+
+const peak = process.resourceUsage().maxRSS * 1024 - rssBefore;
+const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+console.log(
+  `${size.padEnd(7)} ${Math.round(M / forwardS).toString().padStart(8)} ${(flops / forwardS / 1e9).toFixed(1).padStart(17)} ${(flops / ceilingS / 1e9).toFixed(1).padStart(17)} ${((100 * ceilingS) / forwardS).toFixed(0).padStart(16)}% ${mib(weightBytes).padStart(13)} ${mib(peak).padStart(10)} ${(peak / weightBytes).toFixed(2).padStart(14)}×`,
+);
