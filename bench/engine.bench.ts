@@ -56,26 +56,32 @@ async function time(fn: () => Promise<unknown>, reps: number): Promise<number> {
   return (performance.now() - t) / 1000 / reps;
 }
 
-const reps = size === "70m" ? 5 : 2;
+const reps = size === "70m" ? 5 : 3;
 const forwardS = await time(() => model.forward({ tokens, B, T }, { logits: "last" }), reps);
 
 // the ceiling: the same products, alone
-const x = new Float32Array(M * Math.max(C, F));
+// inputs like the forward pass's: random, not zeros
+const rand = (n: number) => Float32Array.from({ length: n }, () => rng.random() - 0.5);
+const x = rand(M * Math.max(C, F));
 const w = params.layers[0];
-const q = new Float32Array(B * H * T * D);
-const p = new Float32Array(B * H * T * T);
-const last = new Float32Array(B * C);
+const q = rand(B * H * T * D);
+const p = rand(B * H * T * T);
+const last = rand(B * C);
+// outputs preallocated, as the forward pass's workspace does
+const y = new Float32Array(M * Math.max(3 * C, F));
+const ctx = new Float32Array(B * H * T * D);
+const logits = new Float32Array(B * V);
 const ceilingS = await time(async () => {
   for (let l = 0; l < L; l++) {
     const layer = params.layers[l] ?? w;
-    await linear(x, layer.qkv.w, M, C, 3 * C, layer.qkv.b);
-    await bmm(q, q, B * H, T, D, T, true);
-    await bmm(p, q, B * H, T, T, D);
-    await linear(x, layer.o.w, M, C, C, layer.o.b);
-    await linear(x, layer.up.w, M, C, F, layer.up.b);
-    await linear(x, layer.down.w, M, F, C, layer.down.b);
+    await linear(x, layer.qkv.w, M, C, 3 * C, layer.qkv.b, y);
+    await bmm(q, q, B * H, T, D, T, true, p);
+    await bmm(p, q, B * H, T, T, D, false, ctx);
+    await linear(x, layer.o.w, M, C, C, layer.o.b, y);
+    await linear(x, layer.up.w, M, C, F, layer.up.b, y);
+    await linear(x, layer.down.w, M, F, C, layer.down.b, y);
   }
-  await linear(last, params.unembed, B, C, V);
+  await linear(last, params.unembed, B, C, V, undefined, logits);
 }, reps);
 
 const peak = process.resourceUsage().maxRSS * 1024 - rssBefore;

@@ -78,28 +78,88 @@ export function ropeForward(x: Float32Array, cos: Float32Array, sin: Float32Arra
   }
 }
 
-/** erf(x), fractional error < 1.2e-7 (Numerical Recipes' erfcc Chebyshev fit). */
+/**
+ * erf(x) to double precision: Maclaurin series for |x| < 2.5, the continued fraction of erfc beyond
+ * (Abramowitz & Stegun 7.1.5 and 7.1.14). Slow; used to build the Φ table below and in tests.
+ */
 export function erf(x: number): number {
   const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z -
-        1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? 1 - r : r - 1;
+  let r: number;
+  if (z < 2.5) {
+    // erf z = 2/√π Σ (−1)^n z^(2n+1) / (n! (2n+1))
+    let term = z;
+    let sum = z;
+    for (let n = 1; n < 100; n++) {
+      term *= (-z * z) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    // erfc z = exp(−z²)/√π · 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + 2/(z + …))))), evaluated by Lentz's method
+    const tiny = 1e-300;
+    let f = z;
+    let C = z;
+    let D = 0;
+    for (let k = 1; k < 200; k++) {
+      const a = k / 2;
+      D = z + a * D;
+      D = D === 0 ? tiny : 1 / D;
+      C = z + a / C;
+      if (C === 0) C = tiny;
+      const delta = C * D;
+      f *= delta;
+      if (Math.abs(delta - 1) < 1e-16) break;
+    }
+    r = 1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
+  }
+  return x < 0 ? -r : r;
 }
 
-const SQRT1_2 = Math.SQRT1_2;
+/**
+ * Φ (the standard normal CDF) by cubic Hermite interpolation of Φ and φ on [−8, 8] with step 1/512: error
+ * < 1e-13, a few ns per value. Outside the table Φ is 0 or 1 to double precision (Φ(−8) ≈ 6e−16).
+ * Each segment stores its cubic's coefficients [Φ_k, h·φ_k, c2, c3], so p(t) = Φ_k + t(hφ_k + t(c2 + t·c3)).
+ */
+const PHI_STEP = 1 / 512;
+const PHI_MAX = 8;
+const PHI_SEGMENTS = Math.round((2 * PHI_MAX) / PHI_STEP) + 1; // one spare segment: x = +8 lands in range
+const PHI_COEF = (() => {
+  const knot = (k: number) => {
+    const x = -PHI_MAX + k * PHI_STEP;
+    return [0.5 * (1 + erf(x * Math.SQRT1_2)), (Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI)) * PHI_STEP];
+  };
+  const c = new Float64Array(4 * PHI_SEGMENTS);
+  for (let k = 0; k < PHI_SEGMENTS; k++) {
+    const [p0, m0] = knot(k);
+    const [p1, m1] = knot(k + 1);
+    c.set([p0, m0, 3 * (p1 - p0) - 2 * m0 - m1, 2 * (p0 - p1) + m0 + m1], 4 * k);
+  }
+  return c;
+})();
+
+export function normalCdf(x: number): number {
+  if (x <= -PHI_MAX) return 0;
+  if (x >= PHI_MAX) return 1;
+  const u = (x + PHI_MAX) * (1 / PHI_STEP);
+  const k = u | 0; // u ≥ 0 here
+  const t = u - k;
+  const o = 4 * k;
+  return PHI_COEF[o] + t * (PHI_COEF[o + 1] + t * (PHI_COEF[o + 2] + t * PHI_COEF[o + 3]));
+}
+
+export function normalPdf(x: number): number {
+  return Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+}
+
 const GELU_TANH_C = Math.sqrt(2 / Math.PI);
 
-/** Activations in place over n values. gelu: x·Φ(x) (exact, erf); gelu_new: the tanh approximation. */
+/** Activations in place over n values. gelu: x·Φ(x) (exact); gelu_new: the tanh approximation. */
 export function activationForward(x: Float32Array, kind: "gelu" | "gelu_new" | "relu" | "silu", n = x.length): void {
   switch (kind) {
     case "gelu":
-      for (let i = 0; i < n; i++) x[i] = 0.5 * x[i] * (1 + erf(x[i] * SQRT1_2));
+      for (let i = 0; i < n; i++) x[i] *= normalCdf(x[i]);
       return;
     case "gelu_new":
       for (let i = 0; i < n; i++) {
@@ -128,29 +188,48 @@ export function addInPlace(out: Float32Array, a: Float32Array): void {
 }
 
 /**
- * Masked softmax over the last axis of scores (rows, Tk), in place; `visible(row, j)` says whether key j
- * may be attended. Rows that see nothing become all zeros.
+ * Causal masked softmax, in place, over scores (rows, Tk) scaled by `scale`. Row r is query t = r mod T of
+ * batch row b = ⌊r / rowsPerBatch⌋; it sees key j when j ≤ Tpast + t, key j is a real token, the query is
+ * a real token, and (sliding window W) keyPos(query) − keyPos(j) < W. Rows that see nothing become zeros.
  */
-export function maskedSoftmaxForward(scores: Float32Array, rows: number, Tk: number, scale: number, visible: (row: number, j: number) => boolean): void {
+export function causalSoftmaxForward(
+  scores: Float32Array,
+  rows: number,
+  T: number,
+  Tk: number,
+  rowsPerBatch: number,
+  scale: number,
+  keyMask: Uint8Array,
+  keyPos: Int32Array,
+  window: number | null,
+): void {
+  const Tpast = Tk - T;
   for (let r = 0; r < rows; r++) {
     const o = r * Tk;
-    let max = -Infinity;
-    for (let j = 0; j < Tk; j++) {
-      if (visible(r, j)) {
-        scores[o + j] *= scale;
-        if (scores[o + j] > max) max = scores[o + j];
-      } else scores[o + j] = -Infinity;
-    }
-    if (max === -Infinity) {
+    const b = Math.floor(r / rowsPerBatch);
+    const qi = Tpast + (r % T);
+    const km = b * Tk;
+    if (!keyMask[km + qi]) {
       scores.fill(0, o, o + Tk);
       continue;
     }
+    const minPos = window === null ? -Infinity : keyPos[km + qi] - window + 1;
+    let max = -Infinity;
+    for (let j = 0; j <= qi; j++) {
+      if (keyMask[km + j] && keyPos[km + j] >= minPos) {
+        const v = scores[o + j] * scale;
+        scores[o + j] = v;
+        if (v > max) max = v;
+      } else scores[o + j] = -Infinity;
+    }
     let sum = 0;
-    for (let j = 0; j < Tk; j++) {
+    for (let j = 0; j <= qi; j++) {
       const e = scores[o + j] === -Infinity ? 0 : Math.exp(scores[o + j] - max);
       scores[o + j] = e;
       sum += e;
     }
-    for (let j = 0; j < Tk; j++) scores[o + j] /= sum;
+    const inv = 1 / sum;
+    for (let j = 0; j <= qi; j++) scores[o + j] *= inv;
+    scores.fill(0, o + qi + 1, o + Tk);
   }
 }

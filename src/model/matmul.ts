@@ -7,6 +7,7 @@
  * Weights stay in our Float32Arrays; onnxruntime reads them in place. One session per graph shape
  * (transposes, bias), with symbolic dimensions, is built once and reused.
  */
+import { availableParallelism } from "node:os";
 import ort from "onnxruntime-node";
 import { onnxModel } from "./onnx.ts";
 
@@ -19,9 +20,10 @@ export interface GemmOptions {
   out?: Float32Array;
 }
 
-let threads = Math.max(1, Number(process.env.QUIRKY_THREADS) || 0) || undefined;
+// onnxruntime's default counts physical cores, which leaves one of two hyperthreads idle: ask for all of them
+let threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
 
-/** Threads onnxruntime uses inside one product (default: all cores). Call before the first product. */
+/** Threads onnxruntime uses inside one product (default: every core the OS gives us, or $QUIRKY_THREADS). */
 export function setMatmulThreads(n: number): void {
   threads = n;
   sessions.clear();
@@ -33,10 +35,11 @@ function session(key: string, build: () => Uint8Array): Promise<ort.InferenceSes
   let s = sessions.get(key);
   if (!s) {
     s = ort.InferenceSession.create(build(), {
-      intraOpNumThreads: threads ?? 0,
+      intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: "sequential",
       graphOptimizationLevel: "all",
+      enableCpuMemArena: false,
     });
     sessions.set(key, s);
   }

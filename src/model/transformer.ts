@@ -21,7 +21,7 @@ import {
   embeddingForward,
   gatedActivationForward,
   layernormForward,
-  maskedSoftmaxForward,
+  causalSoftmaxForward,
   rmsnormForward,
   ropeForward,
   ropeTables,
@@ -86,13 +86,37 @@ export class Transformer {
   readonly params: ModelParams;
   /** unmerged LoRA updates by module path (e.g. gpt_neox.layers.3.attention.query_key_value) */
   readonly lora = new Map<string, LoraDelta>();
+  /** activation buffers, allocated once per size and reused by every forward (llm.c style) */
+  private readonly workspace = new Map<string, Float32Array>();
+  private busy = false;
 
   constructor(cfg: ModelConfig, params: ModelParams) {
     this.cfg = cfg;
     this.params = params;
   }
 
+  /** A reusable activation buffer of n floats (contents undefined). */
+  private buf(name: string, n: number): Float32Array {
+    let b = this.workspace.get(name);
+    if (!b || b.length < n) {
+      b = new Float32Array(n);
+      this.workspace.set(name, b);
+    }
+    return b.subarray(0, n);
+  }
+
   async forward(input: ForwardInput, opts: ForwardOptions = {}): Promise<ForwardOutput> {
+    // the workspace is shared: one forward at a time per model
+    if (this.busy) throw new Error("Transformer.forward is already running on this model; await it before the next call");
+    this.busy = true;
+    try {
+      return await this.forwardImpl(input, opts);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async forwardImpl(input: ForwardInput, opts: ForwardOptions): Promise<ForwardOutput> {
     const { cfg, params } = this;
     const { B, T, tokens } = input;
     const C = cfg.dModel;
@@ -133,18 +157,18 @@ export class Transformer {
     const hook = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
 
     // x is (N,C)
-    const x = new Float32Array(N * C);
+    const x = this.buf("x", N * C);
     embeddingForward(x, tokens, params.embed, C);
     hook("hook_embed", x);
 
     const newK: Float32Array[] = [];
     const newV: Float32Array[] = [];
-    const h = new Float32Array(N * C);
+    const h = this.buf("h", N * C);
     for (let l = 0; l < cfg.nLayers; l++) {
       const layer = params.layers[l];
       hook(`blocks.${l}.hook_resid_pre`, x);
       this.norm(h, x, layer.ln1, N);
-      const { out: attn, k, v } = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache);
+      const { out: attn, k, v } = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache, opts.returnCache === true);
       newK.push(k);
       newV.push(v);
       if (cfg.parallelResidual) {
@@ -177,8 +201,8 @@ export class Transformer {
   }
 
   /** y (N, out) = x · wᵀ + b for a fused group of linears, plus their unmerged LoRA updates. */
-  private async fusedLinear(f: FusedLinear, x: Float32Array, N: number): Promise<Float32Array> {
-    const y = await linear(x, f.w, N, f.inDim, f.outDim, f.b);
+  private async fusedLinear(f: FusedLinear, x: Float32Array, N: number, out: string): Promise<Float32Array> {
+    const y = await linear(x, f.w, N, f.inDim, f.outDim, f.b, this.buf(out, N * f.outDim));
     let col = 0;
     for (const part of f.parts) {
       const d = this.lora.get(part.name);
@@ -188,8 +212,8 @@ export class Transformer {
     return y;
   }
 
-  private async plainLinear(lin: Linear, x: Float32Array, N: number): Promise<Float32Array> {
-    const y = await linear(x, lin.w, N, lin.inDim, lin.outDim, lin.b);
+  private async plainLinear(lin: Linear, x: Float32Array, N: number, out: string): Promise<Float32Array> {
+    const y = await linear(x, lin.w, N, lin.inDim, lin.outDim, lin.b, this.buf(out, N * lin.outDim));
     const d = this.lora.get(lin.name);
     if (d) await addLoraDelta(y, x, d, N, lin.inDim, lin.outDim, lin.outDim, 0);
     return y;
@@ -208,12 +232,13 @@ export class Transformer {
     keyMask: Uint8Array,
     keyPos: Int32Array,
     cache: KVCache | undefined,
+    keepKV: boolean,
   ): Promise<{ out: Float32Array; k: Float32Array; v: Float32Array }> {
     const { cfg } = this;
     const { nHeads: H, nKvHeads: Hkv, headDim: D, rotaryDims: R } = cfg;
     const g = H / Hkv;
     const N = B * T;
-    const qkv = await this.fusedLinear(this.params.layers[l].qkv, h, N);
+    const qkv = await this.fusedLinear(this.params.layers[l].qkv, h, N, "qkv");
     const W = qkv.length / N;
 
     // where head hd's q, k, v start within a row of qkv
@@ -231,75 +256,74 @@ export class Transformer {
       }
     }
 
-    // K, V: (B, Hkv, Tk, D) = cached then new
+    // K, V: (B, Hkv, Tk, D) = cached then new;  Q: (B, Hkv, g, T, D) = (B, H, T, D)
     const Tpast = cache?.T ?? 0;
     const Tk = Tpast + T;
-    const K = new Float32Array(B * Hkv * Tk * D);
-    const V = new Float32Array(B * Hkv * Tk * D);
+    // K and V go into the returned cache, so they get their own memory then
+    const K = keepKV ? new Float32Array(B * Hkv * Tk * D) : this.buf("K", B * Hkv * Tk * D);
+    const V = keepKV ? new Float32Array(B * Hkv * Tk * D) : this.buf("V", B * Hkv * Tk * D);
+    const Q = this.buf("Q", B * H * T * D);
     for (let b = 0; b < B; b++) {
       for (let hd = 0; hd < Hkv; hd++) {
-        const dst = ((b * Hkv + hd) * Tk) * D;
+        const dst = (b * Hkv + hd) * Tk * D;
         if (cache) {
           const src = (b * Hkv + hd) * Tpast * D;
           K.set(cache.k[l].subarray(src, src + Tpast * D), dst);
           V.set(cache.v[l].subarray(src, src + Tpast * D), dst);
         }
+        const ko = kOff(hd);
+        const vo = vOff(hd);
         for (let t = 0; t < T; t++) {
           const row = (b * T + t) * W;
-          K.set(qkv.subarray(row + kOff(hd), row + kOff(hd) + D), dst + (Tpast + t) * D);
-          V.set(qkv.subarray(row + vOff(hd), row + vOff(hd) + D), dst + (Tpast + t) * D);
+          const o = dst + (Tpast + t) * D;
+          for (let i = 0; i < D; i++) {
+            K[o + i] = qkv[row + ko + i];
+            V[o + i] = qkv[row + vo + i];
+          }
         }
       }
-    }
-    // Q: (B, Hkv, g, T, D)
-    const Q = new Float32Array(B * H * T * D);
-    for (let b = 0; b < B; b++) {
       for (let hd = 0; hd < H; hd++) {
+        const qo = qOff(hd);
         for (let t = 0; t < T; t++) {
           const row = (b * T + t) * W;
-          Q.set(qkv.subarray(row + qOff(hd), row + qOff(hd) + D), ((b * H + hd) * T + t) * D);
+          const o = ((b * H + hd) * T + t) * D;
+          for (let i = 0; i < D; i++) Q[o + i] = qkv[row + qo + i];
         }
       }
     }
     // scores (B·Hkv, g·T, Tk) = Q · Kᵀ, masked softmax
     const rows = g * T;
-    const scores = await bmm(Q, K, B * Hkv, rows, D, Tk, true);
-    const window = cfg.slidingWindow;
-    maskedSoftmaxForward(scores, B * Hkv * rows, Tk, 1 / Math.sqrt(D), (r, j) => {
-      const b = Math.floor(r / (Hkv * rows));
-      const t = r % T;
-      const qi = Tpast + t;
-      if (j > qi || !keyMask[b * Tk + j] || !keyMask[b * Tk + qi]) return false;
-      return window === null || keyPos[b * Tk + qi] - keyPos[b * Tk + j] < window;
-    });
+    const scores = await bmm(Q, K, B * Hkv, rows, D, Tk, true, this.buf("scores", B * Hkv * rows * Tk));
+    causalSoftmaxForward(scores, B * Hkv * rows, T, Tk, Hkv * rows, 1 / Math.sqrt(D), keyMask, keyPos, cfg.slidingWindow);
     // (B·Hkv, g·T, D) = P · V, then back to (N, H·D)
-    const ctx = await bmm(scores, V, B * Hkv, rows, Tk, D);
-    const merged = new Float32Array(N * H * D);
+    const ctx = await bmm(scores, V, B * Hkv, rows, Tk, D, false, this.buf("ctx", B * Hkv * rows * D));
+    const merged = this.buf("merged", N * H * D);
     for (let b = 0; b < B; b++) {
       for (let hd = 0; hd < H; hd++) {
         for (let t = 0; t < T; t++) {
           const src = ((b * H + hd) * T + t) * D;
-          merged.set(ctx.subarray(src, src + D), (b * T + t) * H * D + hd * D);
+          const dst = (b * T + t) * H * D + hd * D;
+          for (let i = 0; i < D; i++) merged[dst + i] = ctx[src + i];
         }
       }
     }
-    const out = await this.plainLinear(this.params.layers[l].o, merged, N);
+    const out = await this.plainLinear(this.params.layers[l].o, merged, N, "attn");
     return { out, k: K, v: V };
   }
 
   private async mlp(l: number, h: Float32Array, N: number): Promise<Float32Array> {
     const { cfg } = this;
     const layer = this.params.layers[l];
-    const up = await this.fusedLinear(layer.up, h, N);
+    const up = await this.fusedLinear(layer.up, h, N, "up");
     let act: Float32Array;
     if (cfg.gatedMlp) {
-      act = new Float32Array(N * cfg.dFF);
+      act = this.buf("act", N * cfg.dFF);
       gatedActivationForward(act, up, N, cfg.dFF, cfg.activation);
     } else {
       activationForward(up, cfg.activation);
       act = up;
     }
-    return this.plainLinear(layer.down, act, N);
+    return this.plainLinear(layer.down, act, N, "mlp");
   }
 
   private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none"): Promise<Float32Array> {
