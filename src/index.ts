@@ -20,3 +20,11 @@ export { difficultyFromLogOdds, readDifficultyFile, scoreDifficulty, type LogOdd
 export { summarizeRows, summarizeFolder, formatSummary } from "./datasets/summary.ts";
 export { quirkyId, pyDictStr } from "./util/pyrepr.ts";
 export { Rng } from "./util/rng.ts";
+export { readConfig, parseConfig, toHfConfig, type ModelConfig, type Architecture } from "./model/config.ts";
+export { Transformer, type Hooks, type Hook, type KVCache, type ForwardInput, type ForwardOptions, type LoraDelta } from "./model/transformer.ts";
+export { loadModel, loadParams, saveModel, randomModel, checkpointTensors } from "./model/load.ts";
+export { loadTokenizer, encodeChoice, type TextTokenizer } from "./model/tokenizer.ts";
+export { charTokenizerJson, writeCharTokenizer } from "./model/char-tokenizer.ts";
+export { readPeftAdapter, writePeftAdapter, attachLora, mergeLora, linearModules, type LoraAdapter, type PeftLoraConfig } from "./model/lora.ts";
+export { readSafetensors, readSafetensorsHeader, writeSafetensors } from "./model/safetensors.ts";
+export { gemm, linear, bmm, setMatmulThreads } from "./model/matmul.ts";
