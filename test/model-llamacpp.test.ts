@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomModel } from "../src/model/load.ts";
 import { Rng } from "../src/util/rng.ts";
-import { llamaCppLastLogits } from "./reference/llamacpp.ts";
+import { llamaCppLastLogProbs } from "./reference/llamacpp.ts";
 
 const NEOX = { model_type: "gpt_neox", vocab_size: 64, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, rotary_pct: 0.25, rotary_emb_base: 10000, layer_norm_eps: 1e-5, max_position_embeddings: 512, hidden_act: "gelu" };
 const LLAMA = { model_type: "llama", vocab_size: 64, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 64, rms_norm_eps: 1e-6, rope_theta: 10000, max_position_embeddings: 512 };
@@ -23,7 +23,7 @@ async function maxProbDiff(config: Record<string, unknown>, seed: number): Promi
   const model = randomModel(config, seed, 0.2);
   const rng = new Rng(seed, "seqs");
   const sequences = [1, 7, 23, 64].map((n) => Array.from({ length: n }, () => rng.int(0, 63)));
-  const ref = await llamaCppLastLogits({ arch: model.cfg.arch === "gpt_neox" ? "gpt_neox" : "llama", config, tensors: model.params.tensors }, sequences);
+  const ref = await llamaCppLastLogProbs({ arch: model.cfg.arch === "gpt_neox" ? "gpt_neox" : "llama", config, tensors: model.params.tensors }, sequences);
   let worst = 0;
   for (let i = 0; i < sequences.length; i++) {
     const ours = await model.forward({ tokens: Int32Array.from(sequences[i]), B: 1, T: sequences[i].length }, { logits: "last" });
@@ -62,7 +62,7 @@ test("the comparison can fail: a wrong residual wiring is caught", async () => {
   // our model sequential, llama.cpp told it is parallel
   const model = randomModel({ ...NEOX, use_parallel_residual: false }, 4, 0.2);
   const seq = [5, 9, 2, 33, 7];
-  const [ref] = await llamaCppLastLogits({ arch: "gpt_neox", config: { ...NEOX, use_parallel_residual: true }, tensors: model.params.tensors }, [seq]);
+  const [ref] = await llamaCppLastLogProbs({ arch: "gpt_neox", config: { ...NEOX, use_parallel_residual: true }, tensors: model.params.tensors }, [seq]);
   const ours = await model.forward({ tokens: Int32Array.from(seq), B: 1, T: seq.length }, { logits: "last" });
   const p = softmax(ours.logits);
   const q = softmax(ref);

@@ -12,7 +12,7 @@
  *   llama.cpp's LLAMA_ROPE_TYPE_NORM expects (LlamaModel.permute; k_proj uses num_key_value_heads);
  * - arch metadata (`gptneox.*` / `llama.*`) plus a minimal 'gpt2' BPE vocabulary: one distinct token per id, every
  *   token NORMAL, an empty merges array, bos = eos = 0.
- * `llamaCppLastLogits` feeds token ids directly (no text tokenization) and returns llama.cpp's raw logits at the last
+ * `llamaCppLastLogProbs` feeds token ids directly (no text tokenization) and returns llama.cpp's raw logits at the last
  * position of each sequence.
  *
  * llama.cpp settings used: CPU only, F32 weights, F32 KV cache (node-llama-cpp's default F16 cache alone moves logits
@@ -450,9 +450,13 @@ function getCpuLlama(): Promise<Llama> {
 /**
  * Writes the model as an F32 GGUF (with a minimal vocabulary so llama.cpp loads it), runs each token sequence
  * through llama.cpp (CPU, f32 weights and KV cache, no flash attention, each sequence in one batch, 2 threads) and
- * returns the raw logits (length vocab_size) at the LAST position of each sequence.
+ * returns the log-probabilities (length vocab_size) at the LAST position of each sequence.
+ *
+ * node-llama-cpp 3.21 (the newest version whose platform packages all resolve in our registry, which `npm ci`
+ * needs) exposes the next-token probabilities of every vocabulary id, not raw logits; log-probabilities are
+ * logits up to a constant, so softmax comparisons are unaffected.
  */
-export async function llamaCppLastLogits(model: RefModel, sequences: number[][]): Promise<Float32Array[]> {
+export async function llamaCppLastLogProbs(model: RefModel, sequences: number[][]): Promise<Float32Array[]> {
   const vocabSize = num(model.config, "vocab_size");
   for (const s of sequences) {
     if (s.length === 0) throw new Error("empty token sequence");
@@ -488,17 +492,17 @@ export async function llamaCppLastLogits(model: RefModel, sequences: number[][])
         const results: Float32Array[] = [];
         for (const tokens of sequences) {
           await sequence.clearHistory();
-          // Logits are requested for the last token only; with no sampling options the sampler chain is plain
-          // greedy, so the values are llama.cpp's raw output logits (llama_get_logits_ith), one per vocabulary id.
+          // Probabilities are requested for the last token only; with no sampling options they are the softmax of
+          // llama.cpp's raw output logits, one per vocabulary id.
           const input: ControlledEvaluateInputItem[] = tokens.map((tok, i) =>
-            i === tokens.length - 1 ? [tok as Token, { generateNext: { logits: true } }] : (tok as Token),
+            i === tokens.length - 1 ? [tok as Token, { generateNext: { probabilities: true } }] : (tok as Token),
           );
           const res = await sequence.controlledEvaluate(input);
-          const logits = res[tokens.length - 1]?.next.logits;
-          if (!logits) throw new Error("llama.cpp returned no logits");
-          if (logits.size !== vocabSize) throw new Error(`llama.cpp returned ${logits.size} logits, expected ${vocabSize}`);
+          const probs = res[tokens.length - 1]?.next.probabilities;
+          if (!probs) throw new Error("llama.cpp returned no probabilities");
+          if (probs.size !== vocabSize) throw new Error(`llama.cpp returned ${probs.size} probabilities, expected ${vocabSize}`);
           const row = new Float32Array(vocabSize);
-          for (const [tok, v] of logits) row[tok] = v;
+          for (const [tok, v] of probs) row[tok] = Math.log(v);
           results.push(row);
         }
         return results;
