@@ -12,7 +12,7 @@
  *   llama.cpp's LLAMA_ROPE_TYPE_NORM expects (LlamaModel.permute; k_proj uses num_key_value_heads);
  * - arch metadata (`gptneox.*` / `llama.*`) plus a minimal 'gpt2' BPE vocabulary: one distinct token per id, every
  *   token NORMAL, an empty merges array, bos = eos = 0.
- * `llamaCppLastLogProbs` feeds token ids directly (no text tokenization) and returns llama.cpp's raw logits at the last
+ * `llamaCppLastLogProbs` feeds token ids directly (no text tokenization) and returns llama.cpp's log-probabilities at the last
  * position of each sequence.
  *
  * llama.cpp settings used: CPU only, F32 weights, F32 KV cache (node-llama-cpp's default F16 cache alone moves logits
