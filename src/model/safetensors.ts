@@ -254,3 +254,46 @@ export function writeSafetensors(path: string, tensors: Map<string, TensorToWrit
     for (const name of names) yield encodeTensor(tensors.get(name)!);
   })());
 }
+
+/** Read `out.length` f32 values of an F32 tensor starting at element `start` (e.g. one layer of a stack). */
+export function readF32Range(path: string, info: TensorInfo, start: number, out: Float32Array): void {
+  if (info.dtype !== "F32") throw new SafetensorsError(path, `tensor '${info.name}' is ${info.dtype}; range reads need F32`);
+  const n = info.byteLength / 4;
+  if (start < 0 || start + out.length > n) throw new SafetensorsError(path, `range [${start}, ${start + out.length}) outside tensor '${info.name}' (${n} values)`);
+  const fd = openSync(path, "r");
+  try {
+    readFully(fd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), info.offset + start * 4, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Write an F32 safetensors file whose data arrives in pieces (bounded memory): `specs` fix the header,
+ * `pieces` must yield exactly the tensors' bytes in the order of `specs`.
+ */
+export function writeSafetensorsStream(path: string, specs: { name: string; shape: number[] }[], pieces: Iterable<Float32Array>, metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const s of specs) {
+    const bytes = s.shape.reduce((a, b) => a * b, 1) * 4;
+    header[s.name] = { dtype: "F32", shape: s.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const total = offset;
+  writeChunksAtomic(path, (function* () {
+    yield len;
+    yield Buffer.from(json, "utf8");
+    let written = 0;
+    for (const p of pieces) {
+      written += p.byteLength;
+      yield new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+    }
+    if (written !== total) throw new Error(`${path}: wrote ${written} data bytes, the header promises ${total}`);
+  })());
+}

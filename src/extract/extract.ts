@@ -1,0 +1,165 @@
+/**
+ * Extraction: run the model over templatized examples and store, per example, the last-token residual state
+ * of every layer, the contrast-pair states and the LM's log-odds (see states.ts for the layout).
+ *
+ * Work is cut into batches; each finished batch is written to chunks/ atomically, so an interrupted run
+ * resumes at the first missing batch. When all batches exist they are streamed into states.safetensors
+ * layer by layer (bounded memory) and the chunks are removed.
+ */
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../util/atomic.ts";
+import { readSafetensors, readSafetensorsHeader, readF32Range, writeSafetensors, writeSafetensorsStream } from "../model/safetensors.ts";
+import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
+import type { Transformer } from "../model/transformer.ts";
+import type { TemplatizedExample } from "../datasets/templatize.ts";
+import { META_FILE, STATES_FILE, isComplete, type StatesMeta } from "./states.ts";
+
+export interface ExtractOptions {
+  model: Transformer;
+  tokenizer: TextTokenizer;
+  examples: TemplatizedExample[];
+  outDir: string;
+  /** recorded in meta.json */
+  info: { model: string; adapter: string | null; dataset: string; distribution: string; split: string; settings: Record<string, unknown> };
+  batchSize?: number;
+  onProgress?: (done: number, total: number) => void;
+  warn?: (msg: string) => void;
+}
+
+interface BatchStates {
+  hiddens: Float32Array; // [L, b, d]
+  pairs: Float32Array; // [L, b, 2, d]
+  logOdds: Float32Array; // [b]
+}
+
+/** Token ids of each prompt, truncated from the left to fit the context with one appended token. */
+function encodePrompts(examples: TemplatizedExample[], tok: TextTokenizer, maxLen: number): number[][] {
+  return examples.map((ex) => {
+    const ids = tok.encode(ex.statement);
+    if (ids.length === 0) throw new Error(`example ${ex.id}: the prompt encodes to no tokens`);
+    return ids.length > maxLen ? ids.slice(ids.length - maxLen) : ids;
+  });
+}
+
+/** Run one batch: prompt forward (hooks read the last position), then each choice's token on the prompt's cache. */
+async function runBatch(model: Transformer, prompts: number[][], choices: [number, number][]): Promise<BatchStates> {
+  const { nLayers: L, dModel: d } = model.cfg;
+  const b = prompts.length;
+  const T = Math.max(...prompts.map((p) => p.length));
+  const tokens = new Int32Array(b * T);
+  const mask = new Uint8Array(b * T);
+  prompts.forEach((p, i) => {
+    tokens.set(p, i * T + T - p.length); // left padding
+    mask.fill(1, i * T + T - p.length, (i + 1) * T);
+  });
+
+  /** hooks that copy position `pos` of every row into out[l] (l < L−1: block outputs; l = L−1: after the final norm) */
+  const capture = (out: Float32Array, stride: number, slot: number) => {
+    const hooks: Record<string, (x: Float32Array, s: { B: number; T: number; C: number }) => void> = {};
+    const take = (l: number) => (x: Float32Array, s: { B: number; T: number; C: number }) => {
+      for (let i = 0; i < s.B; i++) {
+        const src = (i * s.T + s.T - 1) * d;
+        out.set(x.subarray(src, src + d), l * b * stride + i * stride + slot * d);
+      }
+    };
+    for (let l = 0; l < L - 1; l++) hooks[`blocks.${l}.hook_resid_post`] = take(l);
+    hooks["ln_final.hook_normalized"] = take(L - 1);
+    return hooks;
+  };
+
+  const hiddens = new Float32Array(L * b * d);
+  const prompt = await model.forward({ tokens, B: b, T, mask }, { hooks: capture(hiddens, d, 0), logits: "last", returnCache: true });
+  const V = model.cfg.vocabSize;
+  const logOdds = new Float32Array(b);
+  for (let i = 0; i < b; i++) logOdds[i] = prompt.logits[i * V + choices[i][1]] - prompt.logits[i * V + choices[i][0]];
+
+  const pairs = new Float32Array(L * b * 2 * d);
+  for (const slot of [0, 1]) {
+    const next = Int32Array.from(choices.map((c) => c[slot]));
+    await model.forward({ tokens: next, B: b, T: 1, cache: prompt.cache }, { hooks: capture(pairs, 2 * d, slot), logits: "none" });
+  }
+  for (const [name, arr] of [["hiddens", hiddens], ["pair states", pairs], ["log-odds", logOdds]] as const) {
+    for (let i = 0; i < arr.length; i++) if (!Number.isFinite(arr[i])) throw new Error(`non-finite ${name} in a batch (model weights or inputs are broken)`);
+  }
+  return { hiddens, pairs, logOdds };
+}
+
+const chunkName = (i: number) => `c${String(i).padStart(6, "0")}.safetensors`;
+
+/** Extract states for `examples` into outDir; returns "skipped" when a finished extraction is already there. */
+export async function extractStates(opts: ExtractOptions): Promise<"extracted" | "skipped"> {
+  const { model, tokenizer, examples, outDir } = opts;
+  if (isComplete(outDir)) return "skipped";
+  if (examples.length === 0) throw new Error(`${outDir}: no examples to extract (the distribution ${opts.info.distribution} of split ${opts.info.split} is empty)`);
+  const { nLayers: L, dModel: d } = model.cfg;
+  const batchSize = opts.batchSize ?? 16;
+  const warn = opts.warn ?? ((m: string) => console.warn(m));
+
+  const choices = examples.map((ex) => [encodeChoice(ex.choices[0], tokenizer, warn), encodeChoice(ex.choices[1], tokenizer, warn)] as [number, number]);
+  const prompts = encodePrompts(examples, tokenizer, model.cfg.maxPositions - 1);
+  const chunkDir = join(outDir, "chunks");
+  mkdirSync(chunkDir, { recursive: true });
+  const nBatches = Math.ceil(examples.length / batchSize);
+  const done = new Set(readdirSync(chunkDir).filter((f) => /^c\d{6}\.safetensors$/.test(f)));
+
+  for (let bi = 0; bi < nBatches; bi++) {
+    opts.onProgress?.(bi * batchSize, examples.length);
+    if (done.has(chunkName(bi))) continue;
+    const lo = bi * batchSize;
+    const hi = Math.min(examples.length, lo + batchSize);
+    const s = await runBatch(model, prompts.slice(lo, hi), choices.slice(lo, hi));
+    const b = hi - lo;
+    writeSafetensors(join(chunkDir, chunkName(bi)), new Map([
+      ["hiddens", { shape: [L, b, d], data: s.hiddens }],
+      ["pair_hiddens", { shape: [L, b, 2, d], data: s.pairs }],
+      ["lm_log_odds", { shape: [b], data: s.logOdds }],
+    ]));
+  }
+  opts.onProgress?.(examples.length, examples.length);
+
+  // assemble layer-major tensors from the chunks, one (layer, chunk) slice at a time
+  const n = examples.length;
+  const chunkFiles = Array.from({ length: nBatches }, (_, i) => join(chunkDir, chunkName(i)));
+  const headers = chunkFiles.map((f) => readSafetensorsHeader(f).tensors);
+  function* pieces(): Generator<Float32Array> {
+    for (const [name, per] of [["hiddens", d], ["pair_hiddens", 2 * d]] as const) {
+      for (let l = 0; l < L; l++) {
+        for (let c = 0; c < nBatches; c++) {
+          const info = headers[c].get(name)!;
+          const b = info.shape[1];
+          const out = new Float32Array(b * per);
+          readF32Range(chunkFiles[c], info, l * b * per, out);
+          yield out;
+        }
+      }
+    }
+    for (let c = 0; c < nBatches; c++) yield readSafetensors(chunkFiles[c]).get("lm_log_odds")!.data;
+  }
+  writeSafetensorsStream(join(outDir, STATES_FILE), [
+    { name: "hiddens", shape: [L, n, d] },
+    { name: "pair_hiddens", shape: [L, n, 2, d] },
+    { name: "lm_log_odds", shape: [n] },
+  ], pieces(), { format: "pt" });
+
+  const meta: StatesMeta = {
+    complete: true,
+    ...opts.info,
+    n,
+    layers: L,
+    d,
+    ids: examples.map((e) => e.id),
+    labels: examples.map((e) => +e.label),
+    alice_labels: examples.map((e) => +e.alice_label),
+    bob_labels: examples.map((e) => +e.bob_label),
+    characters: examples.map((e) => e.character),
+    difficulty: examples.map((e) => e.difficulty),
+    template_indices: examples.map((e) => e.template_index),
+    choice_tokens: choices,
+    created: new Date().toISOString(),
+  };
+  writeFileAtomic(join(outDir, META_FILE), JSON.stringify(meta) + "\n");
+  rmSync(chunkDir, { recursive: true, force: true });
+  return "extracted";
+}
+

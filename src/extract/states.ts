@@ -1,0 +1,82 @@
+/**
+ * Extracted states on disk, one folder per (model, dataset, distribution, split):
+ *
+ *   states.safetensors   hiddens       [L, n, d]     last-prompt-token residual state after each layer
+ *                                                    (Hugging Face's hidden_states[1:]; the last after the final norm)
+ *                        pair_hiddens  [L, n, 2, d]  state at each answer choice's first token appended to the prompt,
+ *                                                    [false choice, true choice]
+ *                        lm_log_odds   [n]           logit(true choice) − logit(false choice) at the last prompt token
+ *   meta.json            labels, alice_labels, bob_labels, characters, difficulty, ids, template indices, settings
+ *
+ * Both files are readable from Python (safetensors + json).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { readF32Range, readSafetensorsHeader, readTensor } from "../model/safetensors.ts";
+import type { Character } from "../datasets/schema.ts";
+
+export interface StatesMeta {
+  complete: true;
+  model: string;
+  adapter: string | null;
+  dataset: string;
+  distribution: string;
+  split: string;
+  n: number;
+  layers: number;
+  d: number;
+  ids: string[];
+  labels: number[];
+  alice_labels: number[];
+  bob_labels: number[];
+  characters: Character[];
+  difficulty: number[];
+  template_indices: number[];
+  /** token ids used for [false, true] per example */
+  choice_tokens: [number, number][];
+  settings: Record<string, unknown>;
+  created: string;
+}
+
+export const STATES_FILE = "states.safetensors";
+export const META_FILE = "meta.json";
+
+export function isComplete(dir: string): boolean {
+  if (!existsSync(join(dir, META_FILE)) || !existsSync(join(dir, STATES_FILE))) return false;
+  try {
+    return JSON.parse(readFileSync(join(dir, META_FILE), "utf8")).complete === true;
+  } catch {
+    return false;
+  }
+}
+
+export function readStatesMeta(dir: string): StatesMeta {
+  if (!isComplete(dir)) throw new Error(`${dir}: no finished extraction here (expected ${STATES_FILE} and ${META_FILE}); run 'quirky extract' first`);
+  return JSON.parse(readFileSync(join(dir, META_FILE), "utf8")) as StatesMeta;
+}
+
+export interface Matrix {
+  data: Float32Array;
+  rows: number;
+  cols: number;
+}
+
+/** One layer of the states: (n, d) for "hiddens", (n, 2d) = [false-choice state | true-choice state] for "pair". */
+export function readLayer(dir: string, kind: "hiddens" | "pair", layer: number): Matrix {
+  const meta = readStatesMeta(dir);
+  if (!(layer >= 0 && layer < meta.layers)) throw new Error(`${dir}: layer ${layer} outside 0..${meta.layers - 1}`);
+  const path = join(dir, STATES_FILE);
+  const info = readSafetensorsHeader(path).tensors.get(kind === "hiddens" ? "hiddens" : "pair_hiddens");
+  if (!info) throw new Error(`${path}: no '${kind === "hiddens" ? "hiddens" : "pair_hiddens"}' tensor`);
+  const cols = kind === "hiddens" ? meta.d : 2 * meta.d;
+  const out = new Float32Array(meta.n * cols);
+  readF32Range(path, info, layer * meta.n * cols, out);
+  return { data: out, rows: meta.n, cols };
+}
+
+export function readLmLogOdds(dir: string): Float32Array {
+  const path = join(dir, STATES_FILE);
+  const info = readSafetensorsHeader(path).tensors.get("lm_log_odds");
+  if (!info) throw new Error(`${path}: no 'lm_log_odds' tensor`);
+  return readTensor(path, info);
+}
