@@ -8,31 +8,79 @@ export function embeddingForward(out: Float32Array, tokens: Int32Array, wte: Flo
   for (let n = 0; n < tokens.length; n++) out.set(wte.subarray(tokens[n] * C, tokens[n] * C + C), n * C);
 }
 
-/** LayerNorm: out = (x − mean) / sqrt(var + eps) · w + b, per row of inp (N,C); var is the biased variance. */
-export function layernormForward(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array | undefined, N: number, C: number, eps: number): void {
+/**
+ * LayerNorm: out = (x − mean) / sqrt(var + eps) · w + b, per row of inp (N,C); var is the biased variance.
+ * `mean` and `rstd` (N), when given, receive the statistics the backward pass needs.
+ */
+export function layernormForward(out: Float32Array, inp: Float32Array, w: Float32Array, b: Float32Array | undefined, N: number, C: number, eps: number, mean?: Float32Array, rstd?: Float32Array): void {
   for (let n = 0; n < N; n++) {
     const o = n * C;
-    let mean = 0;
-    for (let i = 0; i < C; i++) mean += inp[o + i];
-    mean /= C;
+    let m = 0;
+    for (let i = 0; i < C; i++) m += inp[o + i];
+    m /= C;
     let v = 0;
     for (let i = 0; i < C; i++) {
-      const d = inp[o + i] - mean;
+      const d = inp[o + i] - m;
       v += d * d;
     }
-    const rstd = 1 / Math.sqrt(v / C + eps);
-    for (let i = 0; i < C; i++) out[o + i] = (inp[o + i] - mean) * rstd * w[i] + (b ? b[i] : 0);
+    const r = 1 / Math.sqrt(v / C + eps);
+    for (let i = 0; i < C; i++) out[o + i] = (inp[o + i] - m) * r * w[i] + (b ? b[i] : 0);
+    if (mean) mean[n] = m;
+    if (rstd) rstd[n] = r;
   }
 }
 
-/** RMSNorm: out = x / sqrt(mean(x²) + eps) · w, per row of inp (N,C). */
-export function rmsnormForward(out: Float32Array, inp: Float32Array, w: Float32Array, N: number, C: number, eps: number): void {
+/**
+ * LayerNorm backward. With x̂ = (x − mean)·rstd and g = dout ⊙ w:
+ *   dw += Σ_n dout ⊙ x̂,  db += Σ_n dout,  dx += rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂))
+ */
+export function layernormBackward(dinp: Float32Array, dw: Float32Array | undefined, db: Float32Array | undefined, dout: Float32Array, inp: Float32Array, w: Float32Array, mean: Float32Array, rstd: Float32Array, N: number, C: number): void {
+  for (let n = 0; n < N; n++) {
+    const o = n * C;
+    const m = mean[n];
+    const r = rstd[n];
+    let gMean = 0;
+    let gxMean = 0;
+    for (let i = 0; i < C; i++) {
+      const g = dout[o + i] * w[i];
+      gMean += g;
+      gxMean += g * (inp[o + i] - m) * r;
+    }
+    gMean /= C;
+    gxMean /= C;
+    for (let i = 0; i < C; i++) {
+      const xh = (inp[o + i] - m) * r;
+      if (dw) dw[i] += dout[o + i] * xh;
+      if (db) db[i] += dout[o + i];
+      dinp[o + i] += r * (dout[o + i] * w[i] - gMean - xh * gxMean);
+    }
+  }
+}
+
+/** RMSNorm: out = x / sqrt(mean(x²) + eps) · w, per row of inp (N,C); `rstd` (N) receives 1/sqrt(mean(x²) + eps). */
+export function rmsnormForward(out: Float32Array, inp: Float32Array, w: Float32Array, N: number, C: number, eps: number, rstd?: Float32Array): void {
   for (let n = 0; n < N; n++) {
     const o = n * C;
     let ss = 0;
     for (let i = 0; i < C; i++) ss += inp[o + i] * inp[o + i];
-    const rstd = 1 / Math.sqrt(ss / C + eps);
-    for (let i = 0; i < C; i++) out[o + i] = inp[o + i] * rstd * w[i];
+    const r = 1 / Math.sqrt(ss / C + eps);
+    for (let i = 0; i < C; i++) out[o + i] = inp[o + i] * r * w[i];
+    if (rstd) rstd[n] = r;
+  }
+}
+
+/** RMSNorm backward. With g = dout ⊙ w: dw += Σ_n dout ⊙ x·rstd,  dx += rstd·g − x·rstd³·mean(g ⊙ x). */
+export function rmsnormBackward(dinp: Float32Array, dw: Float32Array | undefined, dout: Float32Array, inp: Float32Array, w: Float32Array, rstd: Float32Array, N: number, C: number): void {
+  for (let n = 0; n < N; n++) {
+    const o = n * C;
+    const r = rstd[n];
+    let gx = 0;
+    for (let i = 0; i < C; i++) gx += dout[o + i] * w[i] * inp[o + i];
+    const k = (r * r * r * gx) / C;
+    for (let i = 0; i < C; i++) {
+      if (dw) dw[i] += dout[o + i] * inp[o + i] * r;
+      dinp[o + i] += r * dout[o + i] * w[i] - inp[o + i] * k;
+    }
   }
 }
 
@@ -73,6 +121,24 @@ export function ropeForward(x: Float32Array, cos: Float32Array, sin: Float32Arra
         const x2 = x[o + i + half];
         x[o + i] = x1 * c - x2 * s;
         x[o + i + half] = x2 * c + x1 * s;
+      }
+    }
+  }
+}
+
+/** Rotary backward: the transpose of the rotation, i.e. the rotation by −angle, in place on the gradient. */
+export function ropeBackward(dx: Float32Array, cos: Float32Array, sin: Float32Array, N: number, heads: number, D: number, R: number, stride: number, offset: number, headStride = D): void {
+  const half = R / 2;
+  for (let n = 0; n < N; n++) {
+    for (let h = 0; h < heads; h++) {
+      const o = n * stride + offset + h * headStride;
+      for (let i = 0; i < half; i++) {
+        const c = cos[n * half + i];
+        const s = sin[n * half + i];
+        const g1 = dx[o + i];
+        const g2 = dx[o + i + half];
+        dx[o + i] = g1 * c + g2 * s;
+        dx[o + i + half] = g2 * c - g1 * s;
       }
     }
   }
@@ -175,6 +241,56 @@ export function activationForward(x: Float32Array, kind: "gelu" | "gelu_new" | "
   }
 }
 
+/** act(x) for one value (the backward pass needs it; the forward loops are specialised) */
+export function activationScalar(x: number, kind: "gelu" | "gelu_new" | "relu" | "silu"): number {
+  switch (kind) {
+    case "gelu":
+      return x * normalCdf(x);
+    case "gelu_new":
+      return 0.5 * x * (1 + Math.tanh(GELU_TANH_C * (x + 0.044715 * x * x * x)));
+    case "relu":
+      return x > 0 ? x : 0;
+    case "silu":
+      return x / (1 + Math.exp(-x));
+  }
+}
+
+/** d act(x)/dx */
+export function activationGrad(x: number, kind: "gelu" | "gelu_new" | "relu" | "silu"): number {
+  switch (kind) {
+    case "gelu":
+      return normalCdf(x) + x * normalPdf(x);
+    case "gelu_new": {
+      const u = GELU_TANH_C * (x + 0.044715 * x * x * x);
+      const t = Math.tanh(u);
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_TANH_C * (1 + 3 * 0.044715 * x * x);
+    }
+    case "relu":
+      return x > 0 ? 1 : 0;
+    case "silu": {
+      const s = 1 / (1 + Math.exp(-x));
+      return s * (1 + x * (1 - s));
+    }
+  }
+}
+
+/** Activation backward: dinp = dout · act'(pre), where `pre` holds the activation's inputs. */
+export function activationBackward(dinp: Float32Array, dout: Float32Array, pre: Float32Array, kind: "gelu" | "gelu_new" | "relu" | "silu"): void {
+  for (let i = 0; i < pre.length; i++) dinp[i] = dout[i] * activationGrad(pre[i], kind);
+}
+
+/** SwiGLU backward: out = act(g)·u ⇒ dg = dout·u·act'(g), du = dout·act(g); gateUp and dGateUp are (N, 2F). */
+export function gatedActivationBackward(dGateUp: Float32Array, dout: Float32Array, gateUp: Float32Array, N: number, F: number, kind: "gelu" | "gelu_new" | "relu" | "silu"): void {
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < F; i++) {
+      const g = gateUp[n * 2 * F + i];
+      const u = gateUp[n * 2 * F + F + i];
+      dGateUp[n * 2 * F + i] = dout[n * F + i] * u * activationGrad(g, kind);
+      dGateUp[n * 2 * F + F + i] = dout[n * F + i] * activationScalar(g, kind);
+    }
+  }
+}
+
 /** SwiGLU: out (N,F) = act(gate) · up, where gateUp (N, 2F) holds [gate | up] per row. */
 export function gatedActivationForward(out: Float32Array, gateUp: Float32Array, N: number, F: number, kind: "gelu" | "gelu_new" | "relu" | "silu"): void {
   for (let n = 0; n < N; n++) out.set(gateUp.subarray(n * 2 * F, n * 2 * F + F), n * F);
@@ -231,5 +347,18 @@ export function causalSoftmaxForward(
     const inv = 1 / sum;
     for (let j = 0; j <= qi; j++) scores[o + j] *= inv;
     scores.fill(0, o + qi + 1, o + Tk);
+  }
+}
+
+/**
+ * Softmax backward for probabilities P (rows, Tk) of softmax(scale · S): dS = scale · P ⊙ (dP − Σ_j dP ⊙ P),
+ * written over dP in place.
+ */
+export function softmaxBackward(dP: Float32Array, P: Float32Array, rows: number, Tk: number, scale: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * Tk;
+    let dot = 0;
+    for (let j = 0; j < Tk; j++) dot += dP[o + j] * P[o + j];
+    for (let j = 0; j < Tk; j++) dP[o + j] = scale * P[o + j] * (dP[o + j] - dot);
   }
 }

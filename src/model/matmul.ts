@@ -81,27 +81,29 @@ export function linear(x: Float32Array, w: Float32Array, M: number, K: number, N
   return gemm(x, w, M, K, N, { transB: true, bias, out });
 }
 
-/** Batched product: Y[b] (M,N) = A[b] (M,K) · B[b] (K,N), or · B[b]ᵀ with transB (B[b] is (N,K)). */
-export async function bmm(a: Float32Array, b: Float32Array, batch: number, M: number, K: number, N: number, transB = false, out?: Float32Array): Promise<Float32Array> {
-  const s = await session(`bmm:${+transB}`, () =>
-    onnxModel(
-      transB
-        ? [
-            { op: "Transpose", inputs: ["B"], outputs: ["Bt"], attrs: { perm: [0, 2, 1] } },
-            { op: "MatMul", inputs: ["A", "Bt"], outputs: ["Y"] },
-          ]
-        : [{ op: "MatMul", inputs: ["A", "B"], outputs: ["Y"] }],
+/**
+ * Batched product: Y[b] (M,N) = op(A[b]) · op(B[b]), with op = transpose when asked: A[b] is (M,K), or (K,M)
+ * with transA; B[b] is (K,N), or (N,K) with transB.
+ */
+export async function bmm(a: Float32Array, b: Float32Array, batch: number, M: number, K: number, N: number, transB = false, out?: Float32Array, transA = false): Promise<Float32Array> {
+  const s = await session(`bmm:${+transA}${+transB}`, () => {
+    const nodes = [];
+    if (transA) nodes.push({ op: "Transpose", inputs: ["A"], outputs: ["At"], attrs: { perm: [0, 2, 1] } });
+    if (transB) nodes.push({ op: "Transpose", inputs: ["B"], outputs: ["Bt"], attrs: { perm: [0, 2, 1] } });
+    nodes.push({ op: "MatMul", inputs: [transA ? "At" : "A", transB ? "Bt" : "B"], outputs: ["Y"] });
+    return onnxModel(
+      nodes,
       [
-        ["A", ["batch", "M", "K"]],
+        ["A", transA ? ["batch", "K", "M"] : ["batch", "M", "K"]],
         ["B", transB ? ["batch", "N", "K"] : ["batch", "K", "N"]],
       ],
       [["Y", ["batch", "M", "N"]]],
-    ),
-  );
+    );
+  });
   const y = out ?? new Float32Array(batch * M * N);
   await s.run(
     {
-      A: new ort.Tensor("float32", a.subarray(0, batch * M * K), [batch, M, K]),
+      A: new ort.Tensor("float32", a.subarray(0, batch * M * K), transA ? [batch, K, M] : [batch, M, K]),
       B: new ort.Tensor("float32", b.subarray(0, batch * K * N), transB ? [batch, N, K] : [batch, K, N]),
     },
     { Y: new ort.Tensor("float32", y.subarray(0, batch * M * N), [batch, M, N]) },

@@ -69,10 +69,54 @@ export interface ForwardInput {
 
 export interface ForwardOptions {
   hooks?: Hooks;
-  /** which positions get logits: every position, the last of each row (default), or none */
-  logits?: "all" | "last" | "none";
+  /** which positions get logits: every position, the last of each row (default), none, or the given flat positions b·T + t */
+  logits?: "all" | "last" | "none" | Int32Array;
   /** return the KV cache for a continuation */
   returnCache?: boolean;
+  /** record what the backward pass needs (see src/train/backward.ts) */
+  tape?: Tape;
+}
+
+/** Statistics of one norm application: its input, output and per-row mean (LayerNorm) and 1/std. */
+export interface NormTape {
+  inp: Float32Array;
+  out: Float32Array;
+  mean: Float32Array;
+  rstd: Float32Array;
+}
+
+export interface LayerTape {
+  ln1: NormTape;
+  /** (N, W) projections after rotary */
+  qkv: Float32Array;
+  /** (B·Hkv, g·T, D), (B·Hkv, Tk, D), (B·Hkv, Tk, D) */
+  Q: Float32Array;
+  K: Float32Array;
+  V: Float32Array;
+  /** (B·Hkv, g·T, Tk) attention probabilities */
+  P: Float32Array;
+  /** (N, H·D) input of the output projection */
+  merged: Float32Array;
+  ln2: NormTape;
+  /** (N, F) or (N, 2F): the up projection before the activation */
+  up: Float32Array;
+  /** (N, F): input of the down projection */
+  act: Float32Array;
+}
+
+/** Everything a forward pass recorded for its backward pass. */
+export interface Tape {
+  B: number;
+  T: number;
+  tokens: Int32Array;
+  keyMask: Uint8Array;
+  keyPos: Int32Array;
+  rope: { cos: Float32Array; sin: Float32Array };
+  layers: LayerTape[];
+  lnFinal: NormTape;
+  /** flat positions that got logits, and the final hidden rows there (M, C) */
+  logitPositions: Int32Array;
+  hRows: Float32Array;
 }
 
 export interface ForwardOutput {
@@ -89,6 +133,8 @@ export class Transformer {
   /** activation buffers, allocated once per size and reused by every forward (llm.c style) */
   private readonly workspace = new Map<string, Float32Array>();
   private busy = false;
+  /** while recording a tape every buffer is fresh (the tape keeps them) */
+  private taping = false;
 
   constructor(cfg: ModelConfig, params: ModelParams) {
     this.cfg = cfg;
@@ -97,6 +143,7 @@ export class Transformer {
 
   /** A reusable activation buffer of n floats (contents undefined). */
   private buf(name: string, n: number): Float32Array {
+    if (this.taping) return new Float32Array(n);
     let b = this.workspace.get(name);
     if (!b || b.length < n) {
       b = new Float32Array(n);
@@ -109,10 +156,12 @@ export class Transformer {
     // the workspace is shared: one forward at a time per model
     if (this.busy) throw new Error("Transformer.forward is already running on this model; await it before the next call");
     this.busy = true;
+    this.taping = opts.tape !== undefined;
     try {
       return await this.forwardImpl(input, opts);
     } finally {
       this.busy = false;
+      this.taping = false;
     }
   }
 
@@ -161,32 +210,37 @@ export class Transformer {
     embeddingForward(x, tokens, params.embed, C);
     hook("hook_embed", x);
 
+    const tape = opts.tape;
+    if (tape) Object.assign(tape, { B, T, tokens, keyMask, keyPos, rope, layers: [] });
     const newK: Float32Array[] = [];
     const newV: Float32Array[] = [];
     const h = this.buf("h", N * C);
     for (let l = 0; l < cfg.nLayers; l++) {
       const layer = params.layers[l];
+      const lt = tape ? ({} as LayerTape) : undefined;
       hook(`blocks.${l}.hook_resid_pre`, x);
-      this.norm(h, x, layer.ln1, N);
-      const { out: attn, k, v } = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache, opts.returnCache === true);
+      this.norm(h, x, layer.ln1, N, lt && (lt.ln1 = {} as NormTape));
+      const { out: attn, k, v } = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache, opts.returnCache === true || lt !== undefined, lt);
       newK.push(k);
       newV.push(v);
       if (cfg.parallelResidual) {
-        this.norm(h, x, layer.ln2, N);
-        const m = await this.mlp(l, h, N);
+        this.norm(h, x, layer.ln2, N, lt && (lt.ln2 = {} as NormTape));
+        const m = await this.mlp(l, h, N, lt);
         addInPlace(x, attn);
         addInPlace(x, m);
       } else {
         addInPlace(x, attn);
-        this.norm(h, x, layer.ln2, N);
-        addInPlace(x, await this.mlp(l, h, N));
+        this.norm(h, x, layer.ln2, N, lt && (lt.ln2 = {} as NormTape));
+        addInPlace(x, await this.mlp(l, h, N, lt));
       }
+      if (tape && lt) tape.layers.push(lt);
       hook(`blocks.${l}.hook_resid_post`, x);
     }
-    this.norm(h, x, params.lnFinal, N);
+    this.norm(h, x, params.lnFinal, N, tape && (tape.lnFinal = {} as NormTape));
     hook("ln_final.hook_normalized", h);
 
-    const logits = await this.unembed(h, B, T, opts.logits ?? "last");
+    const which = opts.logits ?? "last";
+    const logits = await this.unembed(h, B, T, which, tape);
     const out: ForwardOutput = { logits };
     if (opts.returnCache) {
       const cacheMask = keyMask;
@@ -195,9 +249,13 @@ export class Transformer {
     return out;
   }
 
-  private norm(out: Float32Array, inp: Float32Array, n: Norm, N: number): void {
-    if (this.cfg.norm === "layernorm") layernormForward(out, inp, n.w, n.b, N, this.cfg.dModel, this.cfg.normEps);
-    else rmsnormForward(out, inp, n.w, N, this.cfg.dModel, this.cfg.normEps);
+  /** out = norm(inp); with a tape, records copies of input and output and the row statistics */
+  private norm(out: Float32Array, inp: Float32Array, n: Norm, N: number, t?: NormTape): void {
+    const mean = t ? new Float32Array(N) : undefined;
+    const rstd = t ? new Float32Array(N) : undefined;
+    if (this.cfg.norm === "layernorm") layernormForward(out, inp, n.w, n.b, N, this.cfg.dModel, this.cfg.normEps, mean, rstd);
+    else rmsnormForward(out, inp, n.w, N, this.cfg.dModel, this.cfg.normEps, rstd);
+    if (t) Object.assign(t, { inp: inp.slice(), out: out.slice(), mean, rstd });
   }
 
   /** y (N, out) = x · wᵀ + b for a fused group of linears, plus their unmerged LoRA updates. */
@@ -233,6 +291,7 @@ export class Transformer {
     keyPos: Int32Array,
     cache: KVCache | undefined,
     keepKV: boolean,
+    tape?: LayerTape,
   ): Promise<{ out: Float32Array; k: Float32Array; v: Float32Array }> {
     const { cfg } = this;
     const { nHeads: H, nKvHeads: Hkv, headDim: D, rotaryDims: R } = cfg;
@@ -308,10 +367,11 @@ export class Transformer {
       }
     }
     const out = await this.plainLinear(this.params.layers[l].o, merged, N, "attn");
+    if (tape) Object.assign(tape, { qkv, Q, K, V, P: scores, merged });
     return { out, k: K, v: V };
   }
 
-  private async mlp(l: number, h: Float32Array, N: number): Promise<Float32Array> {
+  private async mlp(l: number, h: Float32Array, N: number, tape?: LayerTape): Promise<Float32Array> {
     const { cfg } = this;
     const layer = this.params.layers[l];
     const up = await this.fusedLinear(layer.up, h, N, "up");
@@ -319,24 +379,28 @@ export class Transformer {
     if (cfg.gatedMlp) {
       act = this.buf("act", N * cfg.dFF);
       gatedActivationForward(act, up, N, cfg.dFF, cfg.activation);
+      if (tape) Object.assign(tape, { up, act });
     } else {
+      if (tape) tape.up = up.slice();
       activationForward(up, cfg.activation);
       act = up;
+      if (tape) tape.act = act;
     }
     return this.plainLinear(layer.down, act, N, "mlp");
   }
 
-  private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none"): Promise<Float32Array> {
+  private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none" | Int32Array, tape?: Tape): Promise<Float32Array> {
     const { dModel: C, vocabSize: V } = this.cfg;
-    if (which === "none") return new Float32Array(0);
-    let rows = h;
-    let M = B * T;
-    if (which === "last") {
-      rows = new Float32Array(B * C);
-      for (let b = 0; b < B; b++) rows.set(h.subarray((b * T + T - 1) * C, (b * T + T) * C), b * C);
-      M = B;
+    const positions =
+      which === "none" ? new Int32Array(0) : which === "all" ? Int32Array.from({ length: B * T }, (_, i) => i) : which === "last" ? Int32Array.from({ length: B }, (_, b) => b * T + T - 1) : which;
+    const M = positions.length;
+    const rows = new Float32Array(M * C);
+    for (let i = 0; i < M; i++) {
+      if (!(positions[i] >= 0 && positions[i] < B * T)) throw new Error(`forward: logit position ${positions[i]} outside 0..${B * T - 1}`);
+      rows.set(h.subarray(positions[i] * C, positions[i] * C + C), i * C);
     }
-    return linear(rows, this.params.unembed, M, C, V);
+    if (tape) Object.assign(tape, { logitPositions: positions, hRows: rows });
+    return M === 0 ? new Float32Array(0) : linear(rows, this.params.unembed, M, C, V);
   }
 }
 

@@ -1,0 +1,245 @@
+/**
+ * The backward pass: one backward per forward layer kind (src/model/layers.ts), matrix products on
+ * onnxruntime, driven by the tape a forward pass recorded. Gradients accumulate (+=) into a buffer laid out
+ * like the parameters, so `allocParams(cfg, gradBuffer)` gives them the same names and views.
+ *
+ *   linear   y = x·Wᵀ + b          dx += dy·W,   dW += dyᵀ·x,   db += Σ_rows dy
+ *   LoRA     y += s·(x·Aᵀ)·Bᵀ       dB += s·dyᵀ·(x·Aᵀ),   dA += (s·dy·B)ᵀ·x,   dx += s·dy·B·A
+ *   attention S = Q·Kᵀ, P = softmax(S/√D), ctx = P·V
+ *            dV = Pᵀ·dctx, dP = dctx·Vᵀ, dS = P⊙(dP − rowsum(dP⊙P))/√D, dQ = dS·K, dK = dSᵀ·Q
+ */
+import type { ModelConfig } from "../model/config.ts";
+import { activationBackward, addInPlace, gatedActivationBackward, layernormBackward, rmsnormBackward, ropeBackward, softmaxBackward } from "../model/layers.ts";
+import { bmm, gemm, linear } from "../model/matmul.ts";
+import type { FusedLinear, Linear, ModelParams, Norm } from "../model/params.ts";
+import type { LayerTape, LoraDelta, NormTape, Tape, Transformer } from "../model/transformer.ts";
+
+export interface LoraGrad {
+  A: Float32Array;
+  B: Float32Array;
+}
+
+export interface BackwardOptions {
+  /** gradients of the base weights, as views of a gradient buffer (omit to train LoRA only) */
+  grads?: ModelParams;
+  /** gradients of LoRA parameters by module path */
+  loraGrads?: Map<string, LoraGrad>;
+  /** layers below this one have nothing to train: the backward pass stops there (default 0) */
+  lowestLayer?: number;
+}
+
+function addTo(dst: Float32Array | undefined, src: Float32Array): void {
+  if (dst) addInPlace(dst, src);
+}
+
+/** Σ over rows of dy (N, width), columns [col, col + n), added into db */
+function addColumnSums(db: Float32Array, dy: Float32Array, N: number, width: number, col: number, n: number): void {
+  for (let r = 0; r < N; r++) for (let i = 0; i < n; i++) db[i] += dy[r * width + col + i];
+}
+
+export async function backward(model: Transformer, tape: Tape, dlogits: Float32Array, opts: BackwardOptions): Promise<void> {
+  const cfg = model.cfg;
+  const { B, T } = tape;
+  const N = B * T;
+  const C = cfg.dModel;
+  const V = cfg.vocabSize;
+  const M = tape.logitPositions.length;
+  const g = opts.grads;
+  const lowest = opts.lowestLayer ?? 0;
+
+  // unembedding: logits (M,V) = hRows (M,C) · Uᵀ
+  const dhRows = await gemm(dlogits, model.params.unembed, M, V, C);
+  if (g) addTo(g.unembed, await gemm(dlogits, tape.hRows, V, M, C, { transA: true }));
+  const dh = new Float32Array(N * C);
+  for (let i = 0; i < M; i++) {
+    const p = tape.logitPositions[i];
+    for (let c = 0; c < C; c++) dh[p * C + c] += dhRows[i * C + c];
+  }
+  let dx = new Float32Array(N * C);
+  normBackward(cfg, dx, g?.lnFinal, dh, tape.lnFinal, model.params.lnFinal, N);
+
+  for (let l = cfg.nLayers - 1; l >= lowest; l--) {
+    const t = tape.layers[l];
+    const gl = g?.layers[l];
+    const p = model.params.layers[l];
+    const dIn = dx.slice(); // residual
+    if (cfg.parallelResidual) {
+      // x_out = x_in + attn(ln1 x_in) + mlp(ln2 x_in)
+      const dh2 = await mlpBackward(model, l, t, dx, opts);
+      normBackward(cfg, dIn, gl?.ln2, dh2, t.ln2, p.ln2, N);
+      const dh1 = await attentionBackward(model, l, t, tape, dx, opts);
+      normBackward(cfg, dIn, gl?.ln1, dh1, t.ln1, p.ln1, N);
+    } else {
+      // x_mid = x_in + attn(ln1 x_in);  x_out = x_mid + mlp(ln2 x_mid)
+      const dh2 = await mlpBackward(model, l, t, dx, opts);
+      normBackward(cfg, dIn, gl?.ln2, dh2, t.ln2, p.ln2, N);
+      const dMid = dIn.slice();
+      const dh1 = await attentionBackward(model, l, t, tape, dMid, opts);
+      normBackward(cfg, dIn, gl?.ln1, dh1, t.ln1, p.ln1, N);
+    }
+    dx = dIn;
+  }
+  // embedding: row tokens[n] of the table receives dx[n]
+  if (lowest === 0 && g) {
+    for (let n = 0; n < N; n++) {
+      const o = tape.tokens[n] * C;
+      for (let c = 0; c < C; c++) g.embed[o + c] += dx[n * C + c];
+    }
+  }
+}
+
+function normBackward(cfg: ModelConfig, dinp: Float32Array, gnorm: Norm | undefined, dout: Float32Array, t: NormTape, n: Norm, N: number): void {
+  if (cfg.norm === "layernorm") layernormBackward(dinp, gnorm?.w, gnorm?.b, dout, t.inp, n.w, t.mean, t.rstd, N, cfg.dModel);
+  else rmsnormBackward(dinp, gnorm?.w, dout, t.inp, n.w, t.rstd, N, cfg.dModel);
+}
+
+/** Backward of a group of linears computed as one product; returns dx (N, in). */
+async function linearBackward(
+  parts: Linear[],
+  w: Float32Array,
+  outDim: number,
+  inDim: number,
+  gw: Float32Array | undefined,
+  gb: Float32Array | undefined,
+  x: Float32Array,
+  dy: Float32Array,
+  N: number,
+  model: Transformer,
+  opts: BackwardOptions,
+): Promise<Float32Array> {
+  const dx = await gemm(dy, w, N, outDim, inDim);
+  if (gw) addInPlace(gw, await gemm(dy, x, outDim, N, inDim, { transA: true }));
+  if (gb) addColumnSums(gb, dy, N, outDim, 0, outDim);
+  let col = 0;
+  for (const part of parts) {
+    const d: LoraDelta | undefined = model.lora.get(part.name);
+    const lg = opts.loraGrads?.get(part.name);
+    if (d) {
+      // this part's slice of dy, (N, out_part)
+      const dyp = new Float32Array(N * part.outDim);
+      for (let r = 0; r < N; r++) dyp.set(dy.subarray(r * outDim + col, r * outDim + col + part.outDim), r * part.outDim);
+      const h = await linear(x, d.A, N, inDim, d.r); // (N, r) = x·Aᵀ
+      const dh = await gemm(dyp, d.B, N, part.outDim, d.r); // (N, r) = dy·B
+      for (let i = 0; i < dh.length; i++) dh[i] *= d.scale;
+      if (lg) {
+        const gB = await gemm(dyp, h, part.outDim, N, d.r, { transA: true }); // (out, r)
+        for (let i = 0; i < gB.length; i++) lg.B[i] += d.scale * gB[i];
+        addInPlace(lg.A, await gemm(dh, x, d.r, N, inDim, { transA: true })); // (r, in)
+      }
+      addInPlace(dx, await gemm(dh, d.A, N, d.r, inDim)); // (N, in)
+    }
+    col += part.outDim;
+  }
+  return dx;
+}
+
+const fusedBackward = (f: FusedLinear, gf: FusedLinear | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions) =>
+  linearBackward(f.parts, f.w, f.outDim, f.inDim, gf?.w, gf?.b, x, dy, N, model, opts);
+const plainBackward = (lin: Linear, gl: Linear | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions) =>
+  linearBackward([lin], lin.w, lin.outDim, lin.inDim, gl?.w, gl?.b, x, dy, N, model, opts);
+
+/** dOut (N,C) of the MLP's output → gradient at its input (N,C) */
+async function mlpBackward(model: Transformer, l: number, t: LayerTape, dOut: Float32Array, opts: BackwardOptions): Promise<Float32Array> {
+  const cfg = model.cfg;
+  const N = tape0(t);
+  const p = model.params.layers[l];
+  const gl = opts.grads?.layers[l];
+  const dAct = await plainBackward(p.down, gl?.down, t.act, dOut, N, model, opts);
+  const dUp = new Float32Array(t.up.length);
+  if (cfg.gatedMlp) gatedActivationBackward(dUp, dAct, t.up, N, cfg.dFF, cfg.activation);
+  else activationBackward(dUp, dAct, t.up, cfg.activation);
+  return fusedBackward(p.up, gl?.up, t.ln2.out, dUp, N, model, opts);
+}
+
+const tape0 = (t: LayerTape) => t.ln1.mean.length;
+
+/** dOut (N,C) of the attention's output → gradient at its input (N,C) */
+async function attentionBackward(model: Transformer, l: number, t: LayerTape, tape: Tape, dOut: Float32Array, opts: BackwardOptions): Promise<Float32Array> {
+  const cfg = model.cfg;
+  const { B, T } = tape;
+  const N = B * T;
+  const { nHeads: H, nKvHeads: Hkv, headDim: D, rotaryDims: R } = cfg;
+  const g = H / Hkv;
+  const rows = g * T;
+  const Tk = T; // no cache while training
+  const p = model.params.layers[l];
+  const gl = opts.grads?.layers[l];
+
+  const dMerged = await plainBackward(p.o, gl?.o, t.merged, dOut, N, model, opts);
+  // (N, H·D) → dctx (B, H, T, D) = (B·Hkv, g·T, D)
+  const dctx = new Float32Array(B * H * T * D);
+  for (let b = 0; b < B; b++)
+    for (let hd = 0; hd < H; hd++)
+      for (let tt = 0; tt < T; tt++) {
+        const src = (b * T + tt) * H * D + hd * D;
+        const dst = ((b * H + hd) * T + tt) * D;
+        for (let i = 0; i < D; i++) dctx[dst + i] = dMerged[src + i];
+      }
+  const dV = await bmm(t.P, dctx, B * Hkv, Tk, rows, D, false, undefined, true); // Pᵀ·dctx
+  const dS = await bmm(dctx, t.V, B * Hkv, rows, D, Tk, true); // dctx·Vᵀ
+  softmaxBackward(dS, t.P, B * Hkv * rows, Tk, 1 / Math.sqrt(D));
+  const dQ = await bmm(dS, t.K, B * Hkv, rows, Tk, D); // dS·K
+  const dK = await bmm(dS, t.Q, B * Hkv, Tk, rows, D, false, undefined, true); // dSᵀ·Q
+
+  // scatter into dqkv (N, W), in the forward's layout
+  const W = t.qkv.length / N;
+  const neox = cfg.arch === "gpt_neox";
+  const qOff = (hd: number) => (neox ? hd * 3 * D : hd * D);
+  const kOff = (hd: number) => (neox ? hd * 3 * D + D : H * D + hd * D);
+  const vOff = (hd: number) => (neox ? hd * 3 * D + 2 * D : H * D + Hkv * D + hd * D);
+  const dqkv = new Float32Array(N * W);
+  for (let b = 0; b < B; b++) {
+    for (let hd = 0; hd < H; hd++)
+      for (let tt = 0; tt < T; tt++) {
+        const src = ((b * H + hd) * T + tt) * D;
+        const dst = (b * T + tt) * W + qOff(hd);
+        for (let i = 0; i < D; i++) dqkv[dst + i] = dQ[src + i];
+      }
+    for (let hd = 0; hd < Hkv; hd++)
+      for (let tt = 0; tt < T; tt++) {
+        const src = ((b * Hkv + hd) * Tk + tt) * D;
+        const row = (b * T + tt) * W;
+        for (let i = 0; i < D; i++) {
+          dqkv[row + kOff(hd) + i] = dK[src + i];
+          dqkv[row + vOff(hd) + i] = dV[src + i];
+        }
+      }
+  }
+  if (R > 0) {
+    const { cos, sin } = tape.rope;
+    if (neox) {
+      ropeBackward(dqkv, cos, sin, N, H, D, R, W, 0, 3 * D);
+      ropeBackward(dqkv, cos, sin, N, H, D, R, W, D, 3 * D);
+    } else {
+      ropeBackward(dqkv, cos, sin, N, H, D, R, W, 0, D);
+      ropeBackward(dqkv, cos, sin, N, Hkv, D, R, W, H * D, D);
+    }
+  }
+  return fusedBackward(p.qkv, gl?.qkv, t.ln1.out, dqkv, N, model, opts);
+}
+
+/**
+ * Mean cross-entropy of logits (M,V) against targets (M), each row weighted (default 1; the mean divides by
+ * the weights' sum). Returns the loss and dloss/dlogits.
+ */
+export function crossEntropy(logits: Float32Array, targets: Int32Array, V: number, weights?: Float32Array): { loss: number; dlogits: Float32Array } {
+  const M = targets.length;
+  const dlogits = new Float32Array(M * V);
+  let total = 0;
+  let wsum = 0;
+  for (let i = 0; i < M; i++) wsum += weights ? weights[i] : 1;
+  if (wsum === 0) return { loss: 0, dlogits };
+  for (let i = 0; i < M; i++) {
+    const w = weights ? weights[i] : 1;
+    const o = i * V;
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) if (logits[o + v] > max) max = logits[o + v];
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
+    const logZ = max + Math.log(sum);
+    total += w * (logZ - logits[o + targets[i]]);
+    for (let v = 0; v < V; v++) dlogits[o + v] = (w * Math.exp(logits[o + v] - logZ)) / wsum;
+    dlogits[o + targets[i]] -= w / wsum;
+  }
+  return { loss: total / wsum, dlogits };
+}

@@ -1,0 +1,104 @@
+/**
+ * Gradients of the backward pass against central finite differences of the forward pass's loss, for every
+ * parameter kind (embedding, norms, fused and plain linears with biases, unembedding, LoRA A and B), on tiny
+ * GPT-NeoX (parallel and sequential residual), Llama (GQA) and Mistral (sliding window) models.
+ *
+ * The engine computes in f32, so differences use ε = 1e-2 on weights of size ~0.3 and the tolerance is
+ * documented: |analytic − numeric| ≤ 2e-3 · max(1, |analytic|) + 2e-3 (f32 rounding of the loss over 2ε sets
+ * the floor: ~1e-7 / 2e-2 ≈ 5e-6 per unit of loss sensitivity, and curvature gives O(ε²)).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomModel } from "../src/model/load.ts";
+import { allocParams } from "../src/model/params.ts";
+import type { Tape, Transformer } from "../src/model/transformer.ts";
+import { backward, crossEntropy, type LoraGrad } from "../src/train/backward.ts";
+import { Rng } from "../src/util/rng.ts";
+
+const NEOX = { model_type: "gpt_neox", vocab_size: 13, hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 12, rotary_pct: 0.5, max_position_embeddings: 64 };
+const LLAMA = { model_type: "llama", vocab_size: 13, hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 12, max_position_embeddings: 64, attention_bias: true };
+const MISTRAL = { ...LLAMA, model_type: "mistral", sliding_window: 2, attention_bias: false };
+
+// a left-padded batch of two sequences; loss at four positions (the last of each row and two inside)
+const TOKENS = Int32Array.from([0, 0, 3, 7, 1, 2, 9, 4, 11, 5, 6, 8]);
+const MASK = Uint8Array.from([0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+const POSITIONS = Int32Array.from([5, 3, 11, 8]);
+const TARGETS = Int32Array.from([2, 4, 10, 1]);
+
+async function loss(m: Transformer, tape?: Tape): Promise<{ loss: number; dlogits: Float32Array }> {
+  const { logits } = await m.forward({ tokens: TOKENS, B: 2, T: 6, mask: MASK }, { logits: POSITIONS, tape });
+  return crossEntropy(logits, TARGETS, m.cfg.vocabSize);
+}
+
+async function check(config: Record<string, unknown>, withLora: boolean) {
+  const m = randomModel(config, 3, 0.3);
+  const rng = new Rng(4, "gradcheck");
+  const loraGrads = new Map<string, LoraGrad>();
+  if (withLora) {
+    for (const layer of m.params.layers) {
+      for (const lin of [layer.qkv.parts[0], layer.o, layer.down]) {
+        const r = 2;
+        m.lora.set(lin.name, { r, scale: 1.5, A: Float32Array.from({ length: r * lin.inDim }, () => rng.normal() * 0.3), B: Float32Array.from({ length: lin.outDim * r }, () => rng.normal() * 0.3) });
+        loraGrads.set(lin.name, { A: new Float32Array(r * lin.inDim), B: new Float32Array(lin.outDim * r) });
+      }
+    }
+  }
+  const tape = {} as Tape;
+  const { dlogits } = await loss(m, tape);
+  const grads = allocParams(m.cfg, new Float32Array(m.params.buffer.length));
+  await backward(m, tape, dlogits, { grads, loraGrads });
+
+  const eps = 1e-2;
+  const numeric = async (arr: Float32Array, i: number) => {
+    const old = arr[i];
+    arr[i] = old + eps;
+    const up = (await loss(m)).loss;
+    arr[i] = old - eps;
+    const down = (await loss(m)).loss;
+    arr[i] = old;
+    return (up - down) / (2 * eps);
+  };
+  let worst = 0;
+  let checked = 0;
+  const compare = async (name: string, param: Float32Array, grad: Float32Array) => {
+    for (let k = 0; k < 3; k++) {
+      const i = rng.int(0, param.length - 1);
+      const num = await numeric(param, i);
+      const err = Math.abs(grad[i] - num) / (Math.max(1, Math.abs(grad[i])) );
+      worst = Math.max(worst, err);
+      checked++;
+      assert.ok(Math.abs(grad[i] - num) <= 2e-3 * Math.max(1, Math.abs(grad[i])) + 2e-3, `${name}[${i}]: analytic ${grad[i]}, numeric ${num}`);
+    }
+  };
+  for (const [name, t] of m.params.tensors) await compare(name, t.data, grads.tensors.get(name)!.data);
+  for (const [name, d] of m.lora) {
+    await compare(`${name}.lora_A`, d.A, loraGrads.get(name)!.A);
+    await compare(`${name}.lora_B`, d.B, loraGrads.get(name)!.B);
+  }
+  // the gradients are not trivially zero
+  assert.ok(Math.max(...Array.from(grads.buffer, Math.abs)) > 1e-2);
+  return { worst, checked };
+}
+
+for (const [name, config] of Object.entries({ "gpt_neox parallel": NEOX, "gpt_neox sequential": { ...NEOX, use_parallel_residual: false }, "llama GQA + biases": LLAMA, "mistral window": MISTRAL })) {
+  test(`${name}: every parameter's gradient matches finite differences`, async () => {
+    const r = await check(config, false);
+    console.log(`${name}: ${r.checked} coordinates, worst scaled error ${r.worst.toExponential(2)}`);
+  });
+}
+
+test("LoRA A and B gradients (and the base weights' under LoRA) match finite differences", async () => {
+  for (const config of [NEOX, LLAMA]) {
+    const r = await check(config, true);
+    console.log(`${config.model_type} + LoRA: ${r.checked} coordinates, worst scaled error ${r.worst.toExponential(2)}`);
+  }
+});
+
+test("cross-entropy gradient is softmax − one-hot, weighted", () => {
+  const logits = Float32Array.from([1, 2, 3, 0, 0, 0]);
+  const { loss, dlogits } = crossEntropy(logits, Int32Array.from([2, 0]), 3, Float32Array.from([1, 3]));
+  const lse = Math.log(Math.exp(1) + Math.exp(2) + Math.exp(3));
+  assert.ok(Math.abs(loss - (1 * (lse - 3) + 3 * Math.log(3)) / 4) < 1e-12);
+  assert.ok(Math.abs(dlogits[2] - (Math.exp(3 - lse) - 1) / 4) < 1e-7);
+  assert.ok(Math.abs(dlogits[3] - (3 * (1 / 3 - 1)) / 4) < 1e-7);
+});
