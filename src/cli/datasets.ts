@@ -42,6 +42,7 @@ export function datasetsCommand(): Command {
     .requiredOption("--out <dir>", "output folder")
     .option("--seed <n>", "random seed", int("--seed"), DEFAULT_SEED)
     .option("--base-examples <n>", "arithmetic: base examples per crosstab cell (default: 100000; squaring 50000)", int("--base-examples"))
+    .option("--max-digits <n>", "arithmetic: operand digits (default: 4; multiplication 3, squaring 5)", int("--max-digits"))
     .option("--source <path>", "source file(s) for authors (goodreads CSV), sentiment (amazon_polarity parquet), nli (SNLI parquet), sciq (SciQ parquet), cities (optional SimpleMaps CSV); repeat as NAME=PATH for several datasets", collect)
     .option("--difficulties <file>", "precomputed difficulties for sentiment/nli/sciq (CSV/JSONL: id,difficulty or id,model,log_odds); NAME=FILE for several", collect)
     .option("--n-validation <n>", "validation rows (default: the reference's per-dataset size)", int("--n-validation"))
@@ -71,6 +72,7 @@ export function datasetsCommand(): Command {
         const opts: CreateOptions = {
           seed: o.seed,
           baseExamples: o.baseExamples,
+          maxDigits: o.maxDigits,
           source: sources.get(name),
           difficulties: difficulties.get(name),
           nValidation: o.nValidation,

@@ -1,12 +1,17 @@
 /** The `quirky` command line: each subcommand is a thin layer over the library in src/. */
 import { Command } from "commander";
 import { datasetsCommand } from "./datasets.ts";
+import { experimentCommands } from "./experiments.ts";
+import { trainCommand } from "./train.ts";
 
 export function program(): Command {
-  return new Command("quirky")
+  const p = new Command("quirky")
     .description("Eliciting latent knowledge from quirky language models: datasets, models, probes, transfer, reports")
     .showHelpAfterError()
     .addCommand(datasetsCommand());
+  for (const c of experimentCommands()) p.addCommand(c);
+  p.addCommand(trainCommand());
+  return p;
 }
 
 /** Run the CLI; errors print as one line (no stack) and exit 1. Set QUIRKY_DEBUG=1 for stacks. */

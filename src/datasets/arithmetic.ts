@@ -33,7 +33,20 @@ function modulus(): number {
 }
 
 /** Generator settings of the reference (binary: 4 digits and 100k per cell; squaring: 5 digits, 50k). */
-export function arithmeticSpec(name: ArithmeticName, overrides: { baseExamples?: number } = {}): ArithmeticSpec {
+export function arithmeticSpec(name: ArithmeticName, overrides: { baseExamples?: number; maxDigits?: number } = {}): ArithmeticSpec {
+  const spec = referenceSpec(name, overrides.baseExamples);
+  if (overrides.maxDigits !== undefined) spec.maxDigits = overrides.maxDigits;
+  // operand tuples are unique within a cell: refuse a cell that would (nearly) exhaust them (the reference's
+  // squaring takes 50,000 of 99,999 operands)
+  const tuples = (10 ** spec.maxDigits - 1) ** spec.arity;
+  if (spec.baseExamples > 0.6 * tuples) {
+    throw new Error(`${name}: ${spec.baseExamples} base examples per cell need distinct operand tuples, but ${spec.maxDigits}-digit operands give only ${tuples}; use --base-examples ≤ ${Math.floor(0.6 * tuples)} or more digits`);
+  }
+  return spec;
+}
+
+function referenceSpec(name: ArithmeticName, baseExamples?: number): ArithmeticSpec {
+  const overrides = { baseExamples };
   const binary = (maxDigits: number, op: (a: number, b: number) => number, sloppy?: (a: number, b: number) => number) => ({
     name,
     arity: 2 as const,

@@ -26,6 +26,8 @@ export interface CreateOptions {
   seed?: number;
   /** arithmetic: base examples per crosstab cell (reference: 100k; squaring 50k) */
   baseExamples?: number;
+  /** arithmetic: operand digits (reference: 4; multiplication 3, squaring 5) */
+  maxDigits?: number;
   /** source file(s): required for authors, sentiment, nli, sciq; optional for the cities datasets */
   source?: string;
   /** precomputed difficulties (sentiment, nli, sciq): see readDifficultyFile */
@@ -74,7 +76,7 @@ function requireSource(name: DatasetName, opts: CreateOptions): string {
 export async function generateBase(name: DatasetName, opts: CreateOptions = {}): Promise<BaseExample[]> {
   const rng = new Rng(opts.seed ?? DEFAULT_SEED, name);
   if (isArithmetic(name)) {
-    const spec = arithmeticSpec(name, { baseExamples: opts.baseExamples });
+    const spec = arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits });
     return generateArithmetic(spec, rng, (d, t) => opts.onProgress?.("generate", d, t));
   }
   switch (name) {
@@ -126,7 +128,7 @@ export async function createQuirkyDataset(name: DatasetName, opts: CreateOptions
 export interface DatasetMeta {
   name: DatasetName;
   hub_name: string;
-  settings: { seed: number; base_examples: number | null; source: string | null; difficulties: string | null; n_validation: number; n_test: number };
+  settings: { seed: number; base_examples: number | null; max_digits: number | null; source: string | null; difficulties: string | null; n_validation: number; n_test: number };
   counts: Record<string, number>;
   format: OutputFormat;
   created: string;
@@ -136,7 +138,8 @@ function settingsOf(name: DatasetName, opts: CreateOptions): DatasetMeta["settin
   const sizes = splitSizes(name, opts);
   return {
     seed: opts.seed ?? DEFAULT_SEED,
-    base_examples: isArithmetic(name) ? arithmeticSpec(name, { baseExamples: opts.baseExamples }).baseExamples : null,
+    base_examples: isArithmetic(name) ? arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits }).baseExamples : null,
+    max_digits: isArithmetic(name) ? arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits }).maxDigits : null,
     source: opts.source ?? null,
     difficulties: opts.difficulties ?? null,
     n_validation: sizes.validation,

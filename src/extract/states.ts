@@ -12,7 +12,8 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { readF32Range, readSafetensorsHeader, readTensor } from "../model/safetensors.ts";
+import { readF32Range, readSafetensorsHeader, readTensor, writeSafetensors } from "../model/safetensors.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
 import type { Character } from "../datasets/schema.ts";
 
 export interface StatesMeta {
@@ -79,4 +80,18 @@ export function readLmLogOdds(dir: string): Float32Array {
   const info = readSafetensorsHeader(path).tensors.get("lm_log_odds");
   if (!info) throw new Error(`${path}: no 'lm_log_odds' tensor`);
   return readTensor(path, info);
+}
+
+/** Write a states folder from arrays in memory (synthetic activations, tests, imports from other tools). */
+export function writeStates(dir: string, meta: Omit<StatesMeta, "complete" | "created">, hiddens: Float32Array, pairs: Float32Array, lmLogOdds: Float32Array): void {
+  const { layers: L, n, d } = meta;
+  if (hiddens.length !== L * n * d || pairs.length !== L * n * 2 * d || lmLogOdds.length !== n) {
+    throw new Error(`writeStates: arrays do not match layers ${L} × n ${n} × d ${d}`);
+  }
+  writeSafetensors(join(dir, STATES_FILE), new Map([
+    ["hiddens", { shape: [L, n, d], data: hiddens }],
+    ["pair_hiddens", { shape: [L, n, 2, d], data: pairs }],
+    ["lm_log_odds", { shape: [n], data: lmLogOdds }],
+  ]));
+  writeFileAtomic(join(dir, META_FILE), JSON.stringify({ complete: true, ...meta, created: new Date().toISOString() }) + "\n");
 }

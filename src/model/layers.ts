@@ -215,6 +215,16 @@ export function normalCdf(x: number): number {
   return PHI_COEF[o] + t * (PHI_COEF[o + 1] + t * (PHI_COEF[o + 2] + t * PHI_COEF[o + 3]));
 }
 
+/** dΦ/dx of the same interpolant as normalCdf (its exact derivative, so gradients match the forward pass). */
+export function normalCdfDerivative(x: number): number {
+  if (x <= -PHI_MAX || x >= PHI_MAX) return 0;
+  const u = (x + PHI_MAX) * (1 / PHI_STEP);
+  const k = u | 0;
+  const t = u - k;
+  const o = 4 * k;
+  return (PHI_COEF[o + 1] + t * (2 * PHI_COEF[o + 2] + 3 * t * PHI_COEF[o + 3])) * (1 / PHI_STEP);
+}
+
 export function normalPdf(x: number): number {
   return Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 }
@@ -259,7 +269,7 @@ export function activationScalar(x: number, kind: "gelu" | "gelu_new" | "relu" |
 export function activationGrad(x: number, kind: "gelu" | "gelu_new" | "relu" | "silu"): number {
   switch (kind) {
     case "gelu":
-      return normalCdf(x) + x * normalPdf(x);
+      return normalCdf(x) + x * normalCdfDerivative(x);
     case "gelu_new": {
       const u = GELU_TANH_C * (x + 0.044715 * x * x * x);
       const t = Math.tanh(u);
@@ -276,6 +286,13 @@ export function activationGrad(x: number, kind: "gelu" | "gelu_new" | "relu" | "
 
 /** Activation backward: dinp = dout · act'(pre), where `pre` holds the activation's inputs. */
 export function activationBackward(dinp: Float32Array, dout: Float32Array, pre: Float32Array, kind: "gelu" | "gelu_new" | "relu" | "silu"): void {
+  if (kind === "gelu") {
+    for (let i = 0; i < pre.length; i++) {
+      const x = pre[i];
+      dinp[i] = dout[i] * (normalCdf(x) + x * normalCdfDerivative(x));
+    }
+    return;
+  }
   for (let i = 0; i < pre.length; i++) dinp[i] = dout[i] * activationGrad(pre[i], kind);
 }
 

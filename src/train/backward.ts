@@ -32,9 +32,11 @@ function addTo(dst: Float32Array | undefined, src: Float32Array): void {
   if (dst) addInPlace(dst, src);
 }
 
-/** Σ over rows of dy (N, width), columns [col, col + n), added into db */
-function addColumnSums(db: Float32Array, dy: Float32Array, N: number, width: number, col: number, n: number): void {
-  for (let r = 0; r < N; r++) for (let i = 0; i < n; i++) db[i] += dy[r * width + col + i];
+let ones = new Float32Array(0);
+/** db += Σ over the N rows of dy (N, width), as the product 1ᵀ·dy */
+async function addColumnSums(db: Float32Array, dy: Float32Array, N: number, width: number): Promise<void> {
+  if (ones.length < N) ones = new Float32Array(N).fill(1);
+  addInPlace(db, await gemm(ones, dy, 1, N, width));
 }
 
 export async function backward(model: Transformer, tape: Tape, dlogits: Float32Array, opts: BackwardOptions): Promise<void> {
@@ -109,7 +111,7 @@ async function linearBackward(
 ): Promise<Float32Array> {
   const dx = await gemm(dy, w, N, outDim, inDim);
   if (gw) addInPlace(gw, await gemm(dy, x, outDim, N, inDim, { transA: true }));
-  if (gb) addColumnSums(gb, dy, N, outDim, 0, outDim);
+  if (gb) await addColumnSums(gb, dy, N, outDim);
   let col = 0;
   for (const part of parts) {
     const d: LoraDelta | undefined = model.lora.get(part.name);
@@ -189,21 +191,26 @@ async function attentionBackward(model: Transformer, l: number, t: LayerTape, ta
   const vOff = (hd: number) => (neox ? hd * 3 * D + 2 * D : H * D + Hkv * D + hd * D);
   const dqkv = new Float32Array(N * W);
   for (let b = 0; b < B; b++) {
-    for (let hd = 0; hd < H; hd++)
+    for (let hd = 0; hd < H; hd++) {
+      const qo = qOff(hd);
       for (let tt = 0; tt < T; tt++) {
         const src = ((b * H + hd) * T + tt) * D;
-        const dst = (b * T + tt) * W + qOff(hd);
+        const dst = (b * T + tt) * W + qo;
         for (let i = 0; i < D; i++) dqkv[dst + i] = dQ[src + i];
       }
-    for (let hd = 0; hd < Hkv; hd++)
+    }
+    for (let hd = 0; hd < Hkv; hd++) {
+      const ko = kOff(hd);
+      const vo = vOff(hd);
       for (let tt = 0; tt < T; tt++) {
         const src = ((b * Hkv + hd) * Tk + tt) * D;
         const row = (b * T + tt) * W;
         for (let i = 0; i < D; i++) {
-          dqkv[row + kOff(hd) + i] = dK[src + i];
-          dqkv[row + vOff(hd) + i] = dV[src + i];
+          dqkv[row + ko + i] = dK[src + i];
+          dqkv[row + vo + i] = dV[src + i];
         }
       }
+    }
   }
   if (R > 0) {
     const { cos, sin } = tape.rope;

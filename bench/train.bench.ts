@@ -1,0 +1,84 @@
+/**
+ * Benchmark: training throughput of the embedded default's shape (GPT-NeoX, 4 layers, d = 128, 4 heads,
+ * character-level vocabulary of 98) on batches of 128 quirky-addition prompts: forward with tape, backward of
+ * every parameter, AdamW update. Prints tokens/s and achieved GFLOP/s (matrix products of forward + backward)
+ * next to the ceiling measured in the same run: onnxruntime's products alone on exactly those shapes.
+ * (PyTorch on these 2 cores trains this model at ≈4,700 tokens/s, per the issue.)
+ *
+ *   npm run bench:train [-- --batch 128 --steps 5]
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { randomModel } from "../src/model/load.ts";
+import { allocParams } from "../src/model/params.ts";
+import { gemm, bmm } from "../src/model/matmul.ts";
+import type { Tape } from "../src/model/transformer.ts";
+import { backward, crossEntropy } from "../src/train/backward.ts";
+import { AdamW } from "../src/train/optim.ts";
+import { Rng } from "../src/util/rng.ts";
+
+const arg = (name: string, d: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : d;
+};
+const B = arg("batch", 128);
+const steps = arg("steps", 5);
+const T = 40; // "12 + 34 = 46. Alice:" style prompts are ~20–45 characters
+
+const config = JSON.parse(readFileSync(fileURLToPath(new URL("../models/tiny-neox.json", import.meta.url)), "utf8"));
+const model = randomModel(config, 1, 0.02);
+const cfg = model.cfg;
+const grads = allocParams(cfg, new Float32Array(model.params.buffer.length));
+const opt = new AdamW([{ params: model.params.buffer, grads: grads.buffer, decay: true }], { lr: 1e-3 });
+const rng = new Rng(2, "bench");
+const tokens = Int32Array.from({ length: B * T }, () => rng.int(2, 97));
+const positions = Int32Array.from({ length: B * T }, (_, i) => i); // answer + next-token loss everywhere
+const targets = Int32Array.from({ length: B * T }, () => rng.int(2, 97));
+
+async function step(): Promise<void> {
+  const tape = {} as Tape;
+  const { logits } = await model.forward({ tokens, B, T }, { logits: positions, tape });
+  const { dlogits } = crossEntropy(logits, targets, cfg.vocabSize);
+  await backward(model, tape, dlogits, { grads });
+  opt.update(1e-3);
+  opt.zeroGrad();
+}
+
+const { dModel: C, dFF: F, nHeads: H, headDim: D, vocabSize: V, nLayers: L } = cfg;
+const N = B * T;
+const fwd = L * (2 * N * C * 3 * C + 2 * N * C * C + 4 * N * C * F + 4 * B * H * T * T * D) + 2 * N * C * V;
+const flops = 3 * fwd; // backward: two products per forward product
+
+await step();
+let t = performance.now();
+for (let i = 0; i < steps; i++) await step();
+const stepS = (performance.now() - t) / 1000 / steps;
+
+// ceiling: every product of forward + backward alone
+const x = Float32Array.from({ length: N * Math.max(3 * C, F, V) }, () => rng.random());
+const y = new Float32Array(N * Math.max(3 * C, F, V));
+const wC = Float32Array.from({ length: Math.max(3 * C, F, V) * Math.max(C, F) }, () => rng.random());
+const att = Float32Array.from({ length: B * H * T * Math.max(T, D) }, () => rng.random());
+const att2 = new Float32Array(B * H * T * Math.max(T, D));
+async function products(): Promise<void> {
+  for (let l = 0; l < L; l++) {
+    for (const [K, Nn] of [[C, 3 * C], [C, C], [C, F], [F, C]]) {
+      await gemm(x, wC, N, K, Nn, { transB: true, out: y }); // forward
+      await gemm(x, wC, N, Nn, K, { out: y }); // dx
+      await gemm(x, x, Nn, N, K, { transA: true, out: wC }); // dW
+    }
+    await bmm(att, att, B * H, T, D, T, true, att2); // QKᵀ
+    await bmm(att, att, B * H, T, T, D, false, att2); // PV
+    for (let k = 0; k < 4; k++) await bmm(att, att, B * H, T, T, D, false, att2); // dV, dP, dQ, dK
+  }
+  await gemm(x, wC, N, C, V, { transB: true, out: y });
+  await gemm(x, wC, N, V, C, { out: y });
+  await gemm(x, x, V, N, C, { transA: true, out: wC });
+}
+await products();
+t = performance.now();
+for (let i = 0; i < steps; i++) await products();
+const ceilS = (performance.now() - t) / 1000 / steps;
+
+console.log(`training step, GPT-NeoX 4×128, batch ${B} × ${T} tokens, full backward + AdamW; node ${process.version}`);
+console.log(`tokens/s ${Math.round(N / stepS)}   step ${(stepS * 1000).toFixed(0)} ms   achieved ${(flops / stepS / 1e9).toFixed(2)} GFLOP/s   ceiling ${(flops / ceilS / 1e9).toFixed(2)} GFLOP/s   ratio ${((100 * ceilS) / stepS).toFixed(0)}%`);

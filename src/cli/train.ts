@@ -1,0 +1,117 @@
+/** `quirky train`: LoRA fine-tuning of a checkpoint, or training a small model from scratch. */
+import { Command, Option } from "commander";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../util/atomic.ts";
+import { progressBar } from "../util/progress.ts";
+import { readQuirkySplit } from "../datasets/io.ts";
+import { filterDistribution, templatize, type TemplatizedExample } from "../datasets/templatize.ts";
+import { datasetNameOf } from "../extract/examples.ts";
+import { writeCharTokenizer } from "../model/char-tokenizer.ts";
+import { loadModel, randomModel, saveModel } from "../model/load.ts";
+import { writePeftAdapter } from "../model/lora.ts";
+import { loadTokenizer } from "../model/tokenizer.ts";
+import { balance, clearTrainState, DEFAULT_TRAIN, prepareExamples, train, type TrainConfig, type TrainExample } from "../train/sft.ts";
+import { Rng } from "../util/rng.ts";
+import type { Distribution } from "../datasets/schema.ts";
+
+const num = (flag: string, positive = true) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || (positive && n <= 0)) throw new Error(`${flag} must be a ${positive ? "positive " : ""}number, got '${v}'`);
+  return n;
+};
+const intList = (v: string) => v.split(",").map((x) => {
+  const n = Number(x);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--layers: '${x}' is not a layer index`);
+  return n;
+});
+
+export function trainCommand(): Command {
+  return new Command("train")
+    .description("fine-tune a model on a quirky dataset (LoRA by default), or train a small model from scratch")
+    .option("--model <dir>", "Hugging Face model folder to fine-tune")
+    .option("--from-scratch <config>", "config.json of a new model (GPT-NeoX/Llama shape) trained from scratch with a character-level tokenizer")
+    .requiredOption("--dataset <dir>", "quirky dataset folder")
+    .requiredOption("--out <dir>", "output: a PEFT adapter (LoRA) or a full checkpoint")
+    .option("--truthful", "label both characters by the truth (Alice's labels): a model that knows, without the quirk")
+    .option("--distribution <code>", "train on this distribution only (e.g. A)", "all")
+    .addOption(new Option("--mode <mode>", "what to train").choices(["lora", "full"]))
+    .option("--lora-rank <n>", "LoRA rank", num("--lora-rank"), DEFAULT_TRAIN.loraRank)
+    .option("--lora-alpha <n>", "LoRA alpha (scale = alpha / rank)", num("--lora-alpha"), DEFAULT_TRAIN.loraAlpha)
+    .option("--lora-modules <list>", "target modules (PEFT target_modules)", (v: string) => v.split(","), DEFAULT_TRAIN.loraTargets)
+    .option("--layers <list>", "train only these blocks (e.g. the last: 3)", intList)
+    .option("--lr <x>", "peak learning rate", num("--lr"), DEFAULT_TRAIN.lr)
+    .addOption(new Option("--decay <kind>", "after warmup").choices(["linear", "cosine"]).default("linear"))
+    .option("--warmup <frac>", "warmup fraction of the steps", num("--warmup", false), DEFAULT_TRAIN.warmupFrac)
+    .option("--weight-decay <x>", "AdamW weight decay", num("--weight-decay", false), DEFAULT_TRAIN.weightDecay)
+    .option("--batch-size <n>", "examples per micro-batch", num("--batch-size"), DEFAULT_TRAIN.batchSize)
+    .option("--accum-steps <n>", "micro-batches per optimizer step", num("--accum-steps"), DEFAULT_TRAIN.accumSteps)
+    .option("--steps <n>", "optimizer steps", num("--steps"), DEFAULT_TRAIN.steps)
+    .option("--aux-weight <x>", "next-token loss over the prompt (pretraining)", num("--aux-weight", false), 0)
+    .addOption(new Option("--method <method>", "templatization").choices(["first", "random"]).default("random"))
+    .option("--seed <n>", "seed", num("--seed"), DEFAULT_TRAIN.seed)
+    .option("--max-eval <n>", "examples per validation set", num("--max-eval"), DEFAULT_TRAIN.maxEvalExamples)
+    .action(async (o) => {
+      if (!o.model === !o.fromScratch) throw new Error("pass exactly one of --model DIR or --from-scratch CONFIG");
+      mkdirSync(o.out, { recursive: true });
+      const tokDir = o.model ?? o.out;
+      if (o.fromScratch) writeCharTokenizer(join(o.out, "tokenizer.json"));
+      const tokenizer = loadTokenizer(tokDir);
+      const model = o.model ? loadModel(o.model) : randomModel(JSON.parse(readFileSync(o.fromScratch, "utf8")), o.seed, 0.02);
+      const mode: "lora" | "full" = o.mode ?? (o.fromScratch ? "full" : "lora");
+      const cfg: TrainConfig = {
+        ...DEFAULT_TRAIN,
+        mode, loraRank: o.loraRank, loraAlpha: o.loraAlpha, loraTargets: o.loraModules, layers: o.layers, lr: o.lr, decay: o.decay,
+        warmupFrac: o.warmup, weightDecay: o.weightDecay, batchSize: o.batchSize, accumSteps: o.accumSteps, steps: o.steps,
+        auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval,
+      };
+      const data = await trainingData(o.dataset, { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed }, tokenizer);
+      const bar = progressBar("train");
+      const result = await train({
+        model, cfg, workDir: o.out, train: data.train, val: data.val,
+        onLog: (l) => bar.update(l.step, cfg.steps, `loss ${l.loss.toFixed(3)} ${Math.round(l.tokensPerSecond)} tok/s`),
+        onEval: (step, sets) => process.stderr.write(`\nstep ${step}: ${Object.entries(sets).map(([k, v]) => `${k} loss ${v.loss.toFixed(3)} AUROC ${v.auroc.toFixed(3)}`).join(", ")}\n`),
+      });
+      bar.stop();
+      if (mode === "lora") {
+        writePeftAdapter(o.out, { config: { peft_type: "LORA", r: cfg.loraRank, lora_alpha: cfg.loraAlpha, target_modules: cfg.loraTargets, layers_to_transform: cfg.layers ?? null }, deltas: new Map(model.lora) }, model, o.model ?? "");
+      } else {
+        saveModel(model, o.out);
+        if (o.model && existsSync(join(o.model, "tokenizer.json"))) copyFileSync(join(o.model, "tokenizer.json"), join(o.out, "tokenizer.json"));
+      }
+      writeFileAtomic(join(o.out, "training_curves.json"), JSON.stringify({ config: cfg, command: process.argv.slice(2), ...result }, null, 1) + "\n");
+      clearTrainState(o.out);
+      console.log(`trained ${result.steps} steps in ${result.seconds.toFixed(0)} s; best val loss ${result.best.valLoss.toFixed(4)} at step ${result.best.step} → ${o.out}`);
+    });
+}
+
+/**
+ * Train and validation examples as the reference builds them: templatized, balanced by undersampling; validation
+ * sets val, val_alice, val_bob and val_bob_gt (Bob's prompts scored against Alice's labels).
+ */
+export async function trainingData(
+  datasetDir: string,
+  opts: { truthful: boolean; distribution: string; method: "first" | "random"; seed: number },
+  tokenizer: ReturnType<typeof loadTokenizer>,
+): Promise<{ train: TrainExample[]; val: Record<string, TrainExample[]> }> {
+  const dataset = datasetNameOf(datasetDir);
+  const key = opts.truthful ? "alice_label" : "label";
+  const load = async (split: "train" | "validation") => {
+    const rows = filterDistribution(await readQuirkySplit(datasetDir, split), opts.distribution as Distribution);
+    new Rng(opts.seed, `train-data:${split}`).shuffle(rows);
+    return templatize(rows, dataset, { method: opts.method, seed: opts.seed });
+  };
+  const trainEx = await load("train");
+  const valEx = await load("validation");
+  const prep = (xs: TemplatizedExample[], k: "label" | "alice_label") => prepareExamples(xs, tokenizer, k);
+  const bal = (xs: TrainExample[]) => balance(xs, opts.seed);
+  return {
+    train: bal(prep(trainEx, key)),
+    val: {
+      val: bal(prep(valEx, key)),
+      val_alice: prep(valEx.filter((e) => e.character === "Alice"), "label"),
+      val_bob: prep(valEx.filter((e) => e.character === "Bob"), key),
+      val_bob_gt: prep(valEx.filter((e) => e.character === "Bob"), "alice_label"),
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * What a fitted reporter is: a map from a hidden-state row to log-odds that the statement is true.
+ *
+ * Every reporter of SPEC §4 is affine at prediction time,  logit(x) = w·x + b :
+ *   lr, lr-on-pair            w, b from logistic regression
+ *   mean-diff(-on-pair), lda  w = (sign-resolved) direction, b = 0
+ *   ccs, crc                  on the pair row x = [x_false | x_true] (2d):  logit = s · u·(x_true − x_false)
+ *                             with u = (I − LR)ᵀ w the probe direction pulled back through the LEACE eraser,
+ *                             i.e. w_2d = s·[−u, u], b = 0   (the Platt bias cancels in the difference)
+ * so one `LinearReporter` class holds them all; `info` records how each was fitted. Reporters save to JSON
+ * (plain number arrays) and load back with `reporterFromJSON`.
+ */
+import { checkMatrix, type Matrix } from "./matrix.ts";
+
+/** SPEC §4's names. "random" is listed because the CLI and grids name it, but it is an evaluation
+ *  (`evalRandomBaseline`), not something `fitReporter` returns. */
+export type ReporterName = "lr" | "lr-on-pair" | "mean-diff" | "mean-diff-on-pair" | "lda" | "ccs" | "crc" | "random";
+
+export const REPORTER_NAMES: readonly ReporterName[] = ["lr", "lr-on-pair", "mean-diff", "mean-diff-on-pair", "lda", "ccs", "crc", "random"];
+
+/** The names `fitReporter` fits (all but "random"). */
+export const FITTED_REPORTER_NAMES: readonly ReporterName[] = REPORTER_NAMES.filter((n) => n !== "random");
+
+const PAIR = new Set<ReporterName>(["lr-on-pair", "mean-diff-on-pair", "ccs", "crc"]);
+
+/** True for the reporters that read contrast pairs (Matrix with cols = 2d). */
+export function usesPairs(name: ReporterName): boolean {
+  return PAIR.has(name);
+}
+
+export function isReporterName(s: string): s is ReporterName {
+  return (REPORTER_NAMES as readonly string[]).includes(s);
+}
+
+export interface Reporter {
+  readonly name: ReporterName;
+  /** columns of the Matrix it reads (d, or 2d for pair reporters) */
+  readonly inFeatures: number;
+  /** log-odds per row */
+  predict(x: Matrix): Float64Array;
+  toJSON(): ReporterJSON;
+}
+
+export interface ReporterJSON {
+  format: "quirky-reporter";
+  version: 1;
+  name: ReporterName;
+  inFeatures: number;
+  weight: number[];
+  bias: number;
+  info: Record<string, unknown>;
+}
+
+export class LinearReporter implements Reporter {
+  constructor(
+    readonly name: ReporterName,
+    /** direction the log-odds read, length inFeatures */
+    readonly weight: Float64Array,
+    readonly bias: number,
+    /** how it was fitted (method-specific, JSON-safe) */
+    readonly info: Record<string, unknown> = {},
+  ) {
+    for (let j = 0; j < weight.length; j++) if (!Number.isFinite(weight[j])) throw new Error(`${name}: fitted weight ${j} is ${weight[j]}`);
+    if (!Number.isFinite(bias)) throw new Error(`${name}: fitted bias is ${bias}`);
+  }
+
+  get inFeatures(): number {
+    return this.weight.length;
+  }
+
+  predict(x: Matrix): Float64Array {
+    checkMatrix(x, `${this.name}.predict: x`);
+    const d = this.weight.length;
+    if (x.cols !== d) {
+      const hint = usesPairs(this.name) ? ` (a pair reporter: cols = 2 × hidden size ${d / 2})` : "";
+      throw new Error(`${this.name}.predict: x has ${x.cols} columns, the reporter reads ${d}${hint}`);
+    }
+    const out = new Float64Array(x.rows);
+    const w = this.weight, data = x.data;
+    for (let i = 0; i < x.rows; i++) {
+      let s = this.bias;
+      const off = i * d;
+      for (let j = 0; j < d; j++) s += w[j] * data[off + j];
+      out[i] = s;
+    }
+    return out;
+  }
+
+  toJSON(): ReporterJSON {
+    return { format: "quirky-reporter", version: 1, name: this.name, inFeatures: this.inFeatures, weight: Array.from(this.weight), bias: this.bias, info: this.info };
+  }
+}
+
+/** Rebuild a reporter saved with `toJSON()` (or JSON.stringify of it). */
+export function reporterFromJSON(obj: unknown): LinearReporter {
+  const o = (typeof obj === "string" ? JSON.parse(obj) : obj) as Partial<ReporterJSON>;
+  if (!o || o.format !== "quirky-reporter") throw new Error("reporterFromJSON: not a saved quirky reporter (format field missing)");
+  if (o.version !== 1) throw new Error(`reporterFromJSON: unsupported version ${o.version}`);
+  if (!o.name || !isReporterName(o.name) || o.name === "random") throw new Error(`reporterFromJSON: unknown reporter name ${JSON.stringify(o.name)}`);
+  if (!Array.isArray(o.weight) || o.weight.length !== o.inFeatures) throw new Error(`reporterFromJSON: weight has ${o.weight?.length} entries, inFeatures says ${o.inFeatures}`);
+  if (typeof o.bias !== "number") throw new Error("reporterFromJSON: bias missing");
+  return new LinearReporter(o.name, Float64Array.from(o.weight), o.bias, o.info ?? {});
+}

@@ -1,0 +1,100 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeDataset } from "../src/datasets/create.ts";
+import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
+import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
+import { attachLora, readPeftAdapter, writePeftAdapter } from "../src/model/lora.ts";
+import { loadTokenizer } from "../src/model/tokenizer.ts";
+import { trainingData } from "../src/cli/train.ts";
+import { DEFAULT_TRAIN, evaluate, train, type TrainConfig } from "../src/train/sft.ts";
+import { AdamW, learningRate } from "../src/train/optim.ts";
+import { runCli, tempDir } from "./helpers.ts";
+
+const TINY = { model_type: "gpt_neox", vocab_size: 98, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 32, rotary_pct: 0.5, max_position_embeddings: 128 };
+
+async function fixture(t: { after: (fn: () => void) => void }) {
+  const dir = tempDir(t);
+  await writeDataset(dir, "addition", { baseExamples: 300, maxDigits: 2, nValidation: 200, nTest: 200 });
+  writeCharTokenizer(join(dir, "tokenizer.json"));
+  const tok = loadTokenizer(join(dir, "tokenizer.json"));
+  const data = await trainingData(join(dir, "addition"), { truthful: false, distribution: "all", method: "first", seed: 1 }, tok);
+  return { dir, tok, data };
+}
+
+test("AdamW matches torch.optim.AdamW's update on a worked example", () => {
+  // one parameter, two steps, lr 0.1, β = (0.9, 0.95), wd 0.1, ε 1e-8 — values computed by hand from the formulas
+  const p = Float32Array.from([1]);
+  const g = Float32Array.from([0.5]);
+  const opt = new AdamW([{ params: p, grads: g, decay: true }], { lr: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+  opt.update(0.1);
+  // m = 0.05, v = 0.0125; m̂ = 0.5, v̂ = 0.25 → θ = 1 − 0.1·0.1·1 − 0.1·0.5/(0.5 + 1e-8)
+  const expected1 = 1 - 0.01 - 0.1 * (0.5 / (0.5 + 1e-8));
+  assert.ok(Math.abs(p[0] - expected1) < 1e-6);
+  g[0] = -0.25;
+  opt.update(0.1);
+  const m = 0.9 * 0.05 + 0.1 * -0.25;
+  const v = 0.95 * 0.0125 + 0.05 * 0.0625;
+  const expected2 = expected1 - 0.01 * expected1 - (0.1 * (m / (1 - 0.81))) / (Math.sqrt(v / (1 - 0.9025)) + 1e-8);
+  assert.ok(Math.abs(p[0] - expected2) < 1e-6);
+  assert.equal(learningRate(0, 100, 10, 1, "linear"), 0.1);
+  assert.equal(learningRate(10, 100, 10, 1, "linear"), 1);
+  assert.ok(Math.abs(learningRate(55, 100, 10, 1, "cosine") - 0.5) < 1e-12);
+});
+
+test("training lowers the loss, and a killed run resumes to the same weights", async (t) => {
+  const { dir, data } = await fixture(t);
+  const cfg: TrainConfig = { ...DEFAULT_TRAIN, mode: "full", lr: 3e-3, decay: "cosine", batchSize: 16, accumSteps: 1, steps: 12, auxWeight: 0.5, seed: 3, saveEvery: 4, maxEvalExamples: 64 };
+  const a = randomModel(TINY, 1, 0.1);
+  const before = await evaluate(a, data.val.val.slice(0, 64));
+  const ra = await train({ model: a, cfg, workDir: join(dir, "a"), train: data.train, val: data.val });
+  assert.ok(ra.curves.train[ra.curves.train.length - 1].answerLoss < ra.curves.train[0].answerLoss, "the answer loss falls");
+  assert.ok(ra.best.valLoss < before.loss, `val loss ${ra.best.valLoss} < ${before.loss}`);
+  assert.deepEqual(ra.curves.eval.map((e) => e.step), [1, 2, 4, 8, 12], "log-spaced evaluations");
+
+  const b = randomModel(TINY, 1, 0.1);
+  await assert.rejects(
+    train({ model: b, cfg, workDir: join(dir, "b"), train: data.train, val: data.val, afterStep: (s) => { if (s === 6) throw new Error("killed"); } }),
+    /killed/,
+  );
+  const b2 = randomModel(TINY, 1, 0.1); // a fresh process would start from the initial weights again
+  const rb = await train({ model: b2, cfg, workDir: join(dir, "b"), train: data.train, val: data.val });
+  assert.equal(rb.steps, 12);
+  assert.deepEqual(b2.params.buffer, a.params.buffer, "same final weights, bit for bit");
+});
+
+test("a LoRA adapter saved in PEFT format reloads with identical log-odds; a full checkpoint reloads too", async (t) => {
+  const { dir, tok, data } = await fixture(t);
+  const base = randomModel(TINY, 2, 0.1);
+  saveModel(base, join(dir, "base"));
+  const cfg: TrainConfig = { ...DEFAULT_TRAIN, mode: "lora", loraRank: 4, loraAlpha: 8, lr: 1e-2, batchSize: 16, accumSteps: 1, steps: 6, seed: 5, maxEvalExamples: 32, layers: [1] };
+  const model = loadModel(join(dir, "base"));
+  await train({ model, cfg, workDir: join(dir, "run"), train: data.train, val: data.val });
+  assert.ok([...model.lora.keys()].every((k) => k.includes(".layers.1.")), "layers_to_transform honoured");
+  assert.ok([...model.lora.values()].some((d) => d.B.some((x) => x !== 0)), "B moved off zero");
+  writePeftAdapter(join(dir, "adapter"), { config: { peft_type: "LORA", r: 4, lora_alpha: 8, target_modules: cfg.loraTargets, layers_to_transform: [1] }, deltas: new Map(model.lora) }, model, "base");
+  const config = JSON.parse(readFileSync(join(dir, "adapter", "adapter_config.json"), "utf8"));
+  assert.equal(config.peft_type, "LORA");
+  assert.deepEqual(config.layers_to_transform, [1]);
+  const reloaded = loadModel(join(dir, "base"));
+  attachLora(reloaded, readPeftAdapter(join(dir, "adapter"), reloaded));
+  const xs = data.val.val.slice(0, 20);
+  assert.deepEqual(await evaluate(reloaded, xs), await evaluate(model, xs));
+
+  saveModel(model, join(dir, "full")); // base weights + (unmerged) LoRA are not a checkpoint: merge first in real use
+  assert.ok(existsSync(join(dir, "full", "model.safetensors")));
+  void tok;
+});
+
+test("quirky train --from-scratch writes a checkpoint, tokenizer.json and curves", async (t) => {
+  const { dir } = await fixture(t);
+  const cfgPath = join(dir, "tiny.json");
+  (await import("node:fs")).writeFileSync(cfgPath, JSON.stringify(TINY));
+  const r = runCli(["train", "--from-scratch", cfgPath, "--dataset", join(dir, "addition"), "--out", join(dir, "m"), "--truthful", "--steps", "4", "--batch-size", "8", "--accum-steps", "1", "--lr", "1e-3", "--aux-weight", "1", "--max-eval", "16"]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of ["config.json", "model.safetensors", "tokenizer.json", "training_curves.json"]) assert.ok(existsSync(join(dir, "m", f)), f);
+  assert.ok(!existsSync(join(dir, "m", "resume.json")), "resume state removed after a finished run");
+  const reloaded = loadModel(join(dir, "m"));
+  assert.equal(reloaded.cfg.nLayers, 2);
+});
