@@ -13,6 +13,7 @@ import type { Transformer } from "../model/transformer.ts";
 import { ALL_REPORTERS, runGrid } from "../analysis/grid.ts";
 import { runTransfer } from "../analysis/transfer.ts";
 import { experimentRoots, pgrTables, summarizeRoot } from "../analysis/summary.ts";
+import { interventionExperiment, probesFromRoot, writeInterventionResults } from "../analysis/intervene.ts";
 import type { GridReporter } from "../analysis/transfer.ts";
 import type { LabelColumn } from "../analysis/metrics.ts";
 
@@ -133,5 +134,32 @@ export function experimentCommands(): Command[] {
       if (o.json) console.log(JSON.stringify(t));
       else for (const r of t) console.log(`${r.transfer.padEnd(7)} ${r.reporter.padEnd(18)} AUROC ${r.overall.auroc.toFixed(3)}  floor ${r.overall.floor.toFixed(3)}  ceiling ${r.overall.ceiling.toFixed(3)}  PGR ${r.overall.pgr.toFixed(2)}`);
     });
-  return [extract, transfer, grid, tables];
+  const intervene = new Command("intervene")
+    .description("reflect the last residual state across each layer's probe direction and measure the output's AUROC against Alice's and Bob's labels")
+    .requiredOption("--model <dir>", "Hugging Face model folder")
+    .option("--adapter <dir>", "PEFT LoRA adapter folder, merged into the model")
+    .requiredOption("--dataset <dir>", "quirky dataset folder")
+    .requiredOption("--root <dir>", "results folder of this model and dataset (from 'quirky grid'), holding the fitted probes")
+    .option("--reporter <name>", "lr, mean-diff or lda", "mean-diff")
+    .option("--train <dist>", "distribution the probe was fitted on", parseDist, "A" as Distribution)
+    .option("--test <dist>", "examples to intervene on (the test split)", parseDist, "B" as Distribution)
+    .option("--max-examples <n>", "examples", positiveInt("--max-examples"), 1000)
+    .option("--layers <list>", "comma-separated layers (default: all)")
+    .option("--seed <n>", "seed", positiveInt("--seed"), 633)
+    .action(async (o) => {
+      const { model } = await loadModelAndAdapter(o.model, o.adapter);
+      const tokenizer = loadTokenizer(o.model);
+      const { examples } = await loadExamples(o.dataset, { distribution: o.test, split: "test", method: "first", seed: o.seed, maxExamples: o.maxExamples });
+      let probes = probesFromRoot(o.root, o.reporter, o.train);
+      if (o.layers) {
+        const keep = String(o.layers).split(",").map(Number);
+        probes = probes.filter((p) => keep.includes(p.layer));
+      }
+      const bar = progressBar("intervene");
+      const layers = await interventionExperiment(model, tokenizer, examples, probes, (d, t) => bar.update(d, t));
+      bar.stop();
+      console.log(`wrote ${writeInterventionResults(o.root, o.reporter, layers)}`);
+      for (const r of layers) console.log(`layer ${r.layer}: AUROC vs Alice ${r.clean.alice.toFixed(3)} → ${r.intervened.alice.toFixed(3)}, vs Bob ${r.clean.bob.toFixed(3)} → ${r.intervened.bob.toFixed(3)}`);
+    });
+  return [extract, transfer, grid, tables, intervene];
 }

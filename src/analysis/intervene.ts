@@ -1,0 +1,122 @@
+/**
+ * Interventions on the truth direction: at one layer, reflect the last position's residual state across the
+ * probe's direction, about the mean of the probe's training states,
+ *
+ *   x ← x − 2 ((x − μ)·û) û,   û = w / |w|
+ *
+ * (the reference does this in a forward hook on the block's output), then read the model's output — the
+ * log-odds of the true over the false choice — and measure its AUROC against Alice's and Bob's labels, with
+ * and without the edit. Only the last position is edited (the reference's hook overwrote every position of
+ * the batch row with the edited last state).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../util/atomic.ts";
+import type { TemplatizedExample } from "../datasets/templatize.ts";
+import { readLayer, readStatesMeta } from "../extract/states.ts";
+import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
+import type { Hooks, Transformer } from "../model/transformer.ts";
+import { auroc } from "../probes/metrics.ts";
+import { reporterFromJSON } from "../probes/reporter.ts";
+import { trainDirOf } from "./transfer.ts";
+
+export interface InterventionLayerResult {
+  layer: number;
+  clean: { alice: number; bob: number };
+  intervened: { alice: number; bob: number };
+}
+
+/** Hook that reflects the last position of every row across û about μ, in place. */
+export function reflectionHook(direction: ArrayLike<number>, mean: ArrayLike<number>): Hooks[string] {
+  const C = direction.length;
+  let norm = 0;
+  for (let i = 0; i < C; i++) norm += direction[i] * direction[i];
+  norm = Math.sqrt(norm);
+  if (!(norm > 0)) throw new Error("intervention: the probe direction is zero");
+  const u = Float64Array.from(direction, (w) => w / norm);
+  return (x, { B, T, C: width }) => {
+    if (width !== C) throw new Error(`intervention: probe has ${C} dims, the residual stream ${width}`);
+    for (let b = 0; b < B; b++) {
+      const o = (b * T + T - 1) * C;
+      let proj = 0;
+      for (let i = 0; i < C; i++) proj += (x[o + i] - mean[i]) * u[i];
+      for (let i = 0; i < C; i++) x[o + i] -= 2 * proj * u[i];
+    }
+  };
+}
+
+/** Output log-odds (true − false choice) of every example, optionally with hooks. */
+export async function outputLogOdds(model: Transformer, tok: TextTokenizer, examples: TemplatizedExample[], hooks?: Hooks, batchSize = 16): Promise<Float64Array> {
+  const V = model.cfg.vocabSize;
+  const out = new Float64Array(examples.length);
+  const quiet = () => {};
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const chunk = examples.slice(i, i + batchSize);
+    const ids = chunk.map((e) => tok.encode(e.statement));
+    const T = Math.max(...ids.map((p) => p.length));
+    const tokens = new Int32Array(chunk.length * T);
+    const mask = new Uint8Array(chunk.length * T);
+    ids.forEach((p, r) => {
+      tokens.set(p, r * T + T - p.length);
+      mask.fill(1, r * T + T - p.length, (r + 1) * T);
+    });
+    const { logits } = await model.forward({ tokens, B: chunk.length, T, mask }, { logits: "last", hooks });
+    chunk.forEach((e, r) => {
+      out[i + r] = logits[r * V + encodeChoice(e.choices[1], tok, quiet)] - logits[r * V + encodeChoice(e.choices[0], tok, quiet)];
+    });
+  }
+  return out;
+}
+
+function aurocs(scores: Float64Array, examples: TemplatizedExample[]): { alice: number; bob: number } {
+  const a = Uint8Array.from(examples, (e) => +e.alice_label);
+  const b = Uint8Array.from(examples, (e) => +e.bob_label);
+  const safe = (y: Uint8Array) => (y.some((v) => v) && y.some((v) => !v) ? auroc(scores, y) : NaN);
+  return { alice: safe(a), bob: safe(b) };
+}
+
+/**
+ * For each layer: clean vs intervened output AUROC. `probes[l]` is the direction (C) and `means[l]` the mean
+ * of the probe's training states at layer l.
+ */
+export async function interventionExperiment(
+  model: Transformer,
+  tok: TextTokenizer,
+  examples: TemplatizedExample[],
+  probes: { layer: number; direction: ArrayLike<number>; mean: ArrayLike<number> }[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<InterventionLayerResult[]> {
+  const clean = aurocs(await outputLogOdds(model, tok, examples), examples);
+  const out: InterventionLayerResult[] = [];
+  for (const [i, p] of probes.entries()) {
+    onProgress?.(i, probes.length);
+    const hooks: Hooks = { [`blocks.${p.layer}.hook_resid_post`]: reflectionHook(p.direction, p.mean) };
+    out.push({ layer: p.layer, clean, intervened: aurocs(await outputLogOdds(model, tok, examples, hooks), examples) });
+  }
+  onProgress?.(probes.length, probes.length);
+  return out;
+}
+
+/** The probes of a finished transfer (hidden-state reporters) with their training means, per layer. */
+export function probesFromRoot(root: string, reporter: string, train: string, labelCol = "label"): { layer: number; direction: Float64Array; mean: Float64Array }[] {
+  if (["lr-on-pair", "mean-diff-on-pair", "ccs", "crc"].includes(reporter)) {
+    throw new Error(`interventions need a probe on the residual stream (lr, mean-diff, lda), not '${reporter}'`);
+  }
+  const dir = trainDirOf(root, train);
+  const file = join(dir, `${reporter}_reporters_${labelCol}.json`);
+  if (!existsSync(file)) throw new Error(`${file}: no fitted ${reporter} reporters; run 'quirky transfer' or 'quirky grid' first`);
+  const reporters = (JSON.parse(readFileSync(file, "utf8")) as unknown[]).map(reporterFromJSON);
+  const meta = readStatesMeta(dir);
+  return reporters.map((r, layer) => {
+    const x = readLayer(dir, "hiddens", layer);
+    const mean = new Float64Array(meta.d);
+    for (let i = 0; i < x.rows; i++) for (let j = 0; j < meta.d; j++) mean[j] += x.data[i * meta.d + j] / x.rows;
+    return { layer, direction: r.weight, mean };
+  });
+}
+
+export function writeInterventionResults(root: string, reporter: string, layers: InterventionLayerResult[]): string {
+  const path = join(root, `intervention_${reporter}.json`);
+  writeFileAtomic(path, JSON.stringify({ reporter, layers }, null, 1) + "\n");
+  return path;
+}
