@@ -8,6 +8,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { standardGrid } from "../src/analysis/grid.ts";
 import { earliestInformativeLayer, pgr, pgrTable } from "../src/analysis/eil.ts";
+import { anomalyFromRoot } from "../src/analysis/anomaly.ts";
 import { pgrTables, summarizeRoot } from "../src/analysis/summary.ts";
 import { readTransferMetrics, runTransfer, testDirOf, trainDirOf } from "../src/analysis/transfer.ts";
 import { writeStates } from "../src/extract/states.ts";
@@ -105,6 +106,12 @@ test("the standard grid runs for every reporter; EIL, summaries and PGR tables c
   assert.ok(lrAeBh.overall.floor < 0.75 && lrAeBh.overall.ceiling > 0.85, JSON.stringify(lrAeBh.overall));
   assert.ok(lrAeBh.overall.pgr > 0.8, JSON.stringify(lrAeBh.overall));
   assert.ok(tables.some((r) => r.transfer === "all→BH" && r.reporter === "ccs"));
+  // anomaly detection on the probe outputs: Bob's disagreements (half of BH) stand out from Alice's examples,
+  // his agreements do not, so the AUROC tends to 0.5·1 + 0.5·0.5 = 0.75
+  const anomaly = anomalyFromRoot(root, "lr", ["mahalanobis", "isolation-forest"], { bootstrap: 200 });
+  const maha = anomaly.results.find((r) => r.method === "mahalanobis")!;
+  assert.ok(maha.auroc > 0.65 && maha.lo <= maha.auroc && maha.auroc <= maha.hi, JSON.stringify(maha));
+  assert.ok(existsSync(join(root, "anomaly_lr.json")));
   // rerun: nothing is recomputed (outputs exist); remove one output and only it comes back
   const f = join(testDirOf(root, "B"), "A_lda_metrics.json");
   const before = readFileSync(f, "utf8");

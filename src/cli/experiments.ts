@@ -14,6 +14,7 @@ import { ALL_REPORTERS, runGrid } from "../analysis/grid.ts";
 import { runTransfer } from "../analysis/transfer.ts";
 import { experimentRoots, pgrTables, summarizeRoot } from "../analysis/summary.ts";
 import { interventionExperiment, probesFromRoot, writeInterventionResults } from "../analysis/intervene.ts";
+import { ANOMALY_METHODS, anomalyFromRoot, type AnomalyMethod } from "../analysis/anomaly.ts";
 import type { GridReporter } from "../analysis/transfer.ts";
 import type { LabelColumn } from "../analysis/metrics.ts";
 
@@ -161,5 +162,19 @@ export function experimentCommands(): Command[] {
       console.log(`wrote ${writeInterventionResults(o.root, o.reporter, layers)}`);
       for (const r of layers) console.log(`layer ${r.layer}: AUROC vs Alice ${r.clean.alice.toFixed(3)} → ${r.intervened.alice.toFixed(3)}, vs Bob ${r.clean.bob.toFixed(3)} → ${r.intervened.bob.toFixed(3)}`);
     });
-  return [extract, transfer, grid, tables, intervene];
+  const anomaly = new Command("anomaly")
+    .description("anomaly detection on per-layer probe log-odds: fit on AE test outputs, score AH (normal) vs BH (anomalous)")
+    .requiredOption("--root <dir>", "results folder of one model and dataset (from 'quirky grid')")
+    .option("--reporter <name>", "whose AE→AE,AH,BH log-odds are the features", "lr")
+    .option("--methods <list>", `comma-separated: ${ANOMALY_METHODS.join(", ")} (default: all)`)
+    .option("--bootstrap <n>", "bootstrap samples for the 95% interval", positiveInt("--bootstrap"), 1000)
+    .option("--seed <n>", "seed", positiveInt("--seed"), 633)
+    .action((o) => {
+      const methods = o.methods ? (String(o.methods).split(",") as AnomalyMethod[]) : undefined;
+      for (const m of methods ?? []) if (!ANOMALY_METHODS.includes(m)) throw new Error(`unknown method '${m}'; expected ${ANOMALY_METHODS.join(", ")}`);
+      const { path, results } = anomalyFromRoot(o.root, o.reporter, methods, { seed: o.seed, bootstrap: o.bootstrap });
+      for (const r of results) console.log(`${r.method.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]  (${r.nNormal} AH vs ${r.nAnomalous} BH)`);
+      console.log(`wrote ${path}`);
+    });
+  return [extract, transfer, grid, tables, intervene, anomaly];
 }
