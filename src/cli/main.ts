@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { datasetsCommand } from "./datasets.ts";
 import { experimentCommands } from "./experiments.ts";
 import { trainCommand } from "./train.ts";
+import { reportCommand } from "../report/cli.ts";
 
 export function program(): Command {
   const p = new Command("quirky")
@@ -11,6 +12,7 @@ export function program(): Command {
     .addCommand(datasetsCommand());
   for (const c of experimentCommands()) p.addCommand(c);
   p.addCommand(trainCommand());
+  p.addCommand(reportCommand());
   return p;
 }
 

@@ -1,0 +1,128 @@
+/**
+ * The report (SPEC §6): from an experiments folder to one self-contained HTML page, one SVG per figure, the
+ * Vega-Lite specs, and the numbers as CSV and JSON.
+ *
+ *   outDir/index.html          the page (inline SVGs + specs + inlined vega runtime: interactive, offline)
+ *   outDir/<figure>.svg        each figure, rendered in Node
+ *   outDir/specs/<figure>.vl.json
+ *   outDir/data/<table>.csv|json
+ *
+ * Figures: layerwise AUROC curves (with the LM output), transfer bars at the EIL, in-distribution vs transfer
+ * scatter, random-direction quantiles, PGR tables and chart, anomaly-detection table, intervention curves. A figure
+ * whose inputs are missing is replaced by a visible note; an experiments folder with no results at all is an error.
+ * Every file is written atomically; the page last, so it never points at files not yet written.
+ */
+import { join } from "node:path";
+import { writeFileAtomic } from "../util/atomic.ts";
+import { toCsv, toJsonRows } from "./csv.ts";
+import {
+  anomalySection,
+  interventionSection,
+  layerwiseSection,
+  pgrSection,
+  randomSection,
+  scatterSection,
+  transferSection,
+  type FigureDef,
+  type LayerwiseConfig,
+  type Section,
+} from "./figures.ts";
+import { pageHtml } from "./html.ts";
+import { loadExperiments, type ExperimentData } from "./load.ts";
+import { renderSvg } from "./render.ts";
+import { anomalyTablesHtml, pgrTablesHtml } from "./tables.ts";
+
+export { loadExperiments, type ExperimentData } from "./load.ts";
+export { renderSvg } from "./render.ts";
+export { DEFAULT_LAYERWISE, type FigureDef, type LayerwiseConfig, type Section, type VlSpec } from "./figures.ts";
+
+export interface ReportOptions {
+  /** which layerwise curves to draw (default: LogR A→B and AE→BH on disagreements) */
+  layerwise?: LayerwiseConfig[];
+  /** progress messages */
+  onProgress?: (msg: string) => void;
+}
+
+export interface ReportResult {
+  /** path of index.html */
+  html: string;
+  /** paths of the figure SVGs */
+  svgs: string[];
+  /** every file written (the page, SVGs, specs, data) */
+  files: string[];
+  /** the figures drawn, with what a reader must find in each */
+  figures: FigureDef[];
+  /** visible notes on the page (skipped figures) */
+  notes: string[];
+  /** vega / vega-lite warnings while rendering (none for a clean report) */
+  warnings: string[];
+}
+
+/** The report's sections, in page order. */
+export function buildSections(data: ExperimentData, opts: ReportOptions = {}): Section[] {
+  return [
+    layerwiseSection(data, opts.layerwise),
+    transferSection(data),
+    scatterSection(data),
+    randomSection(data),
+    pgrSection(data, pgrTablesHtml),
+    anomalySection(data, anomalyTablesHtml),
+    interventionSection(data),
+  ];
+}
+
+/**
+ * Ids inside an inlined SVG (clip paths, gradients) must be unique in the page: prefix them with the figure id.
+ */
+export function scopeSvgIds(svg: string, prefix: string): string {
+  const ids = new Set<string>();
+  for (const m of svg.matchAll(/\sid="([^"]+)"/g)) ids.add(m[1]);
+  if (ids.size === 0) return svg;
+  const p = (id: string) => (ids.has(id) ? `${prefix}-${id}` : id);
+  return svg
+    .replace(/(\sid=")([^"]+)"/g, (_, a: string, id: string) => `${a}${p(id)}"`)
+    .replace(/url\(#([^)]+)\)/g, (_, id: string) => `url(#${p(id)})`)
+    .replace(/(href=")#([^"]+)"/g, (_, a: string, id: string) => `${a}#${p(id)}"`);
+}
+
+export async function renderReport(expDir: string, outDir: string, opts: ReportOptions = {}): Promise<ReportResult> {
+  const data = loadExperiments(expDir);
+  const sections = buildSections(data, opts);
+  const files: string[] = [];
+  const write = (path: string, content: string) => {
+    writeFileAtomic(path, content);
+    files.push(path);
+  };
+  const svgs: string[] = [];
+  const inline = new Map<string, string>();
+  const warnings: string[] = [];
+  const figures = sections.flatMap((s) => s.figures);
+  // two names can share a slug ("a b" and "a_b"): keep ids (and file names) unique
+  const seen = new Set<string>();
+  for (const f of figures) {
+    let id = f.id;
+    for (let k = 2; seen.has(id); k++) id = `${f.id}_${k}`;
+    seen.add(id);
+    f.id = id;
+  }
+  for (const f of figures) {
+    opts.onProgress?.(`rendering ${f.id}`);
+    const r = await renderSvg(f.spec);
+    warnings.push(...r.warnings.map((w) => `${f.id}: ${w}`));
+    const path = join(outDir, `${f.id}.svg`);
+    write(path, r.svg + "\n");
+    svgs.push(path);
+    write(join(outDir, "specs", `${f.id}.vl.json`), JSON.stringify(f.spec, null, 1) + "\n");
+    inline.set(f.id, scopeSvgIds(r.svg, f.id));
+  }
+  for (const s of sections) {
+    for (const d of s.data) {
+      if (d.rows.length === 0) continue;
+      write(join(outDir, "data", `${d.name}.csv`), toCsv(d.rows));
+      write(join(outDir, "data", `${d.name}.json`), toJsonRows(d.rows));
+    }
+  }
+  const html = join(outDir, "index.html");
+  write(html, pageHtml(data, sections, inline));
+  return { html, svgs, files, figures, notes: sections.flatMap((s) => s.notes), warnings };
+}

@@ -1,0 +1,206 @@
+/**
+ * Reading an experiments folder for the report.
+ *
+ *   EXP/pgr.json                                              PGR tables (quirky tables)
+ *   EXP/<model>/<dataset>/summary.json                        TransferSummary[] (quirky grid / quirky tables)
+ *   EXP/<model>/<dataset>/<test>/test/<train>_random_aucs_against_<col>.json   random-direction baseline
+ *   EXP/<model>/<dataset>/anomaly_<reporter>.json             anomaly detection AUROCs
+ *   EXP/<model>/<dataset>/intervention_<reporter>.json        intervention curves
+ *
+ * Every file is optional on its own (the figure that needs it is skipped), but a folder with none of them is an
+ * error, and so is a file that is present but not what its name says.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { TransferSummary, PgrResult } from "../analysis/summary.ts";
+import type { RandomBaselineResult } from "../probes/random-baseline.ts";
+
+export interface RunSummary {
+  model: string;
+  dataset: string;
+  root: string;
+  transfers: TransferSummary[];
+}
+
+export interface RandomBaselineRun {
+  model: string;
+  dataset: string;
+  train: string;
+  test: string;
+  labelCol: string;
+  layers: RandomBaselineResult[];
+}
+
+export interface AnomalyResult {
+  method: string;
+  auroc: number;
+  lo: number;
+  hi: number;
+  nNormal: number;
+  nAnomalous: number;
+}
+
+export interface AnomalyRun {
+  model: string;
+  dataset: string;
+  reporter: string;
+  results: AnomalyResult[];
+}
+
+export interface InterventionRun {
+  model: string;
+  dataset: string;
+  reporter: string;
+  layers: { layer: number; clean: { alice: number; bob: number }; intervened: { alice: number; bob: number } }[];
+}
+
+export interface ExperimentData {
+  expDir: string;
+  models: string[];
+  datasets: string[];
+  runs: RunSummary[];
+  pgr: PgrResult[] | null;
+  random: RandomBaselineRun[];
+  anomaly: AnomalyRun[];
+  intervention: InterventionRun[];
+}
+
+/** JSON writes NaN as null; read numbers back as NaN so a missing value stays a number. */
+export const num = (v: unknown): number => (typeof v === "number" ? v : NaN);
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`${path}: cannot read (${(err as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function invalid(path: string, what: string): never {
+  throw new Error(`${path}: not ${what}`);
+}
+
+function checkSummary(path: string, v: unknown): TransferSummary[] {
+  if (!Array.isArray(v)) invalid(path, "a transfer summary (expected a JSON array of { reporter, train, test, curves, lm, eil, atEil })");
+  v.forEach((t, i) => {
+    if (!isObj(t) || typeof t.reporter !== "string" || typeof t.train !== "string" || typeof t.test !== "string" || !isObj(t.curves) || !isObj(t.lm)) {
+      invalid(path, `a transfer summary (entry ${i} lacks reporter/train/test/curves/lm)`);
+    }
+    for (const col of ["label", "alice", "bob"]) {
+      const c = (t.curves as Record<string, unknown>)[col];
+      if (!isObj(c) || !["all", "agree", "disagree"].every((s) => Array.isArray(c[s]))) invalid(path, `a transfer summary (entry ${i}: curves.${col} needs all/agree/disagree arrays)`);
+    }
+  });
+  return v as TransferSummary[];
+}
+
+function checkPgr(path: string, v: unknown): PgrResult[] {
+  if (!Array.isArray(v)) invalid(path, "a PGR table (expected a JSON array of { transfer, reporter, perDataset, overall })");
+  v.forEach((r, i) => {
+    if (!isObj(r) || typeof r.transfer !== "string" || typeof r.reporter !== "string" || !isObj(r.perDataset) || !isObj(r.overall)) {
+      invalid(path, `a PGR table (entry ${i} lacks transfer/reporter/perDataset/overall)`);
+    }
+  });
+  return v as PgrResult[];
+}
+
+function checkRandom(path: string, v: unknown): Omit<RandomBaselineRun, "model" | "dataset"> {
+  if (!isObj(v) || !Array.isArray(v.layers)) invalid(path, "a random-baseline result (expected { train, test, labelCol, layers: [{ mean, quantiles }] })");
+  v.layers.forEach((l: unknown, i: number) => {
+    if (!isObj(l) || !Array.isArray(l.quantiles)) invalid(path, `a random-baseline result (layer ${i} has no quantiles)`);
+  });
+  return { train: String(v.train), test: String(v.test), labelCol: String(v.labelCol ?? "alice"), layers: v.layers as RandomBaselineResult[] };
+}
+
+function checkAnomaly(path: string, v: unknown): Omit<AnomalyRun, "model" | "dataset" | "reporter"> & { reporter?: string } {
+  if (!isObj(v) || !Array.isArray(v.results)) invalid(path, "an anomaly-detection result (expected { reporter, results: [{ method, auroc, lo, hi, nNormal, nAnomalous }] })");
+  v.results.forEach((r: unknown, i: number) => {
+    if (!isObj(r) || typeof r.method !== "string") invalid(path, `an anomaly-detection result (result ${i} has no method)`);
+  });
+  return { reporter: typeof v.reporter === "string" ? v.reporter : undefined, results: v.results as AnomalyResult[] };
+}
+
+function checkIntervention(path: string, v: unknown): InterventionRun["layers"] {
+  if (!isObj(v) || !Array.isArray(v.layers)) invalid(path, "an intervention result (expected { reporter, layers: [{ layer, clean, intervened }] })");
+  v.layers.forEach((l: unknown, i: number) => {
+    if (!isObj(l) || typeof l.layer !== "number" || !isObj(l.clean) || !isObj(l.intervened)) invalid(path, `an intervention result (entry ${i} lacks layer/clean/intervened)`);
+  });
+  return v.layers as InterventionRun["layers"];
+}
+
+const isDir = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+const RANDOM_RE = /^(.+)_random_aucs_against_(label|alice|bob)\.json$/;
+
+/** Everything the report can show from an experiments folder; throws a clear error when there is nothing. */
+export function loadExperiments(expDir: string): ExperimentData {
+  if (!existsSync(expDir)) throw new Error(`${expDir}: no such folder`);
+  if (!isDir(expDir)) throw new Error(`${expDir}: not a folder (expected an experiments folder EXP/<model>/<dataset>/…)`);
+  const data: ExperimentData = { expDir, models: [], datasets: [], runs: [], pgr: null, random: [], anomaly: [], intervention: [] };
+  const pgrPath = join(expDir, "pgr.json");
+  if (existsSync(pgrPath)) data.pgr = checkPgr(pgrPath, readJson(pgrPath));
+
+  const models = new Set<string>();
+  const datasets = new Set<string>();
+  for (const model of readdirSync(expDir).sort()) {
+    const mdir = join(expDir, model);
+    if (model.startsWith(".") || !isDir(mdir)) continue;
+    for (const dataset of readdirSync(mdir).sort()) {
+      const root = join(mdir, dataset);
+      if (dataset.startsWith(".") || !isDir(root)) continue;
+      let found = false;
+      const summaryPath = join(root, "summary.json");
+      if (existsSync(summaryPath)) {
+        data.runs.push({ model, dataset, root, transfers: checkSummary(summaryPath, readJson(summaryPath)) });
+        found = true;
+      }
+      for (const name of readdirSync(root).sort()) {
+        const path = join(root, name);
+        let m: RegExpMatchArray | null;
+        if ((m = name.match(/^anomaly_(.+)\.json$/))) {
+          const a = checkAnomaly(path, readJson(path));
+          data.anomaly.push({ model, dataset, reporter: a.reporter ?? m[1], results: a.results });
+          found = true;
+        } else if ((m = name.match(/^intervention_(.+)\.json$/))) {
+          const v = readJson(path);
+          data.intervention.push({ model, dataset, reporter: isObj(v) && typeof v.reporter === "string" ? v.reporter : m[1], layers: checkIntervention(path, v) });
+          found = true;
+        } else if (isDir(join(path, "test"))) {
+          for (const f of readdirSync(join(path, "test")).sort()) {
+            if (!RANDOM_RE.test(f)) continue;
+            const p = join(path, "test", f);
+            data.random.push({ model, dataset, ...checkRandom(p, readJson(p)) });
+            found = true;
+          }
+        }
+      }
+      if (found) {
+        models.add(model);
+        datasets.add(dataset);
+      }
+    }
+  }
+  if (data.runs.length === 0 && !data.pgr && data.random.length === 0 && data.anomaly.length === 0 && data.intervention.length === 0) {
+    throw new Error(
+      `${expDir}: no experiment results found. Expected an experiments folder laid out as <model>/<dataset>/summary.json ` +
+        `(written by 'quirky grid' or 'quirky tables'), with pgr.json at the top ('quirky tables').`,
+    );
+  }
+  data.models = [...models];
+  data.datasets = [...datasets];
+  return data;
+}
