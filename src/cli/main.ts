@@ -4,6 +4,7 @@ import { datasetsCommand } from "./datasets.ts";
 import { experimentCommands } from "./experiments.ts";
 import { trainCommand } from "./train.ts";
 import { reportCommand } from "../report/cli.ts";
+import { runCommands } from "./run.ts";
 
 export function program(): Command {
   const p = new Command("quirky")
@@ -13,6 +14,7 @@ export function program(): Command {
   for (const c of experimentCommands()) p.addCommand(c);
   p.addCommand(trainCommand());
   p.addCommand(reportCommand());
+  for (const c of runCommands()) p.addCommand(c);
   return p;
 }
 

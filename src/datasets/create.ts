@@ -131,7 +131,6 @@ export interface DatasetMeta {
   settings: { seed: number; base_examples: number | null; max_digits: number | null; source: string | null; difficulties: string | null; n_validation: number; n_test: number };
   counts: Record<string, number>;
   format: OutputFormat;
-  created: string;
 }
 
 function settingsOf(name: DatasetName, opts: CreateOptions): DatasetMeta["settings"] {
@@ -180,7 +179,6 @@ export async function writeDataset(
     settings,
     counts: Object.fromEntries(SPLITS.map((s) => [s, splits[s].length])),
     format,
-    created: new Date().toISOString(),
   };
   writeDirAtomic(dir, (tmp) => {
     writeQuirkySplits(tmp, splits, format);

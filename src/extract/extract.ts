@@ -156,7 +156,6 @@ export async function extractStates(opts: ExtractOptions): Promise<"extracted" |
     difficulty: examples.map((e) => e.difficulty),
     template_indices: examples.map((e) => e.template_index),
     choice_tokens: choices,
-    created: new Date().toISOString(),
   };
   writeFileAtomic(join(outDir, META_FILE), JSON.stringify(meta) + "\n");
   rmSync(chunkDir, { recursive: true, force: true });

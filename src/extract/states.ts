@@ -36,7 +36,6 @@ export interface StatesMeta {
   /** token ids used for [false, true] per example */
   choice_tokens: [number, number][];
   settings: Record<string, unknown>;
-  created: string;
 }
 
 export const STATES_FILE = "states.safetensors";
@@ -83,7 +82,7 @@ export function readLmLogOdds(dir: string): Float32Array {
 }
 
 /** Write a states folder from arrays in memory (synthetic activations, tests, imports from other tools). */
-export function writeStates(dir: string, meta: Omit<StatesMeta, "complete" | "created">, hiddens: Float32Array, pairs: Float32Array, lmLogOdds: Float32Array): void {
+export function writeStates(dir: string, meta: Omit<StatesMeta, "complete">, hiddens: Float32Array, pairs: Float32Array, lmLogOdds: Float32Array): void {
   const { layers: L, n, d } = meta;
   if (hiddens.length !== L * n * d || pairs.length !== L * n * 2 * d || lmLogOdds.length !== n) {
     throw new Error(`writeStates: arrays do not match layers ${L} × n ${n} × d ${d}`);
@@ -93,5 +92,5 @@ export function writeStates(dir: string, meta: Omit<StatesMeta, "complete" | "cr
     ["pair_hiddens", { shape: [L, n, 2, d], data: pairs }],
     ["lm_log_odds", { shape: [n], data: lmLogOdds }],
   ]));
-  writeFileAtomic(join(dir, META_FILE), JSON.stringify({ complete: true, ...meta, created: new Date().toISOString() }) + "\n");
+  writeFileAtomic(join(dir, META_FILE), JSON.stringify({ complete: true, ...meta }) + "\n");
 }

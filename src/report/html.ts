@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 /**
  * The report page: one self-contained HTML file. Each figure is there twice — as the static SVG rendered in Node
  * (what a reader without scripts, or a printed page, sees) and as its Vega-Lite spec, which the inlined
@@ -154,14 +155,14 @@ export function pageHtml(data: ExperimentData, sections: Section[], svgs: Map<st
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="quirky report">
-<title>quirky report — ${escapeHtml(data.expDir)}</title>
+<title>quirky report — ${escapeHtml(basename(data.expDir))}</title>
 <link rel="icon" href="data:,">
 <style>${CSS}</style>
 </head>
 <body>
 <main>
 <h1>Eliciting latent knowledge from quirky language models</h1>
-<p class="meta">Results in <code>${escapeHtml(data.expDir)}</code> · models: ${list(data.models)} · datasets: ${list(data.datasets)}</p>
+<p class="meta">Results in <code>${escapeHtml(basename(data.expDir))}</code> · models: ${list(data.models)} · datasets: ${list(data.datasets)}</p>
 <nav><ol>${toc}</ol></nav>
 ${sections.map((s, i) => sectionHtml(i + 1, s, svgs)).join("\n")}
 <footer>Figures: Vega-Lite specs rendered with ${runtime.map((r) => `${r.pkg} ${escapeHtml(r.version)}`).join(", ")} (inlined; the page needs no network). Static SVGs, Vega-Lite specs and the numbers (CSV, JSON) are next to this page.</footer>

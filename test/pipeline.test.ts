@@ -1,0 +1,80 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { writeDataset } from "../src/datasets/create.ts";
+import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
+import { randomModel, saveModel } from "../src/model/load.ts";
+import { parseShard, runConfig, validateRunConfig } from "../src/pipeline/run.ts";
+import { runCli, tempDir } from "./helpers.ts";
+
+const TINY = { model_type: "gpt_neox", vocab_size: 98, hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, intermediate_size: 32, rotary_pct: 0.5, max_position_embeddings: 128 };
+
+function files(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.set(relative(dir, p), readFileSync(p));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+async function setup(t: { after: (fn: () => void) => void }) {
+  const dir = tempDir(t);
+  const modelDir = join(dir, "tiny");
+  saveModel(randomModel(TINY, 1, 0.2), modelDir);
+  writeCharTokenizer(join(modelDir, "tokenizer.json"));
+  const data = await writeDataset(join(dir, "data"), "addition", { baseExamples: 300, maxDigits: 2, nValidation: 300, nTest: 300 });
+  const cfg = (out: string) => validateRunConfig({ out, models: [{ path: modelDir }], datasets: [{ path: data.dir }], reporters: ["lr", "mean-diff", "random"], maxTrain: 48, maxTest: 32, batchSize: 16, randomSamples: 20 }, "test");
+  return { dir, modelDir, cfg };
+}
+
+test("quirky run with --shard 0/2 and --shard 1/2 produces exactly the files of one unsharded run", async (t) => {
+  const { dir, cfg } = await setup(t);
+  // same folder name in both places: the report names the experiments folder
+  const whole = await runConfig(cfg(join(dir, "whole", "exp")));
+  assert.ok(whole.finished);
+  const s0 = await runConfig(cfg(join(dir, "sharded", "exp")), { index: 0, count: 2 });
+  assert.ok(!s0.finished, "shard 0 alone does not finish the grid");
+  assert.ok(!existsSync(join(dir, "sharded", "exp", "pgr.json")));
+  const s1 = await runConfig(cfg(join(dir, "sharded", "exp")), { index: 1, count: 2 });
+  assert.ok(s1.finished);
+  const a = files(join(dir, "whole", "exp"));
+  const b = files(join(dir, "sharded", "exp"));
+  assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
+  for (const [f, bytes] of a) assert.ok(bytes.equals(b.get(f)!), `${f} differs`);
+  for (const f of ["pgr.json", "report/index.html", "tiny/addition/anomaly_lr.json", "tiny/addition/intervention_mean-diff.json", "tiny/addition/summary.json"]) assert.ok(a.has(f), f);
+});
+
+test("shards from SLURM array variables; bad shard specs and configs are clear errors", () => {
+  assert.deepEqual(parseShard(undefined, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "4" }), { index: 3, count: 4 });
+  assert.deepEqual(parseShard(undefined, { SLURM_ARRAY_TASK_ID: "5", SLURM_ARRAY_TASK_COUNT: "4", SLURM_ARRAY_TASK_MIN: "2" }), { index: 3, count: 4 });
+  assert.deepEqual(parseShard("1/2", {}), { index: 1, count: 2 });
+  assert.throws(() => parseShard("2/2", {}), /expected i\/n with 0 ≤ i < n/);
+  assert.throws(() => validateRunConfig({ out: "x", models: [], datasets: [{ path: "d" }] }, "cfg.json"), /cfg.json: 'models' must be a non-empty list/);
+  assert.throws(() => validateRunConfig({ out: "x", models: [{ path: "m" }], datasets: [{ path: "d" }], reporters: ["svm"] }, "cfg.json"), /unknown reporter 'svm'/);
+  assert.throws(() => validateRunConfig({ out: "x", models: [{ path: "m" }], datasets: [{ path: "d" }], maxTrian: 3 }, "cfg.json"), /unknown key 'maxTrian'/);
+});
+
+test("the demo pipeline at reduced size, from the CLI, with quirky slurm writing an array script", async (t) => {
+  const { dir, modelDir } = await setup(t);
+  const r = runCli(["demo", "--model", modelDir, "--out", join(dir, "demo"), "--max-train", "48", "--max-test", "32"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /A→B, against Alice's labels on Bob's disagreements/);
+  assert.match(r.stdout, /report: .*index\.html/);
+  assert.ok(existsSync(join(dir, "demo", "report", "index.html")));
+  const cfgPath = join(dir, "run.json");
+  writeFileSync(cfgPath, JSON.stringify({ out: "exp", models: [{ path: modelDir }], datasets: [{ create: "addition", options: { baseExamples: 300, maxDigits: 2, nValidation: 300, nTest: 300 } }] }));
+  const s = runCli(["slurm", cfgPath, "--tasks", "4", "--out", join(dir, "q.sbatch")]);
+  assert.equal(s.code, 0, s.stderr);
+  const script = readFileSync(join(dir, "q.sbatch"), "utf8");
+  assert.match(script, /#SBATCH --array=0-3/);
+  assert.match(script, /quirky run/);
+  const missing = runCli(["demo", "--model", join(dir, "nope"), "--out", join(dir, "d2")]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no model here/);
+});
