@@ -20,6 +20,7 @@ import { ccsObjectiveBatch } from "./ccs-loss.ts";
 import { FLOAT32_EPS, linearInit, prepare } from "./common.ts";
 import { minimizeBatch } from "./lbfgs.ts";
 import { LeaceFitter, type LeaceOptions } from "./leace.ts";
+import { transpose } from "./linalg.ts";
 import { pairDim, type Matrix } from "./matrix.ts";
 import { plattAffine } from "./platt.ts";
 import { LinearReporter } from "./reporter.ts";
@@ -64,7 +65,8 @@ export async function fitCcs(x: Matrix, labels: Uint8Array, opts: CcsOptions = {
   const rng = new Rng(opts.seed ?? 0, "ccs-init");
   const p = bias ? d + 1 : d;
   const starts = Array.from({ length: numTries }, () => linearInit(rng, d, p));
-  const runs = await minimizeBatch((pts) => ccsObjectiveBatch(xn, n, d, wd, pts, bias), starts, {
+  const xnT = transpose(xn, 2 * n, d);
+  const runs = await minimizeBatch((pts) => ccsObjectiveBatch(xn, n, d, wd, pts, bias, xnT), starts, {
     maxIter: opts.maxIter ?? 1000,
     toleranceGrad: FLOAT32_EPS,
     toleranceChange: FLOAT32_EPS,

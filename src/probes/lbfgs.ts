@@ -53,9 +53,18 @@ function maxAbs(a: Float64Array): number {
   return m;
 }
 function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
+  // four accumulators: the sum is latency-bound otherwise
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const n = a.length;
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; i++) s0 += a[i] * b[i];
+  return s0 + s1 + (s2 + s3);
 }
 
 /** The optimiser as a coroutine: yields points, receives their evaluations. */
@@ -120,17 +129,19 @@ export function* lbfgs(x0: Float64Array, opts: LbfgsOptions = {}): Step {
         hDiag = ys / dot(y, y);
       }
       const q = new Float64Array(g.length);
-      for (let i = 0; i < q.length; i++) q[i] = -g[i];
+      const len = q.length;
+      for (let i = 0; i < len; i++) q[i] = -g[i];
       for (let k = oldDirs.length - 1; k >= 0; k--) {
-        al[k] = dot(oldStps[k], q) * ro[k];
+        const a = dot(oldStps[k], q) * ro[k];
+        al[k] = a;
         const od = oldDirs[k];
-        for (let i = 0; i < q.length; i++) q[i] -= al[k] * od[i];
+        for (let i = 0; i < len; i++) q[i] -= a * od[i];
       }
-      for (let i = 0; i < q.length; i++) q[i] *= hDiag;
+      for (let i = 0; i < len; i++) q[i] *= hDiag;
       for (let k = 0; k < oldDirs.length; k++) {
-        const be = dot(oldDirs[k], q) * ro[k];
+        const c = al[k] - dot(oldDirs[k], q) * ro[k];
         const os = oldStps[k];
-        for (let i = 0; i < q.length; i++) q[i] += (al[k] - be) * os[i];
+        for (let i = 0; i < len; i++) q[i] += c * os[i];
       }
       d = q;
     }

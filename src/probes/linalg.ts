@@ -64,10 +64,17 @@ export function symmetrize(a: Float64Array, n: number): Float64Array {
   return a;
 }
 
-/** Transpose of a rows×cols matrix. */
+/** Transpose of a rows×cols matrix (in 32×32 tiles, so large ones stay cache-friendly). */
 export function transpose(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
   const t = new Float64Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j];
+  const B = 32;
+  for (let i0 = 0; i0 < rows; i0 += B) {
+    const i1 = Math.min(rows, i0 + B);
+    for (let j0 = 0; j0 < cols; j0 += B) {
+      const j1 = Math.min(cols, j0 + B);
+      for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) t[j * rows + i] = a[i * cols + j];
+    }
+  }
   return t;
 }
 

@@ -11,7 +11,7 @@
 import { Rng } from "../util/rng.ts";
 import { gemm64 } from "./gemm64.ts";
 import { checkLabels, checkMatrix, toFloat64, type Matrix } from "./matrix.ts";
-import { metric } from "./metrics.ts";
+import { accuracy, aurocUnchecked, metricKind } from "./metrics.ts";
 
 export interface RandomBaselineOptions {
   /** number of random directions (default 1000) */
@@ -58,10 +58,13 @@ export async function evalRandomBaseline(
   const Z = new Float64Array(S * d);
   for (let i = 0; i < Z.length; i++) Z[i] = rng.normal();
 
+  // scores are finite here (checked inputs, finite directions), so the metric runs without re-checking
+  const score = (row: Float64Array, y: Uint8Array, kind: "auroc" | "accuracy") => (kind === "auroc" ? aurocUnchecked(row, y) : accuracy(row, y));
+  const trainKind = metricKind(trainY), testKind = metricKind(testY);
   const trainScores = await gemm64(Z, toFloat64(trainX), S, d, trainX.rows, { transB: true });
   const sign = new Float64Array(S);
   for (let k = 0; k < S; k++) {
-    const m = metric(trainScores.subarray(k * trainX.rows, (k + 1) * trainX.rows), trainY);
+    const m = score(trainScores.subarray(k * trainX.rows, (k + 1) * trainX.rows), trainY, trainKind);
     sign[k] = m < 0.5 ? -1 : 1;
   }
   const testScores = await gemm64(Z, toFloat64(testX), S, d, testX.rows, { transB: true });
@@ -69,7 +72,7 @@ export async function evalRandomBaseline(
   for (let k = 0; k < S; k++) {
     const row = testScores.subarray(k * testX.rows, (k + 1) * testX.rows);
     if (sign[k] < 0) for (let i = 0; i < row.length; i++) row[i] = -row[i];
-    aurocs[k] = metric(row, testY);
+    aurocs[k] = score(row, testY, testKind);
   }
   let mean = 0;
   for (const a of aurocs) mean += a;
