@@ -31,7 +31,8 @@ export function setMatmulThreads(n: number): void {
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-function session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
+/** The onnxruntime session of a graph, built once per key (shared by every product layer). */
+export function session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
   let s = sessions.get(key);
   if (!s) {
     s = ort.InferenceSession.create(build(), {

@@ -17,12 +17,14 @@ const fieldVarint = (field: number, v: number) => [...varint(field << 3), ...var
 const fieldBytes = (field: number, bytes: number[]) => [...varint((field << 3) | 2), ...varint(bytes.length), ...bytes];
 const fieldString = (field: number, s: string) => fieldBytes(field, [...utf8.encode(s)]);
 
-const FLOAT = 1;
+/** onnx.TensorProto.DataType of the graphs' tensors */
+export type ElemType = "float32" | "float64";
+const ELEM: Record<ElemType, number> = { float32: 1, float64: 11 };
 
-/** ValueInfoProto of a float tensor; dims are names (symbolic) or sizes. */
-function valueInfo(name: string, dims: (string | number)[]): number[] {
+/** ValueInfoProto of a tensor; dims are names (symbolic) or sizes. */
+function valueInfo(name: string, dims: (string | number)[], elem: ElemType): number[] {
   const dim = (d: string | number) => fieldBytes(1, typeof d === "number" ? fieldVarint(1, d) : fieldString(2, d));
-  const tensorType = [...fieldVarint(1, FLOAT), ...fieldBytes(2, dims.flatMap(dim))];
+  const tensorType = [...fieldVarint(1, ELEM[elem]), ...fieldBytes(2, dims.flatMap(dim))];
   return [...fieldString(1, name), ...fieldBytes(2, fieldBytes(1, tensorType))];
 }
 
@@ -47,17 +49,18 @@ function node(n: OnnxNode): number[] {
   ];
 }
 
-/** A ModelProto (IR 8, opset 17) with float inputs and outputs. */
+/** A ModelProto (IR 8, opset 17) whose inputs and outputs are all of one element type (default float32). */
 export function onnxModel(
   nodes: OnnxNode[],
   inputs: [string, (string | number)[]][],
   outputs: [string, (string | number)[]][],
+  elem: ElemType = "float32",
 ): Uint8Array {
   const graph = [
     ...nodes.flatMap((n) => fieldBytes(1, node(n))),
     ...fieldString(2, "quirky"),
-    ...inputs.flatMap(([name, dims]) => fieldBytes(11, valueInfo(name, dims))),
-    ...outputs.flatMap(([name, dims]) => fieldBytes(12, valueInfo(name, dims))),
+    ...inputs.flatMap(([name, dims]) => fieldBytes(11, valueInfo(name, dims, elem))),
+    ...outputs.flatMap(([name, dims]) => fieldBytes(12, valueInfo(name, dims, elem))),
   ];
   return new Uint8Array([...fieldVarint(1, 8), ...fieldBytes(8, fieldVarint(2, 17)), ...fieldBytes(7, graph)]);
 }

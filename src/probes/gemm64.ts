@@ -5,67 +5,26 @@
  *
  * The probes keep their statistics (means, covariances, solves) in float64; onnxruntime's double GEMM
  * runs about 20× faster than a JavaScript loop on two cores, so every product over the n examples
- * goes through here. (src/model/matmul.ts does the same in float32 for the engine; its graph encoder
- * writes float tensors only, hence this small double-precision twin.)
+ * goes through here (the graph encoder and session cache are the engine's, src/model/onnx.ts and matmul.ts).
  */
-import { availableParallelism } from "node:os";
 import ort from "onnxruntime-node";
+import { session } from "../model/matmul.ts";
+import { onnxModel } from "../model/onnx.ts";
 
-const DOUBLE = 11; // onnx.TensorProto.DataType.DOUBLE
-
-const utf8 = new TextEncoder();
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 127) {
-    out.push((n & 127) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-const fVarint = (field: number, v: number) => [...varint(field << 3), ...varint(v)];
-const fBytes = (field: number, bytes: number[]) => [...varint((field << 3) | 2), ...varint(bytes.length), ...bytes];
-const fString = (field: number, s: string) => fBytes(field, [...utf8.encode(s)]);
-
-/** ValueInfoProto of a double tensor with symbolic dims. */
-function valueInfo(name: string, dims: string[]): number[] {
-  const tensorType = [...fVarint(1, DOUBLE), ...fBytes(2, dims.flatMap((d) => fBytes(1, fString(2, d))))];
-  return [...fString(1, name), ...fBytes(2, fBytes(1, tensorType))];
-}
-
-/** ModelProto (IR 8, opset 17) with one Gemm node. */
-function gemmModel(transA: boolean, transB: boolean, withC: boolean): Uint8Array {
-  const attr = (name: string, v: number) => fBytes(5, [...fString(1, name), ...fVarint(3, v), ...fVarint(20, 2)]);
-  const inputs = withC ? ["A", "B", "C"] : ["A", "B"];
-  const node = [...inputs.flatMap((i) => fString(1, i)), ...fString(2, "Y"), ...fString(4, "Gemm"), ...attr("transA", +transA), ...attr("transB", +transB)];
-  const graph = [
-    ...fBytes(1, node),
-    ...fString(2, "quirky-probes"),
-    ...fBytes(11, valueInfo("A", transA ? ["K", "M"] : ["M", "K"])),
-    ...fBytes(11, valueInfo("B", transB ? ["N", "K"] : ["K", "N"])),
-    ...(withC ? fBytes(11, valueInfo("C", ["M", "N"])) : []),
-    ...fBytes(12, valueInfo("Y", ["M", "N"])),
-  ];
-  return new Uint8Array([...fVarint(1, 8), ...fBytes(8, fVarint(2, 17)), ...fBytes(7, graph)]);
-}
-
-const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
-
-function session(transA: boolean, transB: boolean, withC: boolean): Promise<ort.InferenceSession> {
-  const key = `${+transA}${+transB}${+withC}`;
-  let s = sessions.get(key);
-  if (!s) {
-    s = ort.InferenceSession.create(gemmModel(transA, transB, withC), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: "sequential",
-      graphOptimizationLevel: "all",
-      enableCpuMemArena: false,
-    });
-    sessions.set(key, s);
-  }
-  return s;
+/** The double-precision Gemm graph for these transposes (and an added C). */
+function gemm64Session(transA: boolean, transB: boolean, withC: boolean): Promise<ort.InferenceSession> {
+  return session(`gemm64:${+transA}${+transB}${+withC}`, () =>
+    onnxModel(
+      [{ op: "Gemm", inputs: withC ? ["A", "B", "C"] : ["A", "B"], outputs: ["Y"], attrs: { transA: +transA, transB: +transB } }],
+      [
+        ["A", transA ? ["K", "M"] : ["M", "K"]],
+        ["B", transB ? ["N", "K"] : ["K", "N"]],
+        ...(withC ? [["C", ["M", "N"]] as [string, string[]]] : []),
+      ],
+      [["Y", ["M", "N"]]],
+      "float64",
+    ),
+  );
 }
 
 export interface Gemm64Options {
@@ -88,7 +47,7 @@ export async function gemm64(a: Float64Array, b: Float64Array, M: number, K: num
     else out.fill(0, 0, M * N);
     return out;
   }
-  const s = await session(transA, transB, c !== undefined);
+  const s = await gemm64Session(transA, transB, c !== undefined);
   const feeds: Record<string, ort.Tensor> = {
     A: new ort.Tensor("float64", a.subarray(0, M * K), transA ? [K, M] : [M, K]),
     B: new ort.Tensor("float64", b.subarray(0, K * N), transB ? [N, K] : [K, N]),
