@@ -28,3 +28,18 @@ export { charTokenizerJson, writeCharTokenizer } from "./model/char-tokenizer.ts
 export { readPeftAdapter, writePeftAdapter, attachLora, mergeLora, linearModules, type LoraAdapter, type PeftLoraConfig } from "./model/lora.ts";
 export { readSafetensors, readSafetensorsHeader, writeSafetensors } from "./model/safetensors.ts";
 export { gemm, linear, bmm, setMatmulThreads } from "./model/matmul.ts";
+export { loadExamples, datasetNameOf } from "./extract/examples.ts";
+export { extractStates } from "./extract/extract.ts";
+export { readLayer, readLmLogOdds, readStatesMeta, writeStates, type StatesMeta } from "./extract/states.ts";
+export * as probes from "./probes/index.ts";
+export { runTransfer, readTransferMetrics, type TransferSpec, type GridReporter } from "./analysis/transfer.ts";
+export { runGrid, standardGrid, ALL_REPORTERS } from "./analysis/grid.ts";
+export { earliestInformativeLayer, pgr, pgrTable } from "./analysis/eil.ts";
+export { summarizeRoot, pgrTables } from "./analysis/summary.ts";
+export { anomalyExperiment, anomalyFromRoot, bootstrapAuroc, fitDetector, ANOMALY_METHODS, type AnomalyMethod } from "./analysis/anomaly.ts";
+export { interventionExperiment, reflectionHook, probesFromRoot } from "./analysis/intervene.ts";
+export { backward, crossEntropy } from "./train/backward.ts";
+export { train, evaluate, prepareExamples, balance, DEFAULT_TRAIN, type TrainConfig } from "./train/sft.ts";
+export { AdamW, learningRate } from "./train/optim.ts";
+export { renderReport } from "./report/index.ts";
+export { runConfig, readRunConfig, validateRunConfig, parseShard, slurmScript, type RunConfig } from "./pipeline/run.ts";
