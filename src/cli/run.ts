@@ -74,6 +74,15 @@ export function runCommands(): Command[] {
 /** The findings at a glance: Alice-trained probes on Bob's disagreements vs the model's own output. */
 export function printDemoSummary(root: string): void {
   const rows = summarizeRoot(root);
+  const lm = (train: string, test: string) => rows.find((r) => r.train === train && r.test === test && r.reporter === "lr")?.lm;
+  const a = lm("A", "A");
+  const b = lm("B", "B");
+  if (a && b) {
+    console.log("\nthe model's own output (AUROC of its log-odds)");
+    console.log(`  Alice's prompts vs Alice's labels        ${a.label.all.toFixed(3)}`);
+    console.log(`  Bob's prompts vs Bob's labels            ${b.label.all.toFixed(3)}`);
+    console.log(`  Bob's disagreements vs Alice's labels    ${b.alice.disagree.toFixed(3)}`);
+  }
   const ab = rows.filter((r) => r.train === "A" && r.test === "B");
   console.log("\nA→B, against Alice's labels on Bob's disagreements (AUROC)");
   console.log("reporter            best layer   at EIL   LM output");
