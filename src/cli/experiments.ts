@@ -86,8 +86,7 @@ export function experimentCommands(): Command[] {
     .action(async (o) => {
       const [reporter] = parseReporters(o.reporter);
       const tests = String(o.test).split(",").map(parseDist);
-      await runTransfer(o.root, { reporter, train: o.train, tests, labelCol: o.labelCol as LabelColumn }, { seed: o.seed, onProgress: (m) => process.stderr.write(`\r${m}          `) });
-      process.stderr.write("\n");
+      await runTransfer(o.root, { reporter, train: o.train, tests, labelCol: o.labelCol as LabelColumn }, { seed: o.seed, onProgress: (m) => { if (process.stderr.isTTY) process.stderr.write(`\r${m}          `); } });
       console.log(`done: ${reporter} ${o.train} → ${tests.join(", ")} in ${o.root}`);
     });
 
@@ -114,7 +113,10 @@ export function experimentCommands(): Command[] {
         model, tokenizer, modelName: name, adapterName: o.adapter ?? null, datasetDir: o.dataset, root,
         reporters: o.reporters, maxTrain: o.maxTrain, maxTest: o.maxTest, method: o.method, batchSize: o.batchSize,
         randomSamples: o.randomSamples, seed: o.seed,
-        onProgress: (m, d, t) => (d !== undefined && t !== undefined ? bar.update(d, t, m) : process.stderr.write(`\r${m}          `)),
+        onProgress: (m, d, t) => {
+          if (d !== undefined && t !== undefined) bar.update(d, t, m);
+          else if (process.stderr.isTTY) process.stderr.write(`\r${m}          `);
+        },
       });
       bar.stop();
       const summary = summarizeRoot(root);

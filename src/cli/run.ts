@@ -9,6 +9,11 @@ import { parseShard, readRunConfig, runConfig, slurmScript, validateRunConfig } 
 import { summarizeRoot } from "../analysis/summary.ts";
 import { writeDataset } from "../datasets/create.ts";
 
+/** One rewriting status line on a terminal; nothing when stderr is a file or a pipe. */
+const status = (m: string) => {
+  if (process.stderr.isTTY) process.stderr.write(`\r${m.slice(0, 100).padEnd(100)}`);
+};
+
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 /** where the embedded default quirky model lives (see scripts/train-default.sh) */
 export const DEFAULT_MODEL = join(REPO, "models", "default");
@@ -21,8 +26,8 @@ export function runCommands(): Command[] {
     .action(async (config: string, o) => {
       const cfg = readRunConfig(config);
       const shard = parseShard(o.shard);
-      const r = await runConfig(cfg, shard, (m) => process.stderr.write(`\r${m.slice(0, 100).padEnd(100)}`));
-      process.stderr.write("\n");
+      const r = await runConfig(cfg, shard, status);
+      status("");
       console.log(`shard ${shard.index}/${shard.count}: ${r.mine} of ${r.units} units${r.finished ? `; all done — tables and report in ${cfg.out}` : "; other shards still have work"}`);
     });
 
@@ -63,8 +68,8 @@ export function runCommands(): Command[] {
       const data = await writeDataset(join(out, "datasets"), "addition", { baseExamples: 4000, maxDigits: 2, nValidation: 2000, nTest: 2000 });
       const cfg = validateRunConfig({ out, models: [{ path: model, name: "quirky-default" }], datasets: [{ path: data.dir }], maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest), randomSamples: 200 }, "demo");
       const t0 = performance.now();
-      await runConfig(cfg, undefined, (m) => process.stderr.write(`\r${m.slice(0, 100).padEnd(100)}`));
-      process.stderr.write("\n");
+      await runConfig(cfg, undefined, status);
+      status("");
       printDemoSummary(join(out, "quirky-default", "addition"));
       console.log(`report: ${join(out, "report", "index.html")}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     });
