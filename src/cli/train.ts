@@ -8,7 +8,7 @@ import { readQuirkySplit } from "../datasets/io.ts";
 import { filterDistribution, templatize, type TemplatizedExample } from "../datasets/templatize.ts";
 import { datasetNameOf } from "../extract/examples.ts";
 import { writeCharTokenizer } from "../model/char-tokenizer.ts";
-import { loadModel, randomModel, saveModel } from "../model/load.ts";
+import { appendIdentityBlock, loadModel, randomModel, saveModel } from "../model/load.ts";
 import { writePeftAdapter } from "../model/lora.ts";
 import { loadTokenizer } from "../model/tokenizer.ts";
 import { balance, clearTrainState, DEFAULT_TRAIN, prepareExamples, train, type TrainConfig, type TrainExample } from "../train/sft.ts";
@@ -40,6 +40,7 @@ export function trainCommand(): Command {
     .option("--lora-alpha <n>", "LoRA alpha (scale = alpha / rank)", num("--lora-alpha"), DEFAULT_TRAIN.loraAlpha)
     .option("--lora-modules <list>", "target modules (PEFT target_modules)", (v: string) => v.split(","), DEFAULT_TRAIN.loraTargets)
     .option("--layers <list>", "train only these blocks (e.g. the last: 3)", intList)
+    .option("--add-block", "append an identity-initialised block on top and train only it (unless --layers says otherwise)")
     .option("--lr <x>", "peak learning rate", num("--lr"), DEFAULT_TRAIN.lr)
     .addOption(new Option("--decay <kind>", "after warmup").choices(["linear", "cosine"]).default("linear"))
     .option("--warmup <frac>", "warmup fraction of the steps", num("--warmup", false), DEFAULT_TRAIN.warmupFrac)
@@ -57,7 +58,11 @@ export function trainCommand(): Command {
       const tokDir = o.model ?? o.out;
       if (o.fromScratch) writeCharTokenizer(join(o.out, "tokenizer.json"));
       const tokenizer = loadTokenizer(tokDir);
-      const model = o.model ? loadModel(o.model) : randomModel(JSON.parse(readFileSync(o.fromScratch, "utf8")), o.seed, 0.02);
+      let model = o.model ? loadModel(o.model) : randomModel(JSON.parse(readFileSync(o.fromScratch, "utf8")), o.seed, 0.02);
+      if (o.addBlock) {
+        model = appendIdentityBlock(model, o.seed);
+        o.layers ??= [model.cfg.nLayers - 1];
+      }
       const mode: "lora" | "full" = o.mode ?? (o.fromScratch ? "full" : "lora");
       const cfg: TrainConfig = {
         ...DEFAULT_TRAIN,
