@@ -50,7 +50,8 @@ export function trainCommand(): Command {
     .option("--steps <n>", "optimizer steps", num("--steps"), DEFAULT_TRAIN.steps)
     .option("--aux-weight <x>", "next-token loss over the prompt (pretraining)", num("--aux-weight", false), 0)
     .addOption(new Option("--method <method>", "templatization").choices(["first", "random"]).default("random"))
-    .option("--seed <n>", "seed", num("--seed"), DEFAULT_TRAIN.seed)
+    .option("--seed <n>", "seed (data order, LoRA initialisation)", num("--seed"), DEFAULT_TRAIN.seed)
+    .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-block); default: --seed", num("--init-seed"))
     .option("--max-eval <n>", "examples per validation set", num("--max-eval"), DEFAULT_TRAIN.maxEvalExamples)
     .action(async (o) => {
       if (!o.model === !o.fromScratch) throw new Error("pass exactly one of --model DIR or --from-scratch CONFIG");
@@ -58,9 +59,10 @@ export function trainCommand(): Command {
       const tokDir = o.model ?? o.out;
       if (o.fromScratch) writeCharTokenizer(join(o.out, "tokenizer.json"));
       const tokenizer = loadTokenizer(tokDir);
-      let model = o.model ? loadModel(o.model) : randomModel(JSON.parse(readFileSync(o.fromScratch, "utf8")), o.seed, 0.02);
+      const initSeed = o.initSeed ?? o.seed;
+      let model = o.model ? loadModel(o.model) : randomModel(JSON.parse(readFileSync(o.fromScratch, "utf8")), initSeed, 0.02);
       if (o.addBlock) {
-        model = appendIdentityBlock(model, o.seed);
+        model = appendIdentityBlock(model, initSeed);
         o.layers ??= [model.cfg.nLayers - 1];
       }
       const mode: "lora" | "full" = o.mode ?? (o.fromScratch ? "full" : "lora");
