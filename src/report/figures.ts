@@ -124,24 +124,20 @@ export interface LayerwiseConfig {
   subset: "all" | "agree" | "disagree";
 }
 
+/** An empty section: figures, tables, notes and data are filled in by its builder. */
+function newSection(id: SectionId, title: string, intro: string): Section {
+  return { id, title, intro, figures: [], tables: [], notes: [], data: [] };
+}
+
 export const DEFAULT_LAYERWISE: LayerwiseConfig[] = [
   { reporter: "lr", train: "A", test: "B", subset: "disagree" },
   { reporter: "lr", train: "AE", test: "BH", subset: "disagree" },
 ];
 
 export function layerwiseSection(data: ExperimentData, configs: LayerwiseConfig[] = DEFAULT_LAYERWISE): Section {
-  const sec: Section = {
-    id: "layerwise",
-    title: "Layerwise AUROC",
-    intro:
-      "AUROC of the probe's output at every layer, against Alice's labels (the truth) and against Bob's labels (the quirk), " +
+  const sec = newSection("layerwise", "Layerwise AUROC", "AUROC of the probe's output at every layer, against Alice's labels (the truth) and against Bob's labels (the quirk), " +
       "with the model's own output (LM output, dotted) as a horizontal line in the same colour. Truth is read best from middle layers; " +
-      "late layers follow the output.",
-    figures: [],
-    tables: [],
-    notes: [],
-    data: [],
-  };
+      "late layers follow the output.");
   const rows: Row[] = [];
   if (data.runs.length === 0) {
     sec.notes.push("Skipped: no <code>&lt;model&gt;/&lt;dataset&gt;/summary.json</code> found (run <code>quirky tables</code>).");
@@ -257,18 +253,9 @@ function meanSe(xs: number[]): { mean: number; se: number; n: number } {
 }
 
 export function transferSection(data: ExperimentData): Section {
-  const sec: Section = {
-    id: "transfer",
-    title: "Transfer at the earliest informative layer",
-    intro:
-      "AUROC against Alice's labels (the truth) at each method's earliest informative layer (EIL), for probes fitted on one distribution " +
+  const sec = newSection("transfer", "Transfer at the earliest informative layer", "AUROC against Alice's labels (the truth) at each method's earliest informative layer (EIL), for probes fitted on one distribution " +
       "and tested on another, averaged over models and datasets (error bars: ± one standard error). The LM's own output on the test " +
-      "distribution is its own bar.",
-    figures: [],
-    tables: [],
-    notes: [],
-    data: [],
-  };
+      "distribution is its own bar.");
   const raw: Row[] = [];
   for (const run of data.runs) {
     for (const tr of BAR_TRANSFERS) {
@@ -358,17 +345,8 @@ export function transferSection(data: ExperimentData): Section {
 export const SCATTER_TRANSFERS = ["A→B", "AE→BH"];
 
 export function scatterSection(data: ExperimentData): Section {
-  const sec: Section = {
-    id: "scatter",
-    title: "In-distribution vs transfer AUROC",
-    intro:
-      "Each point is one method on one dataset (and model): its in-distribution AUROC (trained and tested on the same distribution) " +
-      "against its transfer AUROC, both at the EIL and against Alice's labels. Points on the dotted diagonal lose nothing in transfer.",
-    figures: [],
-    tables: [],
-    notes: [],
-    data: [],
-  };
+  const sec = newSection("scatter", "In-distribution vs transfer AUROC", "Each point is one method on one dataset (and model): its in-distribution AUROC (trained and tested on the same distribution) " +
+      "against its transfer AUROC, both at the EIL and against Alice's labels. Points on the dotted diagonal lose nothing in transfer.");
   const rows: Row[] = [];
   for (const run of data.runs) {
     for (const tr of SCATTER_TRANSFERS) {
@@ -454,17 +432,8 @@ const tailLabel = (k: number) => (k === 2 ? "25% / 75%" : `2⁻${sup(k)} / 1−2
 const LOGR_LABEL = "LogR (fitted probe)";
 
 export function randomSection(data: ExperimentData): Section {
-  const sec: Section = {
-    id: "random",
-    title: "Random-direction baseline",
-    intro:
-      "AUROC of random directions in the residual stream (sign fixed on the training set), at quantiles from 2⁻¹⁶ to 1 − 2⁻¹⁶ over the " +
-      "sampled directions, per layer, next to the fitted LogR probe on the same transfer.",
-    figures: [],
-    tables: [],
-    notes: [],
-    data: [],
-  };
+  const sec = newSection("random", "Random-direction baseline", "AUROC of random directions in the residual stream (sign fixed on the training set), at quantiles from 2⁻¹⁶ to 1 − 2⁻¹⁶ over the " +
+      "sampled directions, per layer, next to the fitted LogR probe on the same transfer.");
   const rows: Row[] = [];
   if (data.random.length === 0) {
     sec.notes.push("Skipped: no random-baseline results (<code>&lt;model&gt;/&lt;dataset&gt;/BH/test/AE_random_aucs_against_alice.json</code>) found.");
@@ -558,18 +527,9 @@ export function randomSection(data: ExperimentData): Section {
 export const PGR_TRANSFERS = ["AE→BH", "A→B", "all→BH"];
 
 export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<ExperimentData["pgr"]>) => string[]): Section {
-  const sec: Section = {
-    id: "pgr",
-    title: "Performance gap recovered (PGR)",
-    intro:
-      "PGR = (transfer AUROC at the EIL − floor) / (ceiling − floor), against Alice's labels on all examples, AUROCs averaged over models " +
+  const sec = newSection("pgr", "Performance gap recovered (PGR)", "PGR = (transfer AUROC at the EIL − floor) / (ceiling − floor), against Alice's labels on all examples, AUROCs averaged over models " +
       "before the ratio. AE→BH: floor B→BH, ceiling A→AH; A→B: floor B→B, ceiling A→A (final-layer LogR). 1 recovers the whole gap; 0 " +
-      "does no better than a probe trained on Bob's labels.",
-    figures: [],
-    tables: [],
-    notes: [],
-    data: [],
-  };
+      "does no better than a probe trained on Bob's labels.");
   if (!data.pgr || data.pgr.length === 0) {
     sec.notes.push(`Skipped: no <code>pgr.json</code> in the experiments folder (run <code>quirky tables ${escapeHtml(data.expDir)}</code>).`);
     return sec;
@@ -649,17 +609,8 @@ export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<Exper
 // 6. Anomaly detection (tables only)
 
 export function anomalySection(data: ExperimentData, tables: (a: ExperimentData["anomaly"]) => string[]): Section {
-  const sec: Section = {
-    id: "anomaly",
-    title: "Anomaly detection",
-    intro:
-      "Detectors fitted on probe outputs (per-layer log-odds) for Alice's easy examples, scoring Alice's hard (normal) against Bob's hard " +
-      "(anomalous) examples: AUROC with a bootstrap 95% interval.",
-    figures: [],
-    tables: [],
-    notes: [],
-    data: [],
-  };
+  const sec = newSection("anomaly", "Anomaly detection", "Detectors fitted on probe outputs (per-layer log-odds) for Alice's easy examples, scoring Alice's hard (normal) against Bob's hard " +
+      "(anomalous) examples: AUROC with a bootstrap 95% interval.");
   if (data.anomaly.length === 0) {
     sec.notes.push("Skipped: no anomaly-detection results (<code>&lt;model&gt;/&lt;dataset&gt;/anomaly_&lt;reporter&gt;.json</code>) found.");
     return sec;
@@ -676,18 +627,9 @@ export function anomalySection(data: ExperimentData, tables: (a: ExperimentData[
 // 7. Interventions
 
 export function interventionSection(data: ExperimentData): Section {
-  const sec: Section = {
-    id: "intervention",
-    title: "Interventions",
-    intro:
-      "The model's output AUROC on Bob's examples against Alice's and Bob's labels, clean (dashed) and after reflecting the last-token " +
+  const sec = newSection("intervention", "Interventions", "The model's output AUROC on Bob's examples against Alice's and Bob's labels, clean (dashed) and after reflecting the last-token " +
       "residual state across the probe's direction at one layer (solid). A layer whose edit flips the output from Bob's labels to " +
-      "Alice's carries the truth the output later uses.",
-    figures: [],
-    tables: [],
-    notes: [],
-    data: [],
-  };
+      "Alice's carries the truth the output later uses.");
   const rows: Row[] = [];
   if (data.intervention.length === 0) {
     sec.notes.push("Skipped: no intervention results (<code>&lt;model&gt;/&lt;dataset&gt;/intervention_&lt;reporter&gt;.json</code>) found.");
