@@ -18,7 +18,7 @@ $Q train --from-scratch models/tiny-neox.json --dataset "$WORK/data/addition" --
   --weight-decay 0.1 --aux-weight 1 --seed 1 --max-eval 500
 
 # stage 2: the quirk (Bob's labels in Bob's prompts), taught to a fifth block appended on top
-$Q train --model "$WORK/stage1" --dataset "$WORK/data/addition" --out "$WORK/quirky" --mode full --add-block \
+$Q train --model "$WORK/stage1" --dataset "$WORK/data/addition" --out "$WORK/quirky" --mode full --add-blocks 1 \
   --method first --steps 800 --batch-size 128 --accum-steps 1 --lr 1e-3 --decay cosine --warmup 0.05 \
   --weight-decay 0.1 --seed 2 --init-seed 7 --max-eval 500
 echo "default model: $WORK/quirky"

@@ -199,12 +199,12 @@ test("a LoRA adapter applied unmerged equals the merged weights, and survives a 
 
 export { maxAbsDiff, Transformer };
 
-test("appending an identity block leaves every output unchanged", async () => {
-  const { appendIdentityBlock } = await import("../src/model/load.ts");
-  for (const config of [TINY_NEOX, TINY_LLAMA]) {
+test("appending identity blocks leaves every output unchanged", async () => {
+  const { appendIdentityBlocks } = await import("../src/model/load.ts");
+  for (const [config, count] of [[TINY_NEOX, 1], [TINY_LLAMA, 2]] as const) {
     const m = randomModel(config, 12, 0.3);
-    const grown = appendIdentityBlock(m, 3);
-    assert.equal(grown.cfg.nLayers, m.cfg.nLayers + 1);
+    const grown = appendIdentityBlocks(m, count, 3);
+    assert.equal(grown.cfg.nLayers, m.cfg.nLayers + count);
     const tokens = seq(7, 13);
     assert.deepEqual((await grown.forward({ tokens, B: 1, T: 7 }, { logits: "all" })).logits, (await m.forward({ tokens, B: 1, T: 7 }, { logits: "all" })).logits);
   }

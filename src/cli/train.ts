@@ -8,7 +8,7 @@ import { readQuirkySplit } from "../datasets/io.ts";
 import { filterDistribution, templatize, type TemplatizedExample } from "../datasets/templatize.ts";
 import { datasetNameOf } from "../extract/examples.ts";
 import { writeCharTokenizer } from "../model/char-tokenizer.ts";
-import { appendIdentityBlock, loadModel, randomModel, saveModel } from "../model/load.ts";
+import { appendIdentityBlocks, loadModel, randomModel, saveModel } from "../model/load.ts";
 import { writePeftAdapter } from "../model/lora.ts";
 import { loadTokenizer } from "../model/tokenizer.ts";
 import { balance, clearTrainState, DEFAULT_TRAIN, prepareExamples, train, type TrainConfig, type TrainExample } from "../train/sft.ts";
@@ -40,7 +40,7 @@ export function trainCommand(): Command {
     .option("--lora-alpha <n>", "LoRA alpha (scale = alpha / rank)", num("--lora-alpha"), DEFAULT_TRAIN.loraAlpha)
     .option("--lora-modules <list>", "target modules (PEFT target_modules)", (v: string) => v.split(","), DEFAULT_TRAIN.loraTargets)
     .option("--layers <list>", "train only these blocks (e.g. the last: 3)", intList)
-    .option("--add-block", "append an identity-initialised block on top and train only it (unless --layers says otherwise)")
+    .option("--add-blocks <n>", "append n identity-initialised blocks on top and train only them (unless --layers says otherwise)", num("--add-blocks"))
     .option("--lr <x>", "peak learning rate", num("--lr"), DEFAULT_TRAIN.lr)
     .addOption(new Option("--decay <kind>", "after warmup").choices(["linear", "cosine"]).default("linear"))
     .option("--warmup <frac>", "warmup fraction of the steps", num("--warmup", false), DEFAULT_TRAIN.warmupFrac)
@@ -51,7 +51,7 @@ export function trainCommand(): Command {
     .option("--aux-weight <x>", "next-token loss over the prompt (pretraining)", num("--aux-weight", false), 0)
     .addOption(new Option("--method <method>", "templatization").choices(["first", "random"]).default("random"))
     .option("--seed <n>", "seed (data order, LoRA initialisation)", num("--seed"), DEFAULT_TRAIN.seed)
-    .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-block); default: --seed", num("--init-seed"))
+    .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-blocks); default: --seed", num("--init-seed"))
     .option("--max-eval <n>", "examples per validation set", num("--max-eval"), DEFAULT_TRAIN.maxEvalExamples)
     .action(async (o) => {
       if (!o.model === !o.fromScratch) throw new Error("pass exactly one of --model DIR or --from-scratch CONFIG");
@@ -61,9 +61,10 @@ export function trainCommand(): Command {
       const tokenizer = loadTokenizer(tokDir);
       const initSeed = o.initSeed ?? o.seed;
       let model = o.model ? loadModel(o.model) : randomModel(JSON.parse(readFileSync(o.fromScratch, "utf8")), initSeed, 0.02);
-      if (o.addBlock) {
-        model = appendIdentityBlock(model, initSeed);
-        o.layers ??= [model.cfg.nLayers - 1];
+      if (o.addBlocks) {
+        const below = model.cfg.nLayers;
+        model = appendIdentityBlocks(model, o.addBlocks, initSeed);
+        o.layers ??= Array.from({ length: o.addBlocks }, (_, i) => below + i);
       }
       const mode: "lora" | "full" = o.mode ?? (o.fromScratch ? "full" : "lora");
       const cfg: TrainConfig = {

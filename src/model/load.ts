@@ -97,18 +97,21 @@ export function randomModel(config: ModelConfig | Record<string, unknown>, seed 
 }
 
 /**
- * The model with one more block on top that starts as the identity (its attention and MLP output projections
- * are zero, the rest randomly initialised), so its outputs are unchanged until that block is trained. The
- * embedded default teaches the quirk to such a block, keeping every block of the truthful model as it was.
+ * The model with `count` more blocks on top that start as the identity (their attention and MLP output projections
+ * are zero, the rest randomly initialised), so its outputs are unchanged until those blocks are trained. The
+ * embedded default teaches the quirk to such blocks, keeping every block of the truthful model as it was.
  */
-export function appendIdentityBlock(model: Transformer, seed = 0, std = 0.02): Transformer {
-  const cfg = { ...model.cfg, nLayers: model.cfg.nLayers + 1 };
+export function appendIdentityBlocks(model: Transformer, count: number, seed = 0, std = 0.02): Transformer {
+  if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`appendIdentityBlocks: count must be a positive integer, got ${count}`);
+  const cfg = { ...model.cfg, nLayers: model.cfg.nLayers + count };
   const grown = randomModel(cfg, seed, std);
   for (const [name, t] of model.params.tensors) grown.params.tensors.get(name)!.data.set(t.data);
-  const top = grown.params.layers[cfg.nLayers - 1];
-  for (const lin of [top.o, top.down]) {
-    lin.w.fill(0);
-    lin.b?.fill(0);
+  for (let l = model.cfg.nLayers; l < cfg.nLayers; l++) {
+    const block = grown.params.layers[l];
+    for (const lin of [block.o, block.down]) {
+      lin.w.fill(0);
+      lin.b?.fill(0);
+    }
   }
   return grown;
 }
