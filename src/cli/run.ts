@@ -3,20 +3,17 @@ import { Command } from "commander";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { parseShard, readRunConfig, runConfig, slurmScript, validateRunConfig } from "../pipeline/run.ts";
 import { summarizeRoot } from "../analysis/summary.ts";
 import { writeDataset } from "../datasets/create.ts";
+import { DEFAULT_MODEL, DEMO_DATASET, REPO_ROOT } from "../pipeline/default.ts";
 
 /** One rewriting status line on a terminal; nothing when stderr is a file or a pipe. */
 const status = (m: string) => {
   if (process.stderr.isTTY) process.stderr.write(`\r${m.slice(0, 100).padEnd(100)}`);
 };
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
-/** where the embedded default quirky model lives (see scripts/train-default.sh) */
-export const DEFAULT_MODEL = join(REPO, "models", "default");
 
 export function runCommands(): Command[] {
   const run = new Command("run")
@@ -57,7 +54,7 @@ export function runCommands(): Command[] {
       const out = resolve(o.out);
       let model = o.model ? resolve(o.model) : DEFAULT_MODEL;
       if (o.retrain) {
-        const r = spawnSync("bash", [join(REPO, "scripts", "train-default.sh"), join(out, "train")], { stdio: "inherit" });
+        const r = spawnSync("bash", [join(REPO_ROOT, "scripts", "train-default.sh"), join(out, "train")], { stdio: "inherit" });
         if (r.status !== 0) throw new Error("training the default model failed (see above)");
         model = join(out, "train", "quirky");
       }
@@ -65,7 +62,7 @@ export function runCommands(): Command[] {
         throw new Error(`${model}: no model here. The embedded default is made by 'quirky demo --retrain' (or bash scripts/train-default.sh); or pass --model DIR`);
       }
       // the default model's data: 2-digit addition
-      const data = await writeDataset(join(out, "datasets"), "addition", { baseExamples: 4000, maxDigits: 2, nValidation: 2000, nTest: 2000 });
+      const data = await writeDataset(join(out, "datasets"), "addition", DEMO_DATASET);
       const cfg = validateRunConfig({ out, models: [{ path: model, name: "quirky-default" }], datasets: [{ path: data.dir }], maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest), randomSamples: 200 }, "demo");
       const t0 = performance.now();
       await runConfig(cfg, undefined, status);
