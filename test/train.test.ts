@@ -58,9 +58,12 @@ test("training lowers the loss, and a killed run resumes to the same weights", a
     train({ model: b, cfg, workDir: join(dir, "b"), train: data.train, val: data.val, afterStep: (s) => { if (s === 6) throw new Error("killed"); } }),
     /killed/,
   );
+  const saved = JSON.parse(readFileSync(join(dir, "b", "resume.json"), "utf8"));
+  assert.equal(saved.step, 4, "the last saved state before the kill");
   const b2 = randomModel(TINY, 1, 0.1); // a fresh process would start from the initial weights again
   const rb = await train({ model: b2, cfg, workDir: join(dir, "b"), train: data.train, val: data.val });
   assert.equal(rb.steps, 12);
+  assert.ok(rb.seconds > saved.seconds && saved.seconds > 0, `training time counts the interrupted session too (${saved.seconds} s, then ${rb.seconds} s)`);
   assert.deepEqual(b2.params.buffer, a.params.buffer, "same final weights, bit for bit");
 });
 

@@ -157,6 +157,7 @@ export interface TrainResult {
   steps: number;
   curves: { train: TrainLog[]; eval: { step: number; sets: Record<string, EvalResult> }[] };
   best: { step: number; valLoss: number };
+  /** wall seconds of training, summed over the sessions of a resumed run (up to each one's last saved state) */
   seconds: number;
 }
 
@@ -275,6 +276,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined });
   let curves: TrainResult["curves"] = { train: [], eval: [] };
   let best = { step: 0, valLoss: Infinity };
+  let secondsBefore = 0; // training time of earlier, interrupted sessions of this run
 
   // resume
   if (existsSync(statePath) && existsSync(stateMeta)) {
@@ -289,6 +291,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     opt.step = meta.step;
     curves = meta.curves;
     best = meta.best;
+    secondsBefore = meta.seconds ?? 0;
   }
 
   const saveState = () => {
@@ -298,7 +301,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
       tensors.set(`v.${gi}`, { shape: [g.params.length], data: opt.v[gi] });
     });
     writeSafetensors(statePath, tensors);
-    writeFileAtomic(stateMeta, JSON.stringify({ cfgKey, step: opt.step, curves, best }));
+    writeFileAtomic(stateMeta, JSON.stringify({ cfgKey, step: opt.step, curves, best, seconds: secondsBefore + (performance.now() - t0) / 1000 }));
   };
 
   const valSets = Object.fromEntries(Object.entries(run.val).map(([k, xs]) => [k, xs.slice(0, cfg.maxEvalExamples)]));
@@ -372,7 +375,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   }
   // keep the best weights
   if (existsSync(bestPath)) restore(trainable, readSafetensors(bestPath), bestPath);
-  return { steps: opt.step, curves, best, seconds: (performance.now() - t0) / 1000 };
+  return { steps: opt.step, curves, best, seconds: secondsBefore + (performance.now() - t0) / 1000 };
 }
 
 /** Remove the resume state after the outputs are written. */
