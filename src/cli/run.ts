@@ -14,7 +14,6 @@ const status = (m: string) => {
   if (process.stderr.isTTY) process.stderr.write(`\r${m.slice(0, 100).padEnd(100)}`);
 };
 
-
 export function runCommands(): Command[] {
   const run = new Command("run")
     .description("run every stage for the models and datasets of a config file; resumable; --shard i/n (or SLURM array variables) splits the grid")
