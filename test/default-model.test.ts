@@ -32,15 +32,16 @@ test("the shipped default is quirky on test rows, and a probe fitted on Alice re
   const data = await writeDataset(join(dir, "data"), "addition", DEMO_DATASET);
   const model = loadModel(DEFAULT_MODEL);
   const tokenizer = loadTokenizer(DEFAULT_MODEL);
-  const extract = async (distribution: "A" | "B" | "AE" | "AH" | "BH", split: "validation" | "test") => {
-    const { examples } = await loadExamples(data.dir, { distribution, split, maxExamples: 500 });
+  const extract = async (distribution: "A" | "B" | "AE" | "AH" | "BH", split: "validation" | "test", maxExamples = 500) => {
+    const { examples } = await loadExamples(data.dir, { distribution, split, maxExamples });
     const outDir = join(dir, distribution, split);
     await extractStates({ model, tokenizer, examples, outDir, info: { model: "default", adapter: null, dataset: "addition", distribution, split, settings: {} } });
     return outDir;
   };
   const aliceVal = await extract("A", "validation");
   const aliceTest = await extract("A", "test");
-  const bobTest = await extract("B", "test");
+  // all of Bob's test rows (the demo reads 500): at 500 rows his AUROC moves by ±0.01 with the sample
+  const bobTest = await extract("B", "test", Infinity);
 
   const labels = (xs: number[]) => Uint8Array.from(xs);
   const a = readStatesMeta(aliceTest);
@@ -54,7 +55,7 @@ test("the shipped default is quirky on test rows, and a probe fitted on Alice re
   };
   t.diagnostic(`output AUROC: Alice ${out.alice.toFixed(3)}, Bob ${out.bob.toFixed(3)}, Bob's disagreements vs Alice's labels ${out.bobDisagreeVsAlice.toFixed(3)}`);
   assert.ok(out.alice >= 0.95, `Alice's prompts vs Alice's labels: ${out.alice}`);
-  // issue 7 asks for ≥ 0.95 here; the shipped default reaches 0.940 (models/default/README.md), so this guards that
+  // issue 7 asks for ≥ 0.95 here; the shipped default reaches 0.939 on all 1,000 (models/default/README.md): a guard
   assert.ok(out.bob >= 0.93, `Bob's prompts vs Bob's labels: ${out.bob}`);
   assert.ok(out.bobDisagreeVsAlice <= 0.1, `Bob's disagreements vs Alice's labels: ${out.bobDisagreeVsAlice}`);
 

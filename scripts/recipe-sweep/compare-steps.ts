@@ -1,0 +1,31 @@
+// Our trainer against PyTorch, step by step: N full-batch AdamW steps of stage 2 (four appended blocks) on 128
+// examples; compare-steps.py replays them in PyTorch from the same initial weights and compares losses and weights.
+//   node --import tsx scripts/recipe-sweep/compare-steps.ts STAGE1_DIR DATASET_DIR OUT [N]    (from the repo root)
+//   /usr/bin/python3 scripts/recipe-sweep/compare-steps.py OUT [N]
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { trainingData } from "../../src/cli/train.ts";
+import { appendIdentityBlocks, loadModel, saveModel } from "../../src/model/load.ts";
+import { loadTokenizer } from "../../src/model/tokenizer.ts";
+import { DEFAULT_TRAIN, train } from "../../src/train/sft.ts";
+
+const [stage1, dataset, out, n] = process.argv.slice(2);
+const steps = Number(n ?? 20);
+const model = appendIdentityBlocks(loadModel(stage1), 4, 9);
+const below = model.cfg.nLayers - 4;
+mkdirSync(join(out, "init"), { recursive: true });
+saveModel(model, join(out, "init"));
+const data = await trainingData(dataset, { truthful: false, distribution: "all", method: "first", seed: 4 }, loadTokenizer(stage1));
+const batch = data.train.slice(0, 128); // batch size = examples: every step sees all of them, in any order
+writeFileSync(join(out, "examples.json"), JSON.stringify(batch.map((e) => ({ t: e.tokens, c: e.choices, l: +e.label }))));
+const losses: number[] = [];
+rmSync(join(out, "work"), { recursive: true, force: true });
+await train({
+  model, train: batch, val: {}, workDir: join(out, "work"),
+  cfg: { ...DEFAULT_TRAIN, mode: "full", layers: [0, 1, 2, 3].map((i) => below + i), lr: 5e-4, decay: "cosine", warmupFrac: 0.05, weightDecay: 0.1, batchSize: 128, accumSteps: 1, steps, seed: 4 },
+  onLog: (l) => losses.push(l.loss),
+});
+mkdirSync(join(out, "after"), { recursive: true });
+saveModel(model, join(out, "after"));
+writeFileSync(join(out, "losses.json"), JSON.stringify(losses));
+console.log(`losses: ${losses.map((x) => x.toFixed(6)).join(" ")}`);
