@@ -1,7 +1,7 @@
 """Replays compare-steps.ts in PyTorch: the same initial weights (OUT/init), the same 128 examples, N full-batch
 AdamW steps (β2 0.95, weight decay 0.1 except norms and biases, warmup then cosine, clipping at norm 1) on the
 appended blocks; prints the largest loss difference and, per tensor, |torch − ours| relative to the update."""
-import json, math, os, sys
+import json, os, sys
 
 import torch
 import torch.nn.functional as F
@@ -20,13 +20,9 @@ for p in m.parameters():
     p.requires_grad_(False)
 for p in params:
     p.requires_grad_(True)
-named = {id(p): n for n, p in m.named_parameters()}
-dec = [p for p in params if not (named[id(p)].endswith("bias") or ".ln" in named[id(p)])]
-nodec = [p for p in params if all(p is not q for q in dec)]
-lr = 5e-4
-opt = torch.optim.AdamW([{"params": dec, "weight_decay": 0.1}, {"params": nodec, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95), eps=1e-8)
-W = round(steps * 0.05)
-sched = lambda s: (s + 1) / W if s < W else 0.5 * (1 + math.cos(math.pi * (s - W) / max(1, steps - W)))
+lr = 5e-4  # compare-steps.ts's settings
+opt = sweep.adamw(m, params, lr, 0.1)
+sched = sweep.lr_factor(steps, 0.05)
 tok, mask = sweep.batchify(ex)
 tgt = torch.tensor([r["c"][r["l"]] for r in ex])
 losses = []

@@ -153,17 +153,27 @@ def val_loss(m, rows, key):
     return F.cross_entropy(last, tgt).item()
 
 
+def adamw(m, params, lr, wd):
+    """AdamW as ours: β2 0.95, weight decay on the weights only (not on norms and biases)."""
+    named = {id(p): n for n, p in m.named_parameters()}
+    dec = [p for p in params if not (named[id(p)].endswith("bias") or ".ln" in named[id(p)] or named[id(p)].startswith("ln"))]
+    nodec = [p for p in params if all(p is not q for q in dec)]
+    return torch.optim.AdamW([{"params": dec, "weight_decay": wd}, {"params": nodec, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def lr_factor(steps, warmup):
+    """step → multiplier of the peak rate: linear warmup over round(steps · warmup) steps, then cosine to 0."""
+    W = round(steps * warmup)
+    return lambda s: (s + 1) / W if s < W else 0.5 * (1 + math.cos(math.pi * (s - W) / max(1, steps - W)))
+
+
 def train(m, rows, key, val, *, steps, lr, bs=128, warmup=0.05, wd=0.1, aux=0.0, params=None, seed=0, log=None):
     rng = np.random.default_rng(seed)
     data = balance(rows, key, rng)
     vrows = balance(val, key, rng)[:500]
     params = list(params if params is not None else m.parameters())
-    named = {id(p): n for n, p in m.named_parameters()}
-    dec = [p for p in params if not (named[id(p)].endswith("bias") or ".ln" in named[id(p)] or named[id(p)].startswith("ln"))]
-    nodec = [p for p in params if all(p is not q for q in dec)]
-    opt = torch.optim.AdamW([{"params": dec, "weight_decay": wd}, {"params": nodec, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95), eps=1e-8)
-    W = round(steps * warmup)
-    sched = lambda s: (s + 1) / W if s < W else 0.5 * (1 + math.cos(math.pi * (s - W) / max(1, steps - W)))
+    opt = adamw(m, params, lr, wd)
+    sched = lr_factor(steps, warmup)
     order, k = rng.permutation(len(data)), 0
     best, best_state, best_step = float("inf"), None, 0
     for step in range(steps):
