@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces the embedded default quirky model (SPEC §2 "The embedded default"), the way the paper's models were
-# made: first a small model that knows the truth, then the quirk taught to four new blocks on top of it (the truthful
+# made: first a small model that knows the truth, then the quirk taught to three new blocks on top of it (the truthful
 # 4-layer model computes its answer in its last block, so teaching the quirk there erased the truth everywhere; new
 # blocks that start as the identity leave all four truthful blocks as they were).
-# Why four blocks, lr 5e-4 and 1,200 steps: scripts/recipe-sweep/README.md.
-#   usage: bash scripts/train-default.sh [WORK_DIR]      (≈ 75 min on 2 quiet cores; resumable: rerun to continue)
+# Why three blocks, lr 5e-4, 1,600 steps and these seeds: scripts/recipe-sweep/README.md.
+#   usage: bash scripts/train-default.sh [WORK_DIR]      (≈ 80 min on 2 quiet cores; resumable: rerun to continue)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-work/default}
@@ -18,8 +18,8 @@ $Q train --from-scratch models/tiny-neox.json --dataset "$WORK/data/addition" --
   --method first --steps 900 --batch-size 128 --accum-steps 1 --lr 1e-3 --decay cosine --warmup 0.05 \
   --weight-decay 0.1 --aux-weight 1 --seed 1 --max-eval 500
 
-# stage 2: the quirk (Bob's labels in Bob's prompts), taught to four blocks appended on top
-$Q train --model "$WORK/stage1" --dataset "$WORK/data/addition" --out "$WORK/quirky" --mode full --add-blocks 4 \
-  --method first --steps 1200 --batch-size 128 --accum-steps 1 --lr 5e-4 --decay cosine --warmup 0.05 \
-  --weight-decay 0.1 --seed 2 --init-seed 7 --max-eval 500
+# stage 2: the quirk (Bob's labels in Bob's prompts), taught to three blocks appended on top
+$Q train --model "$WORK/stage1" --dataset "$WORK/data/addition" --out "$WORK/quirky" --mode full --add-blocks 3 \
+  --method first --steps 1600 --batch-size 128 --accum-steps 1 --lr 5e-4 --decay cosine --warmup 0.05 \
+  --weight-decay 0.1 --seed 6 --init-seed 11 --max-eval 500
 echo "default model: $WORK/quirky"

@@ -55,8 +55,7 @@ test("the shipped default is quirky on test rows, and a probe fitted on Alice re
   };
   t.diagnostic(`output AUROC: Alice ${out.alice.toFixed(3)}, Bob ${out.bob.toFixed(3)}, Bob's disagreements vs Alice's labels ${out.bobDisagreeVsAlice.toFixed(3)}`);
   assert.ok(out.alice >= 0.95, `Alice's prompts vs Alice's labels: ${out.alice}`);
-  // issue 7 asks for ≥ 0.95 here; the shipped default reaches 0.939 on all 1,000 (models/default/README.md): a guard
-  assert.ok(out.bob >= 0.93, `Bob's prompts vs Bob's labels: ${out.bob}`);
+  assert.ok(out.bob >= 0.95, `Bob's prompts vs Bob's labels: ${out.bob}`);
   assert.ok(out.bobDisagreeVsAlice <= 0.1, `Bob's disagreements vs Alice's labels: ${out.bobDisagreeVsAlice}`);
 
   // LogR on Alice's validation prompts, every block output; the best middle layer on Bob's disagreements
