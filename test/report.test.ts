@@ -133,6 +133,17 @@ test("renders every figure, SVG, spec and data file from a synthetic experiments
   assert.equal(new Set(idsInPage).size, idsInPage.length, "element ids are unique");
 });
 
+test("a report written inside its experiments folder is not read back as results, so rendering again works", async () => {
+  // the demo writes EXP/report; its specs/intervention_<model>.vl.json once broke every rerun of the demo
+  const exp = join(scratch, "exp-with-report");
+  writeSyntheticExperiments(exp, { models: ["pythia-tiny"], datasets: ["addition"], layers: { "pythia-tiny": 4 } });
+  const first = await renderReport(exp, join(exp, "report"));
+  const second = await renderReport(exp, join(exp, "report"));
+  assert.ok(first.figures.some((f) => f.id.startsWith("intervention_")), "the first report has an intervention figure");
+  assert.deepEqual(second.figures.map((f) => f.id), first.figures.map((f) => f.id));
+  assert.deepEqual(second.notes, first.notes);
+});
+
 test("every figure is readable: axis titles, a legend for several series, the dashed 0.5 chance line", async () => {
   const { out, r } = await fullReport();
   for (const f of r.figures as FigureDef[]) {

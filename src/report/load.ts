@@ -169,6 +169,8 @@ export function loadExperiments(expDir: string): ExperimentData {
         found = true;
       }
       for (const name of readdirSync(root).sort()) {
+        // Vega-Lite specs of a report written inside the experiments folder (the demo's EXP/report/specs/)
+        if (name.endsWith(".vl.json")) continue;
         const path = join(root, name);
         let m: RegExpMatchArray | null;
         if ((m = name.match(/^anomaly_(.+)\.json$/))) {
