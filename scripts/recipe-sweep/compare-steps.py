@@ -15,14 +15,15 @@ torch.set_num_threads(1)
 m = sweep.load_ours(os.path.join(out, "init"))
 init = {k: v.clone() for k, v in m.state_dict().items()}
 ex = json.load(open(os.path.join(out, "examples.json")))
-params = [p for b in m.blocks[-4:] for p in b.parameters()]
+cfg = json.load(open(os.path.join(out, "settings.json")))  # written by compare-steps.ts
+params = [p for b in m.blocks[-cfg["blocks"]:] for p in b.parameters()]
 for p in m.parameters():
     p.requires_grad_(False)
 for p in params:
     p.requires_grad_(True)
-lr = 5e-4  # compare-steps.ts's settings
-opt = sweep.adamw(m, params, lr, 0.1)
-sched = sweep.lr_factor(steps, 0.05)
+lr = cfg["lr"]
+opt = sweep.adamw(m, params, lr, cfg["weightDecay"])
+sched = sweep.lr_factor(steps, cfg["warmupFrac"])
 tok, mask = sweep.batchify(ex)
 tgt = torch.tensor([r["c"][r["l"]] for r in ex])
 losses = []

@@ -11,18 +11,23 @@ import { DEFAULT_TRAIN, train } from "../../src/train/sft.ts";
 
 const [stage1, dataset, out, n] = process.argv.slice(2);
 const steps = Number(n ?? 20);
-const model = appendIdentityBlocks(loadModel(stage1), 4, 9);
-const below = model.cfg.nLayers - 4;
+const settings = { blocks: 4, lr: 5e-4, weightDecay: 0.1, warmupFrac: 0.05 }; // compare-steps.py reads them from OUT
+const model = appendIdentityBlocks(loadModel(stage1), settings.blocks, 9);
+const below = model.cfg.nLayers - settings.blocks;
 mkdirSync(join(out, "init"), { recursive: true });
 saveModel(model, join(out, "init"));
 const data = await trainingData(dataset, { truthful: false, distribution: "all", method: "first", seed: 4 }, loadTokenizer(stage1));
 const batch = data.train.slice(0, 128); // batch size = examples: every step sees all of them, in any order
+writeFileSync(join(out, "settings.json"), JSON.stringify(settings));
 writeFileSync(join(out, "examples.json"), JSON.stringify(batch.map((e) => ({ t: e.tokens, c: e.choices, l: +e.label }))));
 const losses: number[] = [];
 rmSync(join(out, "work"), { recursive: true, force: true });
 await train({
   model, train: batch, val: {}, workDir: join(out, "work"),
-  cfg: { ...DEFAULT_TRAIN, mode: "full", layers: [0, 1, 2, 3].map((i) => below + i), lr: 5e-4, decay: "cosine", warmupFrac: 0.05, weightDecay: 0.1, batchSize: 128, accumSteps: 1, steps, seed: 4 },
+  cfg: {
+    ...DEFAULT_TRAIN, mode: "full", layers: Array.from({ length: settings.blocks }, (_, i) => below + i), lr: settings.lr, decay: "cosine",
+    warmupFrac: settings.warmupFrac, weightDecay: settings.weightDecay, batchSize: 128, accumSteps: 1, steps, seed: 4,
+  },
   onLog: (l) => losses.push(l.loss),
 });
 mkdirSync(join(out, "after"), { recursive: true });
