@@ -8,6 +8,7 @@ import { readQuirkySplit } from "../datasets/io.ts";
 import { filterDistribution, templatize, type TemplatizedExample } from "../datasets/templatize.ts";
 import { datasetNameOf } from "../extract/examples.ts";
 import { writeCharTokenizer } from "../model/char-tokenizer.ts";
+import { readConfig } from "../model/config.ts";
 import { appendIdentityBlocks, loadModel, randomModel, saveModel } from "../model/load.ts";
 import { writePeftAdapter } from "../model/lora.ts";
 import { loadTokenizer } from "../model/tokenizer.ts";
@@ -55,12 +56,13 @@ export function trainCommand(): Command {
     .option("--max-eval <n>", "examples per validation set", num("--max-eval"), DEFAULT_TRAIN.maxEvalExamples)
     .action(async (o) => {
       if (!o.model === !o.fromScratch) throw new Error("pass exactly one of --model DIR or --from-scratch CONFIG");
+      // the model first: a bad config.json stops the run before anything is written
+      const initSeed = o.initSeed ?? o.seed;
+      let model = o.model ? loadModel(o.model) : randomModel(readConfig(o.fromScratch), initSeed, 0.02);
       mkdirSync(o.out, { recursive: true });
       const tokDir = o.model ?? o.out;
       if (o.fromScratch) writeCharTokenizer(join(o.out, "tokenizer.json"));
       const tokenizer = loadTokenizer(tokDir);
-      const initSeed = o.initSeed ?? o.seed;
-      let model = o.model ? loadModel(o.model) : randomModel(JSON.parse(readFileSync(o.fromScratch, "utf8")), initSeed, 0.02);
       if (o.addBlocks) {
         const below = model.cfg.nLayers;
         model = appendIdentityBlocks(model, o.addBlocks, initSeed);

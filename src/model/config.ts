@@ -3,6 +3,8 @@
  * config object the engine reads.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { RopeScaling } from "./rope.ts";
 
 export type Architecture = "gpt_neox" | "llama" | "mistral";
 export type Activation = "gelu" | "gelu_new" | "relu" | "silu";
@@ -25,6 +27,8 @@ export interface ModelConfig {
   /** dims of each head that are rotated (GPT-NeoX: rotary_pct × headDim) */
   rotaryDims: number;
   ropeTheta: number;
+  /** rope_scaling "linear" or "llama3" (see rope.ts); null for plain rotary embeddings */
+  ropeScaling: RopeScaling | null;
   /** GPT-NeoX: x + attn(ln1 x) + mlp(ln2 x) */
   parallelResidual: boolean;
   /** Llama/Mistral: gate/up/down (SwiGLU); GPT-NeoX: up/down */
@@ -36,6 +40,8 @@ export interface ModelConfig {
   slidingWindow: number | null;
   tieWordEmbeddings: boolean;
   maxPositions: number;
+  /** what this model is called: the folder config.json was read from and its _name_or_path (for adapters' base_model_name_or_path) */
+  modelNames: string[];
 }
 
 export class ConfigError extends Error {
@@ -72,7 +78,9 @@ export function readConfig(path: string): ModelConfig {
   } catch (err) {
     throw new ConfigError(path, `not valid JSON (${(err as Error).message})`);
   }
-  return parseConfig(raw, path);
+  const cfg = parseConfig(raw, path);
+  cfg.modelNames.unshift(dirname(resolve(path)));
+  return cfg;
 }
 
 /** Normalize a Hugging Face config object; `where` names it in errors. */
@@ -97,9 +105,8 @@ export function parseConfig(raw: unknown, where = "config.json"): ModelConfig {
   const actName = String(c.hidden_act ?? (arch === "gpt_neox" ? "gelu" : "silu"));
   const activation = ACTIVATIONS[actName];
   if (!activation) throw new ConfigError(where, `unsupported hidden_act '${actName}'; supported: ${Object.keys(ACTIVATIONS).join(", ")}`);
-  if (c.rope_scaling != null) {
-    throw new ConfigError(where, `rope_scaling ${JSON.stringify(c.rope_scaling)} is not supported (only plain rotary embeddings)`);
-  }
+  const ropeScaling = parseRopeScaling(c, where);
+  const modelNames = typeof c._name_or_path === "string" && c._name_or_path !== "" ? [c._name_or_path] : [];
 
   const dModel = int("hidden_size");
   const nHeads = int("num_attention_heads");
@@ -109,7 +116,8 @@ export function parseConfig(raw: unknown, where = "config.json"): ModelConfig {
   if (nHeads % nKvHeads !== 0) throw new ConfigError(where, `num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`);
 
   if (arch === "gpt_neox") {
-    const rotaryPct = num("rotary_pct", 1);
+    // Hugging Face's GPTNeoXConfig default: rotary on a quarter of each head
+    const rotaryPct = num("rotary_pct", 0.25);
     if (rotaryPct < 0 || rotaryPct > 1) throw new ConfigError(where, `rotary_pct must be in [0, 1], got ${rotaryPct}`);
     return {
       arch,
@@ -124,6 +132,7 @@ export function parseConfig(raw: unknown, where = "config.json"): ModelConfig {
       normEps: num("layer_norm_eps", 1e-5),
       rotaryDims: Math.trunc(headDim * rotaryPct),
       ropeTheta: num("rotary_emb_base", num("rope_theta", 10000)),
+      ropeScaling,
       parallelResidual: c.use_parallel_residual !== false,
       gatedMlp: false,
       activation,
@@ -132,6 +141,7 @@ export function parseConfig(raw: unknown, where = "config.json"): ModelConfig {
       slidingWindow: null,
       tieWordEmbeddings: c.tie_word_embeddings === true,
       maxPositions: int("max_position_embeddings", 2048),
+      modelNames,
     };
   }
   const window = arch === "mistral" && c.sliding_window != null ? int("sliding_window") : null;
@@ -148,6 +158,7 @@ export function parseConfig(raw: unknown, where = "config.json"): ModelConfig {
     normEps: num("rms_norm_eps", 1e-6),
     rotaryDims: headDim,
     ropeTheta: num("rope_theta", 10000),
+    ropeScaling,
     parallelResidual: false,
     gatedMlp: true,
     activation,
@@ -156,6 +167,61 @@ export function parseConfig(raw: unknown, where = "config.json"): ModelConfig {
     slidingWindow: window,
     tieWordEmbeddings: c.tie_word_embeddings === true,
     maxPositions: int("max_position_embeddings", 4096),
+    modelNames,
+  };
+}
+
+/**
+ * config.json's rope_scaling as transformers reads it: the type from "rope_type" (or the older "type"); "default"
+ * or none is plain RoPE; llama3's original_max_position_embeddings defaults to max_position_embeddings.
+ */
+function parseRopeScaling(c: Record<string, unknown>, where: string): RopeScaling | null {
+  const rs = c.rope_scaling;
+  if (rs == null) return null;
+  if (typeof rs !== "object" || Array.isArray(rs)) throw new ConfigError(where, `rope_scaling must be an object, got ${JSON.stringify(rs)}`);
+  const r = rs as Record<string, unknown>;
+  const type = r.rope_type ?? r.type ?? "default";
+  const factor = (key: string, fallback?: unknown): number => {
+    const v = r[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new ConfigError(where, `rope_scaling.${key} must be a positive number, got ${JSON.stringify(r[key])}`);
+    return v;
+  };
+  switch (type) {
+    case "default":
+      return null;
+    case "linear":
+      return { type: "linear", factor: factor("factor") };
+    case "llama3": {
+      const s = {
+        type: "llama3",
+        factor: factor("factor"),
+        lowFreqFactor: factor("low_freq_factor"),
+        highFreqFactor: factor("high_freq_factor"),
+        originalMaxPositions: factor("original_max_position_embeddings", c.max_position_embeddings),
+      } as const;
+      if (s.highFreqFactor <= s.lowFreqFactor) {
+        throw new ConfigError(where, `rope_scaling.high_freq_factor (${s.highFreqFactor}) must be larger than low_freq_factor (${s.lowFreqFactor})`);
+      }
+      return s;
+    }
+    default:
+      throw new ConfigError(where, `rope_scaling type ${JSON.stringify(type)} is not supported (supported: linear, llama3)`);
+  }
+}
+
+/** config.json's rope_scaling for a parsed one. */
+function toHfRopeScaling(s: RopeScaling | null): Record<string, unknown> {
+  if (!s) return {};
+  // "type" for linear, as transformers 4.36 validates it; "rope_type" for llama3, as Llama-3.1's config.json has it
+  if (s.type === "linear") return { rope_scaling: { type: "linear", factor: s.factor } };
+  return {
+    rope_scaling: {
+      rope_type: "llama3",
+      factor: s.factor,
+      low_freq_factor: s.lowFreqFactor,
+      high_freq_factor: s.highFreqFactor,
+      original_max_position_embeddings: s.originalMaxPositions,
+    },
   };
 }
 
@@ -173,6 +239,7 @@ export function toHfConfig(cfg: ModelConfig): Record<string, unknown> {
       hidden_act: cfg.activation === "gelu_new" ? "gelu_new" : cfg.activation,
       rotary_pct: cfg.rotaryDims / cfg.headDim,
       rotary_emb_base: cfg.ropeTheta,
+      ...toHfRopeScaling(cfg.ropeScaling),
       layer_norm_eps: cfg.normEps,
       use_parallel_residual: cfg.parallelResidual,
       attention_bias: cfg.attentionBias,
@@ -194,6 +261,7 @@ export function toHfConfig(cfg: ModelConfig): Record<string, unknown> {
     hidden_act: cfg.activation,
     rms_norm_eps: cfg.normEps,
     rope_theta: cfg.ropeTheta,
+    ...toHfRopeScaling(cfg.ropeScaling),
     attention_bias: cfg.attentionBias,
     mlp_bias: cfg.mlpBias,
     max_position_embeddings: cfg.maxPositions,

@@ -2,6 +2,7 @@
  * The non-matrix-product layers of the transformer, one forward function per layer kind, over
  * Float32Array (llm.c style). N is the number of token positions (B·T), C the residual width.
  */
+import { ropeInvFreq, type RopeScaling } from "./rope.ts";
 
 /** out (N,C) = rows of wte (V,C) at `tokens` (N) */
 export function embeddingForward(out: Float32Array, tokens: Int32Array, wte: Float32Array, C: number): void {
@@ -85,15 +86,14 @@ export function rmsnormBackward(dinp: Float32Array, dw: Float32Array | undefined
 }
 
 /**
- * Rotary tables for positions (N): cos/sin (N, R/2) of pos · θ^(−2i/R), i < R/2 (R = rotary dims).
+ * Rotary tables for positions (N): cos/sin (N, R/2) of pos · inv_freq_i, i < R/2 (R = rotary dims), inv_freq_i =
+ * θ^(−2i/R) with rope_scaling applied (rope.ts).
  */
-export function ropeTables(positions: Int32Array, R: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+export function ropeTables(positions: Int32Array, R: number, theta: number, scaling: RopeScaling | null = null): { cos: Float32Array; sin: Float32Array } {
   const half = R / 2;
   const cos = new Float32Array(positions.length * half);
   const sin = new Float32Array(positions.length * half);
-  const invFreq = new Float64Array(half);
-  // as Hugging Face computes it: 1 / θ^(arange(0, R, 2) / R), in float32
-  for (let i = 0; i < half; i++) invFreq[i] = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / R)));
+  const invFreq = ropeInvFreq(R, theta, scaling);
   for (let n = 0; n < positions.length; n++) {
     for (let i = 0; i < half; i++) {
       const a = Math.fround(positions[n] * invFreq[i]);

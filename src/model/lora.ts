@@ -4,7 +4,7 @@
  * (lora_alpha / √r with use_rslora).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { gemm } from "./matmul.ts";
 import type { Linear } from "./params.ts";
@@ -63,11 +63,27 @@ export function loraScale(config: PeftLoraConfig): number {
   return config.use_rslora ? config.lora_alpha / Math.sqrt(config.r) : config.lora_alpha / config.r;
 }
 
-/** Read a PEFT adapter folder and check it against the model. */
+/** The last component of a model path or hub id ("EleutherAI/pythia-410m/" → "pythia-410m"). */
+function modelBasename(nameOrPath: string): string {
+  return basename(nameOrPath.replace(/[\\/]+$/, ""));
+}
+
+/**
+ * Read a PEFT adapter folder and check it against the model: the config's r must be the tensors' rank, and a
+ * base_model_name_or_path that names another model than the loaded one (by last path component) is warned about.
+ */
 export function readPeftAdapter(dir: string, model: Transformer, warn: (m: string) => void = (m) => console.warn(m)): LoraAdapter {
   const cfgPath = join(dir, "adapter_config.json");
   const wPath = join(dir, "adapter_model.safetensors");
   if (!existsSync(cfgPath)) throw new AdapterError(cfgPath, "file not found (a PEFT adapter folder has adapter_config.json and adapter_model.safetensors)");
+  const binPath = join(dir, "adapter_model.bin");
+  if (!existsSync(wPath) && existsSync(binPath)) {
+    throw new AdapterError(
+      binPath,
+      "PyTorch pickle adapters are not read (only adapter_model.safetensors); convert it with: python -c \"import torch; " +
+        `from safetensors.torch import save_file; d = '${dir}'; save_file({k: v.contiguous() for k, v in torch.load(d + '/adapter_model.bin', map_location='cpu').items()}, d + '/adapter_model.safetensors')"`,
+    );
+  }
   let config: PeftLoraConfig;
   try {
     config = JSON.parse(readFileSync(cfgPath, "utf8"));
@@ -83,6 +99,11 @@ export function readPeftAdapter(dir: string, model: Transformer, warn: (m: strin
   }
   if (config.bias && config.bias !== "none") throw new AdapterError(cfgPath, `bias '${config.bias}' is not supported (only 'none')`);
   if (config.fan_in_fan_out) warn(`${cfgPath}: fan_in_fan_out is set, but these models use nn.Linear; ignoring it as PEFT does`);
+  const base = typeof config.base_model_name_or_path === "string" ? config.base_model_name_or_path : "";
+  const names = model.cfg.modelNames.map(modelBasename);
+  if (base !== "" && names.length > 0 && !names.includes(modelBasename(base))) {
+    warn(`${cfgPath}: base_model_name_or_path is '${base}', but the model loaded is '${model.cfg.modelNames[0]}' (an adapter trained on another model?)`);
+  }
 
   const tensors = readSafetensors(wPath);
   const modules = linearModules(model);
@@ -98,6 +119,7 @@ export function readPeftAdapter(dir: string, model: Transformer, warn: (m: strin
     const b = tensors.get(key.replace(".lora_A", ".lora_B"));
     if (!b) throw new AdapterError(wPath, `'${key}' has no matching lora_B`);
     const r = t.shape[0];
+    if (r !== config.r) throw new AdapterError(wPath, `'${key}' has rank ${r}, but adapter_config.json says r = ${config.r}`);
     if (t.shape.join() !== [r, lin.inDim].join() || b.shape.join() !== [lin.outDim, r].join()) {
       throw new AdapterError(wPath, `'${path}': lora_A [${t.shape}] / lora_B [${b.shape}] do not fit a ${lin.outDim}×${lin.inDim} layer with rank ${r}`);
     }
@@ -123,7 +145,31 @@ export async function mergeLora(model: Transformer, adapter: LoraAdapter): Promi
   }
 }
 
-/** Write the adapter in PEFT's format (loadable by `PeftModel.from_pretrained`). */
+/**
+ * The fields of PEFT 0.7.1's LoraConfig with those of PeftConfig (v0.7.1: src/peft/tuners/lora/config.py,
+ * src/peft/config.py); its `LoraConfig(**adapter_config)` raises TypeError on any other key.
+ */
+export const PEFT_0_7_1_LORA_FIELDS: ReadonlySet<string> = new Set([
+  "peft_type", "auto_mapping", "base_model_name_or_path", "revision", "task_type", "inference_mode",
+  "r", "target_modules", "lora_alpha", "lora_dropout", "fan_in_fan_out", "bias", "modules_to_save", "init_lora_weights",
+  "layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern", "megatron_config", "megatron_core", "loftq_config",
+]);
+
+/** Later PEFT's defaults of fields 0.7.1 lacks, where not null or false (v0.20: qalora_group_size). */
+const LATER_PEFT_DEFAULTS: Record<string, unknown> = { qalora_group_size: 16 };
+
+/** A field 0.7.1 does not know, holding later PEFT's default: leaving it out means the same to every version. */
+function droppableForPeft071(key: string, value: unknown): boolean {
+  if (PEFT_0_7_1_LORA_FIELDS.has(key)) return false;
+  if (key === "peft_version") return true; // written by later PEFT as a note, read by none
+  if (key in LATER_PEFT_DEFAULTS) return JSON.stringify(value) === JSON.stringify(LATER_PEFT_DEFAULTS[key]);
+  return value === null || value === false;
+}
+
+/**
+ * Write the adapter in PEFT's format (loadable by `PeftModel.from_pretrained` from PEFT 0.7.1, the paper's version,
+ * on): keys that 0.7.1 does not know are left out when they hold their default (e.g. use_rslora: false).
+ */
 export function writePeftAdapter(dir: string, adapter: LoraAdapter, model: Transformer, baseModel = ""): void {
   const modules = linearModules(model);
   const tensors = new Map<string, TensorToWrite>();
@@ -134,9 +180,9 @@ export function writePeftAdapter(dir: string, adapter: LoraAdapter, model: Trans
     tensors.set(`${PREFIX}${path}.lora_B.weight`, { shape: [lin.outDim, d.r], data: d.B });
   }
   writeSafetensors(join(dir, "adapter_model.safetensors"), tensors, { format: "pt" });
-  const config: PeftLoraConfig = {
+  const full: PeftLoraConfig = {
     task_type: "CAUSAL_LM",
-    base_model_name_or_path: baseModel,
+    base_model_name_or_path: baseModel === "" ? null : baseModel,
     bias: "none",
     fan_in_fan_out: false,
     inference_mode: true,
@@ -146,9 +192,9 @@ export function writePeftAdapter(dir: string, adapter: LoraAdapter, model: Trans
     layers_pattern: null,
     rank_pattern: {},
     alpha_pattern: {},
-    use_rslora: false,
     ...adapter.config,
     peft_type: "LORA",
   };
+  const config = Object.fromEntries(Object.entries(full).filter(([k, v]) => !droppableForPeft071(k, v)));
   writeFileAtomic(join(dir, "adapter_config.json"), JSON.stringify(config, null, 2) + "\n");
 }

@@ -299,7 +299,7 @@ function gptNeoxToGguf(model: RefModel): { kvs: KV[]; tensors: OutTensor[] } {
   const nHead = num(c, "num_attention_heads");
   const F = num(c, "intermediate_size");
   const headDim = H / nHead;
-  const rotaryPct = optNum(c, "rotary_pct") ?? 1;
+  const rotaryPct = optNum(c, "rotary_pct") ?? 0.25; // GPTNeoXConfig's default
   const act = c["hidden_act"] ?? "gelu";
   // llama.cpp's gptneox always applies its tanh-form GELU, so "gelu" (erf) and "gelu_new" (tanh) both map onto it
   if (act !== "gelu" && act !== "gelu_new") throw new Error(`gpt_neox hidden_act ${String(act)} unsupported (llama.cpp gptneox uses GELU)`);
