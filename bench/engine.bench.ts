@@ -40,7 +40,7 @@ const cfg = parseConfig(SHAPES[size]);
 const rssBefore = process.memoryUsage().rss;
 const params = allocParams(cfg);
 const rng = new Rng(1, "bench");
-for (let i = 0; i < params.buffer.length; i++) params.buffer[i] = (rng.random() - 0.5) * 0.04;
+for (const g of params.groups) for (const buf of [g.matrices, g.vectors]) for (let i = 0; i < buf.length; i++) buf[i] = (rng.random() - 0.5) * 0.04;
 const model = new Transformer(cfg, params);
 const weightBytes = numParams(cfg) * 4;
 

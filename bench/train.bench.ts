@@ -28,8 +28,14 @@ const T = 40; // "12 + 34 = 46. Alice:" style prompts are ~20–45 characters
 const config = JSON.parse(readFileSync(fileURLToPath(new URL("../models/tiny-neox.json", import.meta.url)), "utf8"));
 const model = randomModel(config, 1, 0.02);
 const cfg = model.cfg;
-const grads = allocParams(cfg, new Float32Array(model.params.buffer.length));
-const opt = new AdamW([{ params: model.params.buffer, grads: grads.buffer, decay: true }], { lr: 1e-3 });
+const grads = allocParams(cfg);
+const opt = new AdamW(
+  model.params.groups.flatMap((g, i) => [
+    { params: g.matrices, grads: grads.groups[i].matrices, decay: true },
+    { params: g.vectors, grads: grads.groups[i].vectors, decay: true },
+  ]),
+  { lr: 1e-3 },
+);
 const rng = new Rng(2, "bench");
 const tokens = Int32Array.from({ length: B * T }, () => rng.int(2, 97));
 const positions = Int32Array.from({ length: B * T }, (_, i) => i); // answer + next-token loss everywhere

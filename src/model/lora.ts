@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { gemm } from "./matmul.ts";
-import type { Linear } from "./params.ts";
+import type { Linear, Weight } from "./params.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "./safetensors.ts";
 import type { LoraDelta, Transformer } from "./transformer.ts";
 
@@ -39,8 +39,8 @@ export class AdapterError extends Error {
 const PREFIX = "base_model.model.";
 
 /** Every linear layer of the model by module path. */
-export function linearModules(model: Transformer): Map<string, Linear> {
-  const out = new Map<string, Linear>();
+export function linearModules<W extends Weight>(model: Transformer<W>): Map<string, Linear<W>> {
+  const out = new Map<string, Linear<W>>();
   for (const layer of model.params.layers) {
     for (const l of [...layer.qkv.parts, layer.o, ...layer.up.parts, layer.down]) out.set(l.name, l);
   }
@@ -135,9 +135,14 @@ export function attachLora(model: Transformer, adapter: LoraAdapter): void {
   for (const [path, d] of adapter.deltas) model.lora.set(path, d);
 }
 
-/** Merge the adapter into the weights: W += scale · B·A (then the model no longer needs it). */
+/**
+ * Merge the adapter into the weights: W += scale · B·A (then the model no longer needs it). Weights held 16-bit or
+ * streamed from disk take it unmerged instead (attachLora): rounding W + scale·B·A to 16 bits would lose most of the
+ * update, and streamed weights are reread for every forward pass.
+ */
 export async function mergeLora(model: Transformer, adapter: LoraAdapter): Promise<void> {
-  const modules = linearModules(model);
+  if (model.params.dtype !== "F32" || model.params.streamed) return attachLora(model, adapter);
+  const modules = linearModules(model as Transformer<Float32Array>);
   for (const [path, d] of adapter.deltas) {
     const lin = modules.get(path)!;
     const ba = await gemm(d.B, d.A, lin.outDim, d.r, lin.inDim);

@@ -4,12 +4,16 @@
  *   gemm:  Y = op(A) · op(B) (+ bias),  op(X) = X or Xᵀ      A is (M,K) after op, B is (K,N) after op
  *   bmm:   Y[b] = A[b] · B[b]                                A is (Bt,M,K), B is (Bt,K,N)
  *
- * Weights stay in our Float32Arrays; onnxruntime reads them in place. One session per graph shape
- * (transposes, bias), with symbolic dimensions, is built once and reused.
+ * f32 weights stay in our Float32Arrays; onnxruntime reads them in place. 16-bit weights (f16/bf16 bits, see
+ * params.ts) are upcast exactly into a pooled f32 scratch just before their product, at most WEIGHT_CHUNK values
+ * at a time: a large linear runs as products over slices of its output rows. f32 weights take the same slices, so
+ * a 16-bit model and its f32 upcast multiply the same values in the same shapes: bit-identical results.
+ * One session per graph shape (transposes, bias), with symbolic dimensions, is built once and reused.
  */
 import { availableParallelism } from "node:os";
 import ort from "onnxruntime-node";
 import { onnxModel } from "./onnx.ts";
+import { Half, type Weight } from "./params.ts";
 
 export interface GemmOptions {
   transA?: boolean;
@@ -62,24 +66,74 @@ function gemmSession(transA: boolean, transB: boolean, bias: boolean): Promise<o
   );
 }
 
-/** Y (M,N) = op(A) · op(B) + bias. */
-export async function gemm(a: Float32Array, b: Float32Array, M: number, K: number, N: number, opts: GemmOptions = {}): Promise<Float32Array> {
+/** Y (M,N) = op(A) · op(B) + bias; a 16-bit B is upcast first (whole: this is the backward pass's path). */
+export async function gemm(a: Float32Array, b: Weight, M: number, K: number, N: number, opts: GemmOptions = {}): Promise<Float32Array> {
   const { transA = false, transB = false, bias } = opts;
   if (a.length < M * K || b.length < K * N) throw new Error(`gemm: operands too small for (${M}×${K})·(${K}×${N})`);
+  const bf = b instanceof Half ? b.subarray(0, K * N).upcastInto(new Float32Array(K * N)) : b;
   const s = await gemmSession(transA, transB, bias !== undefined);
   const out = opts.out ?? new Float32Array(M * N);
   const feeds: Record<string, ort.Tensor> = {
     A: new ort.Tensor("float32", a.subarray(0, M * K), transA ? [K, M] : [M, K]),
-    B: new ort.Tensor("float32", b.subarray(0, K * N), transB ? [N, K] : [K, N]),
+    B: new ort.Tensor("float32", bf.subarray(0, K * N), transB ? [N, K] : [K, N]),
   };
   if (bias) feeds.C = new ort.Tensor("float32", bias, [N]);
   await s.run(feeds, { Y: new ort.Tensor("float32", out.subarray(0, M * N), [M, N]) });
   return out;
 }
 
-/** A linear layer: y (M,N) = x (M,K) · wᵀ + b, with w (N,K) as nn.Linear stores it. */
-export function linear(x: Float32Array, w: Float32Array, M: number, K: number, N: number, bias?: Float32Array, out?: Float32Array): Promise<Float32Array> {
-  return gemm(x, w, M, K, N, { transB: true, bias, out });
+/** Largest weight slice one product reads (values): 64 MiB of f32 scratch for a 16-bit weight. */
+export const WEIGHT_CHUNK = 1 << 24;
+let weightChunk = WEIGHT_CHUNK;
+
+/** Set the largest weight slice of one product (tests slice small models with it). */
+export function setWeightChunk(values: number): void {
+  weightChunk = values;
+}
+
+/**
+ * f32 scratch buffers, each lent to one product at a time (concurrent forwards of different models get their own).
+ * Sized WEIGHT_CHUNK or more, so one serves every product; pages never written take no memory.
+ */
+const scratchPool: Float32Array[] = [];
+function borrow(n: number): Float32Array {
+  const i = scratchPool.findIndex((b) => b.length >= n);
+  return i >= 0 ? scratchPool.splice(i, 1)[0] : new Float32Array(Math.max(n, weightChunk));
+}
+function giveBack(b: Float32Array): void {
+  scratchPool.push(b);
+  if (scratchPool.length > 4) scratchPool.sort((a, c) => c.length - a.length).pop();
+}
+
+/**
+ * A linear layer: y (M,N) = x (M,K) · wᵀ + b, with w (N,K) as nn.Linear stores it. Output rows of w go in slices of
+ * at most WEIGHT_CHUNK values; a 16-bit slice is upcast into scratch first.
+ */
+export async function linear(x: Float32Array, w: Weight, M: number, K: number, N: number, bias?: Float32Array, out?: Float32Array): Promise<Float32Array> {
+  const y = out ?? new Float32Array(M * N);
+  const rows = Math.max(1, Math.floor(weightChunk / K));
+  if (rows >= N && !(w instanceof Half)) return gemm(x, w, M, K, N, { transB: true, bias, out: y });
+  if (w.length < N * K) throw new Error(`linear: weight too small for ${N}×${K}`);
+  const wf = w instanceof Half ? borrow(Math.min(rows, N) * K) : undefined;
+  const part = rows < N ? borrow(M * rows) : undefined;
+  try {
+    for (let r0 = 0; r0 < N; r0 += rows) {
+      const n = Math.min(rows, N - r0);
+      // w[r0:r0+n] (n,K) as f32
+      const slice = w instanceof Half ? w.upcastInto(wf!.subarray(0, n * K), r0 * K) : w.subarray(r0 * K, (r0 + n) * K);
+      if (!part) {
+        await gemm(x, slice, M, K, n, { transB: true, bias, out: y });
+        continue;
+      }
+      // y[:, r0:r0+n] = x · sliceᵀ (+ b[r0:r0+n])
+      const yp = await gemm(x, slice, M, K, n, { transB: true, bias: bias?.subarray(r0, r0 + n), out: part.subarray(0, M * n) });
+      for (let m = 0; m < M; m++) y.set(yp.subarray(m * n, m * n + n), m * N + r0);
+    }
+  } finally {
+    if (wf) giveBack(wf);
+    if (part) giveBack(part);
+  }
+  return y;
 }
 
 /**

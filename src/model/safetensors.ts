@@ -3,10 +3,11 @@
  * { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {...} }, then the data.
  *
  * Reading validates the header (offsets in range, no overlap, dtype × shape = byte length) and reads
- * each tensor straight from the file into the caller's buffer (f32) or through a bounded scratch chunk
- * (f16/bf16 → f32), so a model is never held twice. Writing is atomic (temp file + rename).
+ * each tensor straight from the file into the caller's buffer (f32, or f16/bf16 bits kept as stored) or through a
+ * bounded scratch chunk (f16/bf16 → f32), so a model is never held twice. Writing is atomic (temp file + rename).
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { writeChunksAtomic } from "../util/atomic.ts";
 
 export type Dtype = "F32" | "F16" | "BF16" | "F64" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
@@ -106,7 +107,8 @@ export function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-const F16_TABLE = (() => {
+/** f16 bits → f32 value, for all 65,536 bit patterns */
+export const F16_TO_F32 = (() => {
   const t = new Float32Array(65536);
   for (let i = 0; i < 65536; i++) t[i] = f16ToF32(i);
   return t;
@@ -122,11 +124,11 @@ export function readTensorInto(path: string, info: TensorInfo, out: Float32Array
   const n = info.shape.reduce((a, b) => a * b, 1);
   if (out.length !== n) throw new Error(`${path}: tensor '${info.name}' has ${n} elements, buffer ${out.length}`);
   if (!FLOAT_DTYPES.has(info.dtype)) throw new SafetensorsError(path, `tensor '${info.name}' is ${info.dtype}, expected a float dtype (F32, F16, BF16)`);
+  if (!littleEndian()) throw new Error("big-endian hosts are not supported");
   const fd = openSync(path, "r");
   try {
     if (info.dtype === "F32") {
       readFully(fd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), info.offset, path);
-      if (!littleEndian()) throw new Error("big-endian hosts are not supported");
       return;
     }
     const bytesPer = DTYPE_BYTES[info.dtype];
@@ -136,20 +138,58 @@ export function readTensorInto(path: string, info: TensorInfo, out: Float32Array
       const count = Math.min(chunkElems, n - start);
       const view = scratch.subarray(0, count * bytesPer);
       readFully(fd, view, info.offset + start * bytesPer, path);
-      if (info.dtype === "F16") {
-        const u16 = new Uint16Array(view.buffer, view.byteOffset, count);
-        for (let i = 0; i < count; i++) out[start + i] = F16_TABLE[u16[i]];
-      } else if (info.dtype === "BF16") {
-        const u16 = new Uint16Array(view.buffer, view.byteOffset, count);
-        const u32 = new Uint32Array(out.buffer, out.byteOffset + start * 4, count);
-        for (let i = 0; i < count; i++) u32[i] = u16[i] << 16;
-      } else {
-        const f64 = new Float64Array(view.buffer.slice(view.byteOffset, view.byteOffset + count * 8));
-        for (let i = 0; i < count; i++) out[start + i] = f64[i];
-      }
+      widenInto(info.dtype, view, out.subarray(start, start + count));
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/** out = the f32 values of `bytes`, which hold out.length values of a float dtype (exact for F16, BF16). */
+export function widenInto(dtype: Dtype, bytes: Uint8Array, out: Float32Array): void {
+  const count = out.length;
+  if (dtype === "F32") {
+    new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes.subarray(0, count * 4));
+  } else if (dtype === "F16") {
+    const u16 = typedView(Uint16Array, bytes, count);
+    for (let i = 0; i < count; i++) out[i] = F16_TO_F32[u16[i]];
+  } else if (dtype === "BF16") {
+    const u16 = typedView(Uint16Array, bytes, count);
+    const u32 = new Uint32Array(out.buffer, out.byteOffset, count);
+    for (let i = 0; i < count; i++) u32[i] = u16[i] << 16;
+  } else if (dtype === "F64") {
+    const f64 = typedView(Float64Array, bytes, count);
+    for (let i = 0; i < count; i++) out[i] = f64[i];
+  } else throw new Error(`cannot widen ${dtype} to f32`);
+}
+
+/** `count` elements of `bytes` as a typed array: a view when the bytes are aligned for it, else a copy. */
+function typedView<T>(ctor: { new (buf: ArrayBufferLike, offset: number, length: number): T; BYTES_PER_ELEMENT: number }, bytes: Uint8Array, count: number): T {
+  const size = ctor.BYTES_PER_ELEMENT;
+  if (bytes.byteOffset % size === 0) return new ctor(bytes.buffer, bytes.byteOffset, count);
+  return new ctor(bytes.slice(0, count * size).buffer, 0, count);
+}
+
+/** Read an F16 or BF16 tensor's bits as stored into `out` (length = number of elements). */
+export function readTensorBits(path: string, info: TensorInfo, out: Uint16Array): void {
+  if (info.dtype !== "F16" && info.dtype !== "BF16") throw new SafetensorsError(path, `tensor '${info.name}' is ${info.dtype}, expected F16 or BF16`);
+  if (out.byteLength !== info.byteLength) throw new Error(`${path}: tensor '${info.name}' has ${info.byteLength / 2} elements, buffer ${out.length}`);
+  const fd = openSync(path, "r");
+  try {
+    readFully(fd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), info.offset, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Read a tensor's bytes as stored into `dst` (dst.length = its byte length), without blocking the event loop. */
+export async function readTensorBytesAsync(file: FileHandle, path: string, info: TensorInfo, dst: Uint8Array): Promise<void> {
+  if (dst.length !== info.byteLength) throw new Error(`${path}: tensor '${info.name}' has ${info.byteLength} bytes, buffer ${dst.length}`);
+  let done = 0;
+  while (done < dst.length) {
+    const { bytesRead } = await file.read(dst, done, Math.min(dst.length - done, 1 << 30), info.offset + done);
+    if (bytesRead === 0) throw new SafetensorsError(path, "unexpected end of file (truncated)");
+    done += bytesRead;
   }
 }
 

@@ -18,7 +18,6 @@ import type { ModelConfig } from "./config.ts";
 import {
   activationForward,
   addInPlace,
-  embeddingForward,
   gatedActivationForward,
   layernormForward,
   causalSoftmaxForward,
@@ -27,7 +26,7 @@ import {
   ropeTables,
 } from "./layers.ts";
 import { bmm, gemm, linear } from "./matmul.ts";
-import type { FusedLinear, Linear, ModelParams, Norm } from "./params.ts";
+import { allocParams, embedRows, toF32, type FusedLinear, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
 
 /** A hook reads, and may edit in place, an activation of shape (B,T,C). */
 export type Hook = (x: Float32Array, shape: { B: number; T: number; C: number }) => void;
@@ -125,9 +124,16 @@ export interface ForwardOutput {
   cache?: KVCache;
 }
 
-export class Transformer {
+/** Where a streamed model's blocks come from: `fetch(l)` resolves once block l's weights are in its window. */
+export interface BlockStream {
+  fetch(l: number): Promise<void>;
+}
+
+export class Transformer<W extends Weight = Weight> {
   readonly cfg: ModelConfig;
-  readonly params: ModelParams;
+  private weights: ModelParams<W>;
+  /** a streamed model's source of blocks (see params.ts: windows) */
+  readonly stream?: BlockStream;
   /** unmerged LoRA updates by module path (e.g. gpt_neox.layers.3.attention.query_key_value) */
   readonly lora = new Map<string, LoraDelta>();
   /** activation buffers, allocated once per size and reused by every forward (llm.c style) */
@@ -136,9 +142,29 @@ export class Transformer {
   /** while recording a tape every buffer is fresh (the tape keeps them) */
   private taping = false;
 
-  constructor(cfg: ModelConfig, params: ModelParams) {
+  constructor(cfg: ModelConfig, params: ModelParams<W>, stream?: BlockStream) {
+    if (params.streamed !== (stream !== undefined)) throw new Error("a streamed model needs its block stream, a resident one none");
     this.cfg = cfg;
-    this.params = params;
+    this.weights = params;
+    this.stream = stream;
+  }
+
+  get params(): ModelParams<W> {
+    return this.weights;
+  }
+
+  /**
+   * Hold the weights as f32 from now on (training updates weights in f32): a 16-bit model's are upcast (exact)
+   * into fresh buffers. Returns the f32 parameters; a streamed model cannot be widened.
+   */
+  widenWeights(): ModelParams<Float32Array> {
+    const p = this.weights;
+    if (p.streamed) throw new Error("this model's weights are streamed from disk; load it with weights: \"resident\" (QUIRKY_WEIGHTS=resident) to train it");
+    if (p.dtype === "F32") return p as ModelParams<Float32Array>;
+    const wide = allocParams(this.cfg);
+    for (const [name, t] of p.tensors) wide.tensors.get(name)!.data.set(toF32(t.data));
+    this.weights = wide as ModelParams as ModelParams<W>;
+    return wide;
   }
 
   /** A reusable activation buffer of n floats (contents undefined). */
@@ -155,6 +181,7 @@ export class Transformer {
   async forward(input: ForwardInput, opts: ForwardOptions = {}): Promise<ForwardOutput> {
     // the workspace is shared: one forward at a time per model
     if (this.busy) throw new Error("Transformer.forward is already running on this model; await it before the next call");
+    if (opts.tape && this.stream) throw new Error("a streamed model cannot record a tape for training: its blocks leave memory after the forward pass; load it with weights: \"resident\"");
     this.busy = true;
     this.taping = opts.tape !== undefined;
     try {
@@ -201,13 +228,13 @@ export class Transformer {
       for (let j = Tk - 1; j >= 0; j--) keyPos[b * Tk + j] = keyMask[b * Tk + j] ? --p : -1;
     }
 
-    const rope = ropeTables(positions, cfg.rotaryDims, cfg.ropeTheta, cfg.ropeScaling);
+    const rope = ropeTables(positions, cfg.rotaryDims, cfg.ropeTheta);
     const shape = { B, T, C };
     const hook = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
 
     // x is (N,C)
     const x = this.buf("x", N * C);
-    embeddingForward(x, tokens, params.embed, C);
+    embedRows(x, tokens, params.embed, C);
     hook("hook_embed", x);
 
     const tape = opts.tape;
@@ -216,6 +243,7 @@ export class Transformer {
     const newV: Float32Array[] = [];
     const h = this.buf("h", N * C);
     for (let l = 0; l < cfg.nLayers; l++) {
+      await this.stream?.fetch(l);
       const layer = params.layers[l];
       const lt = tape ? ({} as LayerTape) : undefined;
       hook(`blocks.${l}.hook_resid_pre`, x);

@@ -1,7 +1,7 @@
 /**
  * The backward pass: one backward per forward layer kind (src/model/layers.ts), matrix products on
- * onnxruntime, driven by the tape a forward pass recorded. Gradients accumulate (+=) into a buffer laid out
- * like the parameters, so `allocParams(cfg, gradBuffer)` gives them the same names and views.
+ * onnxruntime, driven by the tape a forward pass recorded. Gradients accumulate (+=) into f32 buffers laid out
+ * like the parameters (`allocParams(cfg)`), with the same names and views.
  *
  *   linear   y = x·Wᵀ + b          dx += dy·W,   dW += dyᵀ·x,   db += Σ_rows dy
  *   LoRA     y += s·(x·Aᵀ)·Bᵀ       dB += s·dyᵀ·(x·Aᵀ),   dA += (s·dy·B)ᵀ·x,   dx += s·dy·B·A
@@ -11,7 +11,7 @@
 import type { ModelConfig } from "../model/config.ts";
 import { activationBackward, addInPlace, gatedActivationBackward, layernormBackward, rmsnormBackward, ropeBackward, softmaxBackward } from "../model/layers.ts";
 import { bmm, gemm, linear } from "../model/matmul.ts";
-import type { FusedLinear, Linear, ModelParams, Norm } from "../model/params.ts";
+import type { FusedLinear, Linear, ModelParams, Norm, Weight } from "../model/params.ts";
 import type { LayerTape, LoraDelta, NormTape, Tape, Transformer } from "../model/transformer.ts";
 
 export interface LoraGrad {
@@ -21,7 +21,7 @@ export interface LoraGrad {
 
 export interface BackwardOptions {
   /** gradients of the base weights, as views of a gradient buffer (omit to train LoRA only) */
-  grads?: ModelParams;
+  grads?: ModelParams<Float32Array>;
   /** gradients of LoRA parameters by module path */
   loraGrads?: Map<string, LoraGrad>;
   /** layers below this one have nothing to train: the backward pass stops there (default 0) */
@@ -98,7 +98,7 @@ function normBackward(cfg: ModelConfig, dinp: Float32Array, gnorm: Norm | undefi
 /** Backward of a group of linears computed as one product; returns dx (N, in). */
 async function linearBackward(
   parts: Linear[],
-  w: Float32Array,
+  w: Weight,
   outDim: number,
   inDim: number,
   gw: Float32Array | undefined,
@@ -135,9 +135,9 @@ async function linearBackward(
   return dx;
 }
 
-const fusedBackward = (f: FusedLinear, gf: FusedLinear | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions) =>
+const fusedBackward = (f: FusedLinear, gf: FusedLinear<Float32Array> | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions) =>
   linearBackward(f.parts, f.w, f.outDim, f.inDim, gf?.w, gf?.b, x, dy, N, model, opts);
-const plainBackward = (lin: Linear, gl: Linear | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions) =>
+const plainBackward = (lin: Linear, gl: Linear<Float32Array> | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions) =>
   linearBackward([lin], lin.w, lin.outDim, lin.inDim, gl?.w, gl?.b, x, dy, N, model, opts);
 
 /** dOut (N,C) of the MLP's output → gradient at its input (N,C) */

@@ -166,7 +166,7 @@ interface Trainable {
   groups: ParamGroup[];
   /** name → (parameter view, gradient view) */
   tensors: Map<string, { param: Float32Array; grad: Float32Array; shape: number[] }>;
-  grads?: ModelParams;
+  grads?: ModelParams<Float32Array>;
   loraGrads?: Map<string, LoraGrad>;
   lowestLayer: number;
 }
@@ -183,8 +183,9 @@ function setUpTrainable(model: Transformer, cfg: TrainConfig): Trainable {
   const groups: ParamGroup[] = [];
   const noDecay = (name: string) => name.endsWith(".bias") || /norm/.test(name);
   if (cfg.mode === "full") {
-    const grads = allocParams(model.cfg, new Float32Array(model.params.buffer.length));
-    for (const [name, t] of model.params.tensors) {
+    const params = model.widenWeights(); // full fine-tuning updates every weight in f32
+    const grads = allocParams(model.cfg);
+    for (const [name, t] of params.tensors) {
       if (!inLayers(name)) continue;
       const g = grads.tensors.get(name)!.data;
       tensors.set(name, { param: t.data, grad: g, shape: t.shape });
