@@ -228,7 +228,7 @@ export class Transformer<W extends Weight = Weight> {
       for (let j = Tk - 1; j >= 0; j--) keyPos[b * Tk + j] = keyMask[b * Tk + j] ? --p : -1;
     }
 
-    const rope = ropeTables(positions, cfg.rotaryDims, cfg.ropeTheta);
+    const rope = ropeTables(positions, cfg.rotaryDims, cfg.ropeTheta, cfg.ropeScaling);
     const shape = { B, T, C };
     const hook = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
 
