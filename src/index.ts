@@ -42,4 +42,5 @@ export { backward, crossEntropy } from "./train/backward.ts";
 export { train, evaluate, prepareExamples, balance, DEFAULT_TRAIN, type TrainConfig } from "./train/sft.ts";
 export { AdamW, learningRate } from "./train/optim.ts";
 export { renderReport } from "./report/index.ts";
-export { runConfig, readRunConfig, validateRunConfig, parseShard, slurmScript, type RunConfig } from "./pipeline/run.ts";
+export { runConfig, readRunConfig, validateRunConfig, parseShard, type RunConfig } from "./pipeline/run.ts";
+export { slurmScript } from "./pipeline/slurm.ts";

@@ -2,29 +2,36 @@
 import { Command } from "commander";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
-import { parseShard, readRunConfig, runConfig, slurmScript, validateRunConfig } from "../pipeline/run.ts";
-import { summarizeRoot } from "../analysis/summary.ts";
+import { parseShard, readRunConfig, runConfig, validateRunConfig } from "../pipeline/run.ts";
+import { positiveCount, slurmScript } from "../pipeline/slurm.ts";
+import { experimentRoots, summarizeRoot } from "../analysis/summary.ts";
+import { formatDuration, statusLine } from "../util/progress.ts";
 import { writeDataset } from "../datasets/create.ts";
 import { DEFAULT_MODEL, DEMO_DATASET, REPO_ROOT } from "../pipeline/default.ts";
-
-/** One rewriting status line on a terminal; nothing when stderr is a file or a pipe. */
-const status = (m: string) => {
-  if (process.stderr.isTTY) process.stderr.write(`\r${m.slice(0, 100).padEnd(100)}`);
-};
 
 export function runCommands(): Command[] {
   const run = new Command("run")
     .description("run every stage for the models and datasets of a config file; resumable; --shard i/n (or SLURM array variables) splits the grid")
     .argument("<config>", "JSON config: { out, models: [{path, adapter?}], datasets: [{path} | {create, options}], reporters?, maxTrain?, maxTest?, ... }")
     .option("--shard <i/n>", "run only every n-th unit of work, starting at i (default: SLURM_ARRAY_TASK_ID/COUNT when set)")
+    .option("--force", "recompute results that were computed from other inputs or settings (without it, they are refused)")
     .action(async (config: string, o) => {
       const cfg = readRunConfig(config);
       const shard = parseShard(o.shard);
-      const r = await runConfig(cfg, shard, status);
-      status("");
-      console.log(`shard ${shard.index}/${shard.count}: ${r.mine} of ${r.units} units${r.finished ? `; all done — tables and report in ${cfg.out}` : "; other shards still have work"}`);
+      const t0 = performance.now();
+      const status = statusLine();
+      const r = await runConfig(cfg, shard, status, { force: o.force });
+      status.end();
+      console.log(`shard ${shard.index}/${shard.count}: ${r.mine} of ${r.units} units in ${formatDuration((performance.now() - t0) / 1000)}${r.finished ? "; all done" : "; other shards still have work"}`);
+      if (!r.finished) return;
+      for (const { model, dataset, root } of experimentRoots(cfg.out)) {
+        console.log(`\n== ${model} × ${dataset} ==`);
+        printDemoSummary(root);
+      }
+      console.log(`\ntables: ${join(cfg.out, "pgr.json")}`);
+      if (cfg.report !== false) console.log(`report: ${join(cfg.out, "report", "index.html")}`);
     });
 
   const slurm = new Command("slurm")
@@ -37,9 +44,11 @@ export function runCommands(): Command[] {
     .option("--partition <name>", "SLURM partition")
     .option("--out <file>", "where to write the script", "quirky.sbatch")
     .action((config: string, o) => {
-      readRunConfig(config); // validate before writing anything
-      writeFileAtomic(o.out, slurmScript(config, Number(o.tasks), { cpus: Number(o.cpus), mem: o.mem, time: o.time, partition: o.partition }));
-      console.log(`wrote ${o.out}: sbatch ${o.out}`);
+      // validate everything before writing anything
+      const script = slurmScript(config, { tasks: positiveCount("--tasks", o.tasks), cpus: positiveCount("--cpus", o.cpus), mem: o.mem, time: o.time, partition: o.partition });
+      readRunConfig(config);
+      writeFileAtomic(o.out, script);
+      console.log(`wrote ${o.out}: submit with sbatch ${o.out}; each task logs its progress to ${join(dirname(resolve(config)), "quirky-<job>_<task>.log")}`);
     });
 
   const demo = new Command("demo")
@@ -64,8 +73,9 @@ export function runCommands(): Command[] {
       const data = await writeDataset(join(out, "datasets"), "addition", DEMO_DATASET);
       const cfg = validateRunConfig({ out, models: [{ path: model, name: "quirky-default" }], datasets: [{ path: data.dir }], maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest), randomSamples: 200 }, "demo");
       const t0 = performance.now();
+      const status = statusLine();
       await runConfig(cfg, undefined, status);
-      status("");
+      status.end();
       printDemoSummary(join(out, "quirky-default", "addition"));
       console.log(`report: ${join(out, "report", "index.html")}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     });

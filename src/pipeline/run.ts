@@ -99,18 +99,30 @@ export interface Shard {
   count: number;
 }
 
-/** `i/n`, or SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT from the environment, or the whole run. */
+/**
+ * `i/n`, or the SLURM array variables (index = SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of
+ * SLURM_ARRAY_TASK_COUNT shards), or the whole run. A task outside 0..n−1 is an error, never an empty shard.
+ */
 export function parseShard(spec: string | undefined, env: NodeJS.ProcessEnv = process.env): Shard {
-  if (spec) {
-    const m = /^(\d+)\/(\d+)$/.exec(spec);
+  if (spec !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(spec.trim());
     if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new Error(`--shard ${spec}: expected i/n with 0 ≤ i < n, e.g. 0/4`);
     return { index: Number(m[1]), count: Number(m[2]) };
   }
-  if (env.SLURM_ARRAY_TASK_ID !== undefined && env.SLURM_ARRAY_TASK_COUNT !== undefined) {
-    const min = Number(env.SLURM_ARRAY_TASK_MIN ?? 0);
-    return { index: Number(env.SLURM_ARRAY_TASK_ID) - min, count: Number(env.SLURM_ARRAY_TASK_COUNT) };
+  if (env.SLURM_ARRAY_TASK_ID === undefined) return { index: 0, count: 1 };
+  const whole = (name: string, fallback?: number) => {
+    const v = env[name];
+    if (v === undefined && fallback !== undefined) return fallback;
+    if (v === undefined || !/^\d+$/.test(v)) throw new Error(`${name}=${v ?? "(unset)"}: expected a whole number from SLURM (or pass --shard i/n)`);
+    return Number(v);
+  };
+  const id = whole("SLURM_ARRAY_TASK_ID");
+  const count = whole("SLURM_ARRAY_TASK_COUNT");
+  const min = whole("SLURM_ARRAY_TASK_MIN", 0);
+  if (count < 1 || id - min < 0 || id - min >= count) {
+    throw new Error(`SLURM array task ${id} (lowest ${min}, ${count} tasks) is not one of shards 0..${count - 1}: submit the array as --array=0-${count - 1}, as quirky slurm writes it`);
   }
-  return { index: 0, count: 1 };
+  return { index: id - min, count };
 }
 
 const modelName = (m: RunConfig["models"][number]) => m.name ?? (m.adapter ? `${basename(m.path)}__${basename(m.adapter)}` : basename(m.path));
@@ -187,25 +199,4 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   writeFileAtomic(join(cfg.out, "pgr.json"), JSON.stringify(tables, null, 1) + "\n");
   if (cfg.report !== false && experimentRoots(cfg.out).length > 0) await renderReport(cfg.out, join(cfg.out, "report"));
   return { units: units.length, mine: mine.length, finished };
-}
-
-/** An sbatch script that runs the config as a SLURM array of `tasks` shards. */
-export function slurmScript(configPath: string, tasks: number, opts: { time?: string; cpus?: number; mem?: string; partition?: string } = {}): string {
-  const lines = [
-    "#!/bin/bash",
-    `#SBATCH --job-name=quirky`,
-    `#SBATCH --array=0-${tasks - 1}`,
-    `#SBATCH --cpus-per-task=${opts.cpus ?? 8}`,
-    `#SBATCH --mem=${opts.mem ?? "32G"}`,
-    `#SBATCH --time=${opts.time ?? "24:00:00"}`,
-    ...(opts.partition ? [`#SBATCH --partition=${opts.partition}`] : []),
-    `#SBATCH --output=quirky-%A_%a.log`,
-    "",
-    "# each array task takes every n-th unit of work (SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT);",
-    "# the last task to finish writes the tables and the report. Rerunning the array resumes.",
-    `export QUIRKY_THREADS=\${SLURM_CPUS_PER_TASK:-${opts.cpus ?? 8}}`,
-    `npx quirky run ${JSON.stringify(resolve(configPath))}`,
-    "",
-  ];
-  return lines.join("\n");
 }
