@@ -55,9 +55,11 @@ export function experimentCommands(): Command[] {
     .option("--max-examples <n>", "at most this many examples", positiveInt("--max-examples"))
     .addOption(new Option("--method <method>", "templatization").choices(["first", "random", "all"]).default("first"))
     .option("--standardized", "use the standardized templates")
+    .addOption(new Option("--weights <mode>", "keep the weights in memory, stream them from disk block by block, or choose by free memory (sets QUIRKY_WEIGHTS)").choices(["resident", "stream", "auto"]))
     .option("--batch-size <n>", "prompts per forward pass", positiveInt("--batch-size"), 16)
     .option("--seed <n>", "shuffle/template seed", positiveInt("--seed"), 633)
     .action(async (o) => {
+      if (o.weights) process.env.QUIRKY_WEIGHTS = o.weights; // loadModel reads it
       const { model, name } = await loadModelAndAdapter(o.model, o.adapter);
       const tokenizer = loadTokenizer(o.model);
       const { dataset, examples } = await loadExamples(o.dataset, { distribution: o.distribution, split: o.split as Split, method: o.method, standardized: o.standardized, seed: o.seed, maxExamples: o.maxExamples });
