@@ -130,6 +130,24 @@ test("progress lines off a terminal: first update, then one line per interval wi
   assert.equal(secondsLeft(0, 40, 40, 200), undefined);
 });
 
+test("quirky run off a terminal: progress lines with counts and time left on stderr; the headline numbers and the report's path at the end", async (t) => {
+  const dir = tempDir(t);
+  const { model, data } = await tinySetup(dir);
+  writeFileSync(join(dir, "run.json"), JSON.stringify({ out: "exp", models: [{ path: model }], datasets: [{ path: data }], reporters: ["lr", "random"], maxTrain: 48, maxTest: 32, batchSize: 16, randomSamples: 20 }));
+  // stderr is a pipe here, as in a SLURM log
+  const r = runCli(["run", join(dir, "run.json")], { env: { QUIRKY_PROGRESS_EVERY: "0" } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^\[\d\d:\d\d:\d\d\] grid tiny × addition × lr$/m);
+  assert.match(r.stderr, /^\[\d\d:\d\d:\d\d\] extract A\/validation 16\/48 \(33%\), ~\d+ s left$/m, r.stderr);
+  assert.match(r.stderr, /^\[\d\d:\d\d:\d\d\] done \(\d+ s in all\)$/m);
+  assert.match(r.stdout, /^shard 0\/1: 2 of 2 units in \d+ s; all done$/m);
+  assert.match(r.stdout, /^== tiny × addition ==$/m);
+  assert.match(r.stdout, /Bob's disagreements vs Alice's labels +\d\.\d{3}$/m);
+  assert.match(r.stdout, /^lr +\d\.\d{3} \(L\d\)/m);
+  assert.match(r.stdout, new RegExp(`^report: ${join(dir, "exp", "report", "index.html")}$`, "m"));
+  assert.ok(existsSync(join(dir, "exp", "report", "index.html")));
+});
+
 /** Why the real-cluster test cannot run here, or undefined when it can. */
 function clusterMissing(): string | undefined {
   if (process.getuid?.() !== 0) return "slurmd must run as root (the test starts its own munged, slurmctld and slurmd)";
@@ -183,13 +201,20 @@ test(
     assert.match(whole.stdout, /all done/);
     assert.match(whole.stdout, /report: .*whole\/exp\/report\/index\.html/);
 
+    // poll until the array has left the queue; meanwhile look for a log with progress lines but not yet its
+    // task's last line: progress that streams while the task runs, not only at its end
+    const logs = [0, 1, 2].map((i) => join(dir, "job", `quirky-${jobId}_${i}.log`));
+    let streamed = false;
     const deadline = Date.now() + 10 * 60_000;
     while (slurm("squeue", ["-h", "-j", jobId]).trim() !== "") {
       assert.ok(Date.now() < deadline, `job ${jobId} still queued after 10 minutes:\n${slurm("squeue", ["-j", jobId])}`);
-      await new Promise((r) => setTimeout(r, 1000));
+      for (const f of logs) {
+        const log = existsSync(f) ? readFileSync(f, "utf8") : "";
+        if (/^\[\d\d:\d\d:\d\d\] /m.test(log) && !/^shard \d\/3: /m.test(log)) streamed = true;
+      }
+      await new Promise((r) => setTimeout(r, 200));
     }
     const tDone = performance.now();
-    const logs = [0, 1, 2].map((i) => join(dir, "job", `quirky-${jobId}_${i}.log`));
     const logText = logs.map((f) => (existsSync(f) ? readFileSync(f, "utf8") : `(no log ${f})`)).join("\n----\n");
     // finished jobs stay known to slurmctld for MinJobAge (300 s): every task completed with exit code 0
     const states = slurm("scontrol", ["-o", "show", "job", jobId]).trim().split("\n");
@@ -202,6 +227,7 @@ test(
       assert.match(log, new RegExp(`^shard ${i}/3: 1 of 3 units`, "m"), log);
       assert.match(log, /^\[\d\d:\d\d:\d\d\] grid tiny × addition × /m, log);
     }
+    assert.ok(streamed, "no log showed progress before its task ended");
     // the states extracted in the array show counts and the time left while they run
     assert.match(logText, /^\[\d\d:\d\d:\d\d\] extract \w+\/\w+ \d+\/\d+ \(\d+%\), ~\d+ s left$/m, logText);
     const finishers = logs.filter((f) => /all done/.test(readFileSync(f, "utf8")));
