@@ -16,6 +16,7 @@ import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import type { Transformer } from "../src/model/transformer.ts";
 import { Rng } from "../src/util/rng.ts";
 import { FIXTURES, runCli, runPython, tempDir } from "./helpers.ts";
+import { llamaCppLastLogProbs } from "./reference/llamacpp.ts";
 
 const LLAMA = { model_type: "llama", vocab_size: 40, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 48, rope_theta: 10000, max_position_embeddings: 512 };
 const NEOX = { model_type: "gpt_neox", vocab_size: 40, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 48, max_position_embeddings: 128 };
@@ -122,6 +123,36 @@ test("the engine rotates with the scaled frequencies: neutral scalings change no
   const diff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
   assert.ok(diff(await logits({ rope_scaling: { type: "linear", factor: 4 } }), plain) > 1e-3);
   assert.ok(diff(await logits({ rope_scaling: { ...LLAMA31, original_max_position_embeddings: 64 } }), plain) > 1e-3);
+});
+
+test("Llama with rope_scaling linear / llama3 agrees with llama.cpp (scaling as convert_hf_to_gguf.py writes it)", async () => {
+  // head_dim 8, θ = 10000: wavelengths 6.3, 63, 628, 6283; original_max_position_embeddings 1024 puts them in the
+  // kept / kept / smoothed / divided bands of llama3
+  const softmax = (x: Float32Array) => {
+    const m = Math.max(...x);
+    const e = Float64Array.from(x, (v) => Math.exp(v - m));
+    const z = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / z);
+  };
+  const rng = new Rng(5, "seqs");
+  const sequences = [40, 300].map((n) => Array.from({ length: n }, () => rng.int(0, 39)));
+  const lastProbs = async (config: Record<string, unknown>) => {
+    const model = randomModel(config, 4, 0.3);
+    const ours = [];
+    for (const s of sequences) ours.push(softmax((await model.forward({ tokens: Int32Array.from(s), B: 1, T: s.length }, { logits: "last" })).logits));
+    const ref = (await llamaCppLastLogProbs({ arch: "llama", config, tensors: model.params.tensors as never }, sequences)).map(softmax);
+    return { ours, ref };
+  };
+  const maxDiff = (a: Float64Array[], b: Float64Array[]) => a.reduce((m, x, i) => x.reduce((mm, v, j) => Math.max(mm, Math.abs(v - b[i][j])), m), 0);
+  const plain = await lastProbs(LLAMA);
+  for (const rs of [{ type: "linear", factor: 4 }, { rope_type: "llama3", factor: 4, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 1024 }]) {
+    const { ours, ref } = await lastProbs({ ...LLAMA, rope_scaling: rs });
+    const d = maxDiff(ours, ref);
+    const moved = maxDiff(ours, plain.ours);
+    console.log(`${JSON.stringify(rs)}: max |Δp| vs llama.cpp ${d.toExponential(2)}; the scaling itself moves p by ${moved.toExponential(2)}`);
+    assert.ok(d < 1e-5, `max |Δp| = ${d}`);
+    assert.ok(moved > 100 * d, "the comparison can tell scaled from unscaled");
+  }
 });
 
 test("rope_scaling survives toHfConfig; an unknown or malformed one is a one-line ConfigError naming config.json", (t) => {

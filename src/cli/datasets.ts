@@ -45,6 +45,8 @@ export function datasetsCommand(): Command {
     .option("--max-digits <n>", "arithmetic: operand digits (default: 4; multiplication 3, squaring 5)", int("--max-digits"))
     .option("--source <path>", "source file(s) for authors (goodreads CSV), sentiment (amazon_polarity parquet), nli (SNLI parquet), sciq (SciQ parquet), cities (optional SimpleMaps CSV); repeat as NAME=PATH for several datasets", collect)
     .option("--difficulties <file>", "precomputed difficulties for sentiment/nli/sciq (CSV/JSONL: id,difficulty or id,model,log_odds); NAME=FILE for several", collect)
+    .option("--difficulty-models <dirs>", "sentiment/nli/sciq: score the few-shot prompts here with these model folders (comma-separated; difficulty = mean loss over the suite, as the reference); resumable, scores kept in OUT/.difficulty-cache", (v: string) => v.split(",").filter(Boolean))
+    .option("--difficulty-batch-size <n>", "prompts per forward pass when scoring difficulty", int("--difficulty-batch-size"), 8)
     .option("--n-validation <n>", "validation rows (default: the reference's per-dataset size)", int("--n-validation"))
     .option("--n-test <n>", "test rows (default: the reference's per-dataset size)", int("--n-test"))
     .addOption(new Option("--format <format>", "file format").choices(["parquet", "jsonl", "both"]).default("parquet"))
@@ -54,17 +56,19 @@ export function datasetsCommand(): Command {
       const names = parseNames(namesArg);
       const sources = perDataset(o.source, names, "--source");
       const difficulties = perDataset(o.difficulties, names, "--difficulties");
-      const missing = names.filter((n) => (needsSource(n) && !sources.has(n)) || (difficultyFromModels(n) && !difficulties.has(n)));
+      const models: string[] | undefined = o.difficultyModels?.length ? o.difficultyModels : undefined;
+      const needsScores = (n: DatasetName) => difficultyFromModels(n) && !difficulties.has(n) && !models;
+      const missing = names.filter((n) => (needsSource(n) && !sources.has(n)) || needsScores(n));
       if (missing.length > 0 && !o.skipMissing) {
         throw new Error(
           `missing inputs for ${missing.join(", ")}: ` +
-            missing.map((n) => `${n} needs ${[needsSource(n) && !sources.has(n) ? "--source" : "", difficultyFromModels(n) && !difficulties.has(n) ? "--difficulties" : ""].filter(Boolean).join(" and ")}`).join("; ") +
+            missing.map((n) => `${n} needs ${[needsSource(n) && !sources.has(n) ? "--source" : "", needsScores(n) ? "--difficulty-models or --difficulties" : ""].filter(Boolean).join(" and ")}`).join("; ") +
             ` (see 'quirky datasets create --help'); or pass --skip-missing`,
         );
       }
       for (const name of names) {
         if (missing.includes(name)) {
-          console.error(`skipped ${name}: no ${needsSource(name) && !sources.has(name) ? "--source" : "--difficulties"} given`);
+          console.error(`skipped ${name}: no ${needsSource(name) && !sources.has(name) ? "--source" : "--difficulty-models or --difficulties"} given`);
           continue;
         }
         const bar = progressBar(name);
@@ -75,6 +79,8 @@ export function datasetsCommand(): Command {
           maxDigits: o.maxDigits,
           source: sources.get(name),
           difficulties: difficulties.get(name),
+          difficultyModels: difficulties.has(name) ? undefined : models,
+          difficultyBatchSize: o.difficultyBatchSize,
           nValidation: o.nValidation,
           nTest: o.nTest,
           onProgress: (stage, d, t) => bar.update(d, t, stage),

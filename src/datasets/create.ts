@@ -12,6 +12,7 @@ import { authorsBase, readGoodreads, GOODREADS_SPEC } from "./authors.ts";
 import { buildQuirkySplits } from "./build.ts";
 import { capitalsBase, hemisphereBase, loadWorldCities, parseCities, populationBase, type City } from "./cities.ts";
 import { applyDifficulties, readDifficultyFile, scoreDifficulty, type LogOddsScorer } from "./difficulty.ts";
+import { cachedModelScorer } from "./model-difficulty.ts";
 import { writeQuirkySplits, type OutputFormat } from "./io.ts";
 import { nliBase, readSnli, SNLI_SPEC } from "./nli.ts";
 import { sciqBase, readSciq, SCIQ_SPEC } from "./sciq.ts";
@@ -34,6 +35,12 @@ export interface CreateOptions {
   difficulties?: string;
   /** or models that score the prompts here */
   scorers?: LogOddsScorer[];
+  /** or model folders that score the prompts here with the engine (mean loss over the suite), cached under difficultyCache */
+  difficultyModels?: string[];
+  /** where the per-model scores are kept between runs (default: OUT/.difficulty-cache/NAME) */
+  difficultyCache?: string;
+  /** prompts per forward pass when scoring difficulty */
+  difficultyBatchSize?: number;
   nValidation?: number;
   nTest?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -108,15 +115,22 @@ export function splitSizes(name: DatasetName, opts: CreateOptions = {}): { valid
 
 /** Generate a dataset in memory. */
 export async function createQuirkyDataset(name: DatasetName, opts: CreateOptions = {}): Promise<QuirkySplits> {
-  if (difficultyFromModels(name) && !opts.difficulties && !opts.scorers?.length) {
+  if (difficultyFromModels(name) && !opts.difficulties && !opts.scorers?.length && !opts.difficultyModels?.length) {
     throw new Error(
-      `dataset '${name}' measures difficulty with language models: pass --difficulties FILE with precomputed scores ` +
-        `(ids from 'quirky datasets prompts ${name}'), or score it with models`,
+      `dataset '${name}' measures difficulty with language models: pass --difficulty-models M1,M2,... to score it here, ` +
+        `or --difficulties FILE with precomputed scores (ids from 'quirky datasets prompts ${name}')`,
     );
   }
   const base = await generateBase(name, opts);
   if (difficultyFromModels(name)) {
-    if (opts.scorers?.length) await scoreDifficulty(base, opts.scorers);
+    if (opts.difficultyModels?.length) {
+      const models = opts.difficultyModels;
+      const cacheDir = opts.difficultyCache ?? join(".difficulty-cache", name);
+      const scorers = models.map((dir, m) =>
+        cachedModelScorer(dir, { cacheDir, batchSize: opts.difficultyBatchSize, onProgress: (d, t) => opts.onProgress?.(`difficulty ${m + 1}/${models.length}`, d, t) }),
+      );
+      await scoreDifficulty(base, scorers);
+    } else if (opts.scorers?.length) await scoreDifficulty(base, opts.scorers);
     else {
       const labels = new Map(base.map((ex) => [ex.prompt!.id, ex.prompt!.label]));
       applyDifficulties(base, readDifficultyFile(opts.difficulties!, labels), name, opts.difficulties!);
@@ -128,7 +142,17 @@ export async function createQuirkyDataset(name: DatasetName, opts: CreateOptions
 export interface DatasetMeta {
   name: DatasetName;
   hub_name: string;
-  settings: { seed: number; base_examples: number | null; max_digits: number | null; source: string | null; difficulties: string | null; n_validation: number; n_test: number };
+  settings: {
+    seed: number;
+    base_examples: number | null;
+    max_digits: number | null;
+    source: string | null;
+    difficulties: string | null;
+    /** only when difficulty was scored here */
+    difficulty_models?: string[];
+    n_validation: number;
+    n_test: number;
+  };
   counts: Record<string, number>;
   format: OutputFormat;
 }
@@ -141,6 +165,7 @@ function settingsOf(name: DatasetName, opts: CreateOptions): DatasetMeta["settin
     max_digits: isArithmetic(name) ? arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits }).maxDigits : null,
     source: opts.source ?? null,
     difficulties: opts.difficulties ?? null,
+    ...(opts.difficultyModels?.length && difficultyFromModels(name) ? { difficulty_models: opts.difficultyModels } : {}),
     n_validation: sizes.validation,
     n_test: sizes.test,
   };
@@ -172,7 +197,7 @@ export async function writeDataset(
   if (!opts.force && old && old.format === format && JSON.stringify(old.settings) === JSON.stringify(settings)) {
     return { status: "skipped", dir, meta: old };
   }
-  const splits = await createQuirkyDataset(name, opts);
+  const splits = await createQuirkyDataset(name, { ...opts, difficultyCache: opts.difficultyCache ?? join(outDir, ".difficulty-cache", name) });
   const meta: DatasetMeta = {
     name,
     hub_name: datasetTemplates(name).hub_name,

@@ -4,15 +4,22 @@
  *
  *   difficulty_i = (1/M) Σ_m −log σ(s_i · logodds_{m,i}),   s_i = +1 if label_i else −1,
  *
- * where logodds = log p(true choice) − log p(false choice). The scores come either from models run
- * here (a `LogOddsScorer`, once the model engine can score prompts) or from a precomputed file.
+ * where logodds = log p(choices[1]) − log p(choices[0]) (choices[1] is the answer when the label is true). The
+ * scores come either from models run here (a `LogOddsScorer`: model-difficulty.ts) or from a precomputed file.
  */
 import { existsSync, readFileSync } from "node:fs";
 import type { BaseExample } from "./schema.ts";
 import { readCsv } from "./sources.ts";
 
-/** Scores prompts with one model: log-odds of the true choice over the false one. */
-export type LogOddsScorer = (prompts: { text: string; choices: [string, string] }[]) => Promise<Float64Array>;
+/** A prompt to score; `id` names it in warnings. */
+export interface ScoringPrompt {
+  id?: string;
+  text: string;
+  choices: [string, string];
+}
+
+/** Scores prompts with one model: log-odds of choices[1] over choices[0]. */
+export type LogOddsScorer = (prompts: ScoringPrompt[]) => Promise<Float64Array>;
 
 /** −log σ(x), computed without overflow. */
 export function negLogSigmoid(x: number): number {
@@ -34,7 +41,7 @@ export function difficultyFromLogOdds(logOdds: ArrayLike<number>[], labels: bool
 export async function scoreDifficulty(base: BaseExample[], scorers: LogOddsScorer[]): Promise<void> {
   const prompts = base.map((ex) => {
     if (!ex.prompt) throw new Error("this dataset's difficulty is not measured with models");
-    return { text: ex.prompt.text, choices: ex.prompt.choices };
+    return { id: ex.prompt.id, text: ex.prompt.text, choices: ex.prompt.choices };
   });
   const logOdds: Float64Array[] = [];
   for (const scorer of scorers) logOdds.push(await scorer(prompts));

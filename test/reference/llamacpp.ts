@@ -346,6 +346,29 @@ function gptNeoxToGguf(model: RefModel): { kvs: KV[]; tensors: OutTensor[] } {
   return { kvs, tensors: t };
 }
 
+/**
+ * llama.cpp's per-frequency divisors for rope_type llama3 (convert_hf_to_gguf.py, LlamaModel.generate_extra_tensors):
+ * 1 for wavelengths below L/high_freq_factor, factor above L/low_freq_factor, 1/((1 − s)/factor + s) between.
+ */
+function llama3RopeFactors(rs: Record<string, unknown>, base: number, dim: number): Float32Array {
+  const factor = Number(rs["factor"]);
+  const low = Number(rs["low_freq_factor"]);
+  const high = Number(rs["high_freq_factor"]);
+  const L = Number(rs["original_max_position_embeddings"]);
+  const out = new Float32Array(dim / 2);
+  for (let i = 0; i < dim / 2; i++) {
+    const freq = Math.fround(1 / Math.fround(base ** Math.fround((2 * i) / dim)));
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < L / high) out[i] = 1;
+    else if (wavelen > L / low) out[i] = factor;
+    else {
+      const smooth = (L / wavelen - low) / (high - low);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
+}
+
 function llamaToGguf(model: RefModel): { kvs: KV[]; tensors: OutTensor[] } {
   const c = model.config;
   const V = num(c, "vocab_size");
@@ -357,7 +380,10 @@ function llamaToGguf(model: RefModel): { kvs: KV[]; tensors: OutTensor[] } {
   const headDim = optNum(c, "head_dim") ?? H / nHead;
   const act = c["hidden_act"] ?? "silu";
   if (act !== "silu") throw new Error(`llama hidden_act ${String(act)} unsupported (llama.cpp llama uses SwiGLU)`);
-  if (c["rope_scaling"] != null) throw new Error("rope_scaling is not supported by this helper");
+  // rope_scaling as convert_hf_to_gguf.py writes it: linear → rope.scaling.{type,factor}; llama3 → a rope_freqs tensor
+  const rs = c["rope_scaling"] as Record<string, unknown> | null | undefined;
+  const ropeType = rs == null ? "default" : String(rs["rope_type"] ?? rs["type"] ?? "default");
+  if (!["default", "linear", "llama3"].includes(ropeType)) throw new Error(`rope_scaling ${ropeType} is not supported by this helper`);
   if (typeof c["sliding_window"] === "number") throw new Error("sliding_window is not supported by this helper");
   const kvs: KV[] = [
     { key: "general.architecture", type: GT.STRING, value: "llama" },
@@ -376,9 +402,13 @@ function llamaToGguf(model: RefModel): { kvs: KV[]; tensors: OutTensor[] } {
     { key: "llama.attention.key_length", type: GT.UINT32, value: headDim },
     { key: "llama.attention.value_length", type: GT.UINT32, value: headDim },
     { key: "llama.attention.layer_norm_rms_epsilon", type: GT.FLOAT32, value: optNum(c, "rms_norm_eps") ?? 1e-6 },
+    ...(ropeType === "linear"
+      ? [{ key: "llama.rope.scaling.type", type: GT.STRING, value: "linear" }, { key: "llama.rope.scaling.factor", type: GT.FLOAT32, value: Number(rs!["factor"]) }]
+      : []),
     ...vocabKVs(V),
   ];
   const t: OutTensor[] = [];
+  if (ropeType === "llama3") t.push({ name: "rope_freqs.weight", ne: [headDim / 2], data: llama3RopeFactors(rs!, optNum(c, "rope_theta") ?? 10000, headDim) });
   t.push(out("token_embd.weight", getTensor(model, "model.embed_tokens.weight", [V, H])));
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
