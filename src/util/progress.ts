@@ -2,7 +2,7 @@
  * Progress on stderr. On a terminal: cli-progress bars and one rewriting status line. Anywhere else (a log file,
  * a pipe, a SLURM job's log) whole lines: the first update, then at most one line every QUIRKY_PROGRESS_EVERY
  * seconds (default 10; 0: every update) with counts, percent and an estimate of the time left, a line when the
- * stage changes (at most one a second), and an end line.
+ * stage changes (at most one a second), and an end line. Lines start with the UTC time of day.
  */
 import cliProgress from "cli-progress";
 
@@ -11,7 +11,7 @@ export interface Progress {
   stop(): void;
 }
 
-/** Seconds between two progress lines of one bar when stderr is not a terminal. */
+/** Milliseconds between two lines of one bar off a terminal: $QUIRKY_PROGRESS_EVERY seconds, default 10. */
 const everyMs = () => {
   const s = Number(process.env.QUIRKY_PROGRESS_EVERY ?? 10);
   return 1000 * (Number.isFinite(s) && s >= 0 ? s : 10);
