@@ -63,7 +63,7 @@ function synth(dir: string, dist: string, split: string, n: number, seed: number
 }
 
 function synthRoot(root: string, model = "synthetic") {
-  for (const dist of ["A", "B", "AE", "AH", "BH", "all"]) {
+  for (const dist of ["A", "B", "AE", "AH", "BE", "BH", "all"]) {
     synth(trainDirOf(root, dist), dist, "validation", 300, 1, model);
     synth(testDirOf(root, dist), dist, "test", 200, 2, model);
   }
@@ -147,5 +147,6 @@ test("bad inputs: mismatched layers or widths, NaN activations, an empty distrib
   await assert.rejects(runTransfer(root, { reporter: "lr", train: "A", tests: ["B"], labelCol: "label" }), /5 layers, but the reporter was trained on 4/);
   bad(L, D, 2 * n * D + 3 * D + 1); // layer 2, row 3
   await assert.rejects(runTransfer(root, { reporter: "mean-diff", train: "A", tests: ["B"], labelCol: "label" }), /non-finite activation at layer 2, row 3/);
+  rmSync(testDirOf(root, "BE"), { recursive: true });
   await assert.rejects(runTransfer(root, { reporter: "lr", train: "AE", tests: ["BE"], labelCol: "label" }), /no finished extraction here/);
 });

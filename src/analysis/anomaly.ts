@@ -28,10 +28,13 @@ import { fitMahalanobis } from "./anomaly/mahalanobis.ts";
 import { fitIsolationForest } from "./anomaly/isolation-forest.ts";
 import { fitLof } from "./anomaly/lof.ts";
 import { fitOneClassSvm } from "./anomaly/one-class-svm.ts";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { readSafetensors } from "../model/safetensors.ts";
+import { DEFAULTS } from "../defaults.ts";
+import { readSafetensors, readSafetensorsHeader } from "../model/safetensors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { provenance, reuseCached } from "../util/provenance.ts";
+import { logOddsFile, recordedProvenance } from "./transfer.ts";
 
 export type { AnomalyDetector } from "./anomaly/common.ts";
 export { MahalanobisDetector, fitMahalanobis } from "./anomaly/mahalanobis.ts";
@@ -151,20 +154,36 @@ export function anomalyExperiment(fit: Rows, normal: Rows, anomalous: Rows, meth
 /**
  * The paper's anomaly experiment on a finished grid: features are the per-layer log-odds of the probe fitted
  * on AE (AE→AE, AE→AH, AE→BH outputs); fit on AE's test examples, score AH (normal) vs BH (anomalous).
- * Writes `<root>/anomaly_<reporter>.json`.
+ * Writes `<root>/anomaly_<reporter>.json`, recording the log-odds' fingerprints and the settings; a result from the
+ * same inputs is reused, one from others refused (or, with `force`, recomputed).
  */
-export function anomalyFromRoot(root: string, reporter: string, methods?: AnomalyMethod[], opts: { seed?: number; bootstrap?: number } = {}): { path: string; results: AnomalyResult[] } {
-  const features = (test: string) => {
-    const file = join(root, test, "test", `AE_${reporter}_log_odds.safetensors`);
+export function anomalyFromRoot(
+  root: string,
+  reporter: string,
+  methods: AnomalyMethod[] = [...ANOMALY_METHODS],
+  opts: { seed?: number; bootstrap?: number; force?: boolean } = {},
+): { path: string; results: AnomalyResult[]; reused: boolean } {
+  for (const m of methods) if (!ANOMALY_METHODS.includes(m)) throw new Error(`unknown anomaly detection method '${m}'; expected one of ${ANOMALY_METHODS.join(", ")}`);
+  const files = (["AE", "AH", "BH"] as const).map((test) => {
+    const file = join(root, test, "test", logOddsFile("AE", reporter));
     if (!existsSync(file)) throw new Error(`${file}: missing; run the grid (AE→AE,AH,BH) for '${reporter}' first`);
+    return file;
+  });
+  const seed = opts.seed ?? DEFAULTS.seed;
+  const bootstrap = opts.bootstrap ?? DEFAULTS.bootstrap;
+  const wanted = provenance({ logOdds: files.map((f) => readSafetensorsHeader(f).metadata.fingerprint ?? null), reporter, methods, seed, bootstrap });
+  const path = join(root, `anomaly_${reporter}.json`);
+  if (reuseCached(path, recordedProvenance(path), wanted, opts.force)) {
+    return { path, results: (JSON.parse(readFileSync(path, "utf8")) as { results: AnomalyResult[] }).results, reused: true };
+  }
+  const features = (file: string) => {
     const t = readSafetensors(file).get("log_odds")!;
     const [L, n] = t.shape;
     const x = new Float64Array(n * L); // (n, L): one row of per-layer log-odds per example
     for (let l = 0; l < L; l++) for (let i = 0; i < n; i++) x[i * L + l] = t.data[l * n + i];
     return { x, n, d: L };
   };
-  const results = anomalyExperiment(features("AE"), features("AH"), features("BH"), methods, opts);
-  const path = join(root, `anomaly_${reporter}.json`);
-  writeFileAtomic(path, JSON.stringify({ reporter, results }, null, 1) + "\n");
-  return { path, results };
+  const results = anomalyExperiment(features(files[0]), features(files[1]), features(files[2]), methods, { seed, bootstrap });
+  writeFileAtomic(path, JSON.stringify({ reporter, results, provenance: wanted }, null, 1) + "\n");
+  return { path, results, reused: false };
 }

@@ -11,14 +11,18 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULTS } from "../defaults.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { hashJson } from "../util/fingerprint.ts";
+import { provenance, reuseCached, type Provenance } from "../util/provenance.ts";
 import type { TemplatizedExample } from "../datasets/templatize.ts";
 import { readLayer, readStatesMeta } from "../extract/states.ts";
 import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
 import type { Hooks, Transformer } from "../model/transformer.ts";
 import { auroc } from "../probes/metrics.ts";
 import { reporterFromJSON } from "../probes/reporter.ts";
-import { trainDirOf } from "./transfer.ts";
+import type { LabelColumn } from "./metrics.ts";
+import { PAIR_REPORTERS, recordedProvenance, reportersFile, trainDirOf, type GridReporter } from "./transfer.ts";
 
 export interface InterventionLayerResult {
   layer: number;
@@ -46,7 +50,7 @@ export function reflectionHook(direction: ArrayLike<number>, mean: ArrayLike<num
 }
 
 /** Output log-odds (true − false choice) of every example, optionally with hooks. */
-export async function outputLogOdds(model: Transformer, tok: TextTokenizer, examples: TemplatizedExample[], hooks?: Hooks, batchSize = 16): Promise<Float64Array> {
+export async function outputLogOdds(model: Transformer, tok: TextTokenizer, examples: TemplatizedExample[], hooks?: Hooks, batchSize: number = DEFAULTS.batchSize): Promise<Float64Array> {
   const V = model.cfg.vocabSize;
   const out = new Float64Array(examples.length);
   const quiet = () => {};
@@ -85,27 +89,35 @@ export async function interventionExperiment(
   examples: TemplatizedExample[],
   probes: { layer: number; direction: ArrayLike<number>; mean: ArrayLike<number> }[],
   onProgress?: (done: number, total: number) => void,
+  batchSize: number = DEFAULTS.batchSize,
 ): Promise<InterventionLayerResult[]> {
-  const clean = aurocs(await outputLogOdds(model, tok, examples), examples);
+  const clean = aurocs(await outputLogOdds(model, tok, examples, undefined, batchSize), examples);
   const out: InterventionLayerResult[] = [];
   for (const [i, p] of probes.entries()) {
     onProgress?.(i, probes.length);
     const hooks: Hooks = { [`blocks.${p.layer}.hook_resid_post`]: reflectionHook(p.direction, p.mean) };
-    out.push({ layer: p.layer, clean, intervened: aurocs(await outputLogOdds(model, tok, examples, hooks), examples) });
+    out.push({ layer: p.layer, clean, intervened: aurocs(await outputLogOdds(model, tok, examples, hooks, batchSize), examples) });
   }
   onProgress?.(probes.length, probes.length);
   return out;
 }
 
-/** The probes of a finished transfer (hidden-state reporters) with their training means, per layer. */
-export function probesFromRoot(root: string, reporter: string, train: string, labelCol = "label"): { layer: number; direction: Float64Array; mean: Float64Array }[] {
-  if (["lr-on-pair", "mean-diff-on-pair", "ccs", "crc"].includes(reporter)) {
+/** The fitted reporters file of a hidden-state reporter, with the provenance it records. */
+function reportersOf(root: string, reporter: string, train: string, labelCol: LabelColumn) {
+  if (PAIR_REPORTERS.has(reporter as GridReporter)) {
     throw new Error(`interventions need a probe on the residual stream (lr, mean-diff, lda), not '${reporter}'`);
   }
-  const dir = trainDirOf(root, train);
-  const file = join(dir, `${reporter}_reporters_${labelCol}.json`);
+  const file = join(trainDirOf(root, train), reportersFile(reporter, labelCol));
   if (!existsSync(file)) throw new Error(`${file}: no fitted ${reporter} reporters; run 'quirky transfer' or 'quirky grid' first`);
-  const reporters = (JSON.parse(readFileSync(file, "utf8")) as unknown[]).map(reporterFromJSON);
+  const saved = JSON.parse(readFileSync(file, "utf8")) as { provenance?: Provenance; reporters?: unknown[] };
+  if (!saved.provenance || !Array.isArray(saved.reporters)) throw new Error(`${file}: made by an older quirky (no provenance); fit the reporters again (--force)`);
+  return { file, provenance: saved.provenance, reporters: saved.reporters.map(reporterFromJSON) };
+}
+
+/** The probes of a finished transfer (hidden-state reporters) with their training means, per layer. */
+export function probesFromRoot(root: string, reporter: string, train: string, labelCol: LabelColumn = "label"): { layer: number; direction: Float64Array; mean: Float64Array }[] {
+  const dir = trainDirOf(root, train);
+  const { reporters } = reportersOf(root, reporter, train, labelCol);
   const meta = readStatesMeta(dir);
   return reporters.map((r, layer) => {
     const x = readLayer(dir, "hiddens", layer);
@@ -115,8 +127,44 @@ export function probesFromRoot(root: string, reporter: string, train: string, la
   });
 }
 
-export function writeInterventionResults(root: string, reporter: string, layers: InterventionLayerResult[]): string {
-  const path = join(root, `intervention_${reporter}.json`);
-  writeFileAtomic(path, JSON.stringify({ reporter, layers }, null, 1) + "\n");
-  return path;
+export interface InterventionOptions {
+  /** results folder of the model and dataset, holding the fitted probes; the result goes to intervention_<reporter>.json */
+  root: string;
+  /** the model and its tokenizer, opened only when the result must be computed */
+  open: () => Promise<{ model: Transformer; tokenizer: TextTokenizer }>;
+  /** content fingerprint of the model and adapter files (model/source.ts) */
+  modelFingerprint: string;
+  /** examples to intervene on (the test split of the `test` distribution) */
+  examples: TemplatizedExample[];
+  reporter: string;
+  /** distribution the probe was fitted on */
+  train: string;
+  /** only these layers (default: all) */
+  layers?: number[];
+  batchSize?: number;
+  force?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * The intervention experiment of a finished grid, written to `<root>/intervention_<reporter>.json` with its
+ * provenance (model, examples, probes, layers); a result from the same inputs is reused, one from others refused
+ * (or, with `force`, recomputed).
+ */
+export async function runIntervention(opts: InterventionOptions): Promise<{ path: string; layers: InterventionLayerResult[]; reused: boolean }> {
+  const probesFile = reportersOf(opts.root, opts.reporter, opts.train, "label");
+  const wanted = provenance({ model: opts.modelFingerprint, examples: hashJson(opts.examples), probes: probesFile.provenance.fingerprint, layers: opts.layers ?? "all" });
+  const path = join(opts.root, `intervention_${opts.reporter}.json`);
+  if (reuseCached(path, recordedProvenance(path), wanted, opts.force)) {
+    return { path, layers: (JSON.parse(readFileSync(path, "utf8")) as { layers: InterventionLayerResult[] }).layers, reused: true };
+  }
+  let probes = probesFromRoot(opts.root, opts.reporter, opts.train);
+  if (opts.layers) {
+    for (const l of opts.layers) if (!probes.some((p) => p.layer === l)) throw new Error(`layer ${l}: the probes cover layers 0..${probes.length - 1}`);
+    probes = probes.filter((p) => opts.layers!.includes(p.layer));
+  }
+  const { model, tokenizer } = await opts.open();
+  const layers = await interventionExperiment(model, tokenizer, opts.examples, probes, opts.onProgress, opts.batchSize);
+  writeFileAtomic(path, JSON.stringify({ reporter: opts.reporter, layers, provenance: wanted }, null, 1) + "\n");
+  return { path, layers, reused: false };
 }

@@ -10,6 +10,7 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "../util/atomic.ts";
 import { earliestInformativeLayer, pgrTable, type PgrCell } from "./eil.ts";
 import type { LabelColumn, MetricTable, Subset } from "./metrics.ts";
 import { readTransferMetrics, type TransferMetrics } from "./transfer.ts";
@@ -51,14 +52,14 @@ export function summarizeRoot(root: string): TransferSummary[] {
   const out: TransferSummary[] = [];
   for (const spec of standardGrid()) {
     if (spec.reporter === "random") continue;
-    const id = readTransferMetrics(root, spec.train, spec.train, spec.reporter);
+    const id = readTransferMetrics(root, spec.train, spec.train, spec.reporter, spec.labelCol);
     let eil: number | null = null;
     if (id) {
       const curve = id.layers.map((t) => value(t, spec.labelCol, "all"));
       if (curve.every(Number.isFinite)) eil = earliestInformativeLayer(curve);
     }
     for (const test of spec.tests) {
-      const m = readTransferMetrics(root, spec.train, test, spec.reporter);
+      const m = readTransferMetrics(root, spec.train, test, spec.reporter, spec.labelCol);
       if (!m) continue;
       const curves = curvesOf(m);
       let atEil: TransferSummary["atEil"] = null;
@@ -81,10 +82,10 @@ export function experimentRoots(expDir: string): { model: string; dataset: strin
   const out: { model: string; dataset: string; root: string }[] = [];
   for (const model of readdirSync(expDir).sort()) {
     const mdir = join(expDir, model);
-    if (!statSync(mdir).isDirectory()) continue;
+    if (model.startsWith(".") || !statSync(mdir).isDirectory()) continue; // dot entries: temporary folders of writers
     for (const dataset of readdirSync(mdir).sort()) {
       const root = join(mdir, dataset);
-      if (statSync(root).isDirectory() && (existsSync(join(root, "AE")) || existsSync(join(root, "A")))) out.push({ model, dataset, root });
+      if (!dataset.startsWith(".") && statSync(root).isDirectory() && (existsSync(join(root, "AE")) || existsSync(join(root, "A")))) out.push({ model, dataset, root });
     }
   }
   return out;
@@ -120,7 +121,7 @@ export function pgrTables(expDir: string): PgrResult[] {
         const cells: Record<string, PgrCell> = {};
         for (const { dataset, root } of roots) {
           const id = readTransferMetrics(root, setup.eilDist, setup.eilDist, reporter);
-          const tr = readTransferMetrics(root, from, setup.to, reporter);
+          const tr = readTransferMetrics(root, from, setup.to, reporter, from === "all" ? "alice" : "label");
           const floor = finalAlice(root, setup.floor[0], setup.floor[1]);
           const ceiling = finalAlice(root, setup.ceiling[0], setup.ceiling[1]);
           if (!id || !tr || floor === undefined || ceiling === undefined) continue;
@@ -138,5 +139,19 @@ export function pgrTables(expDir: string): PgrResult[] {
       }
     }
   }
+  return tables;
+}
+
+/** Write each root's summary.json and the PGR tables (pgr.json, pgr.csv) of an experiments folder; returns the tables. */
+export function writeTables(expDir: string): PgrResult[] {
+  for (const { root } of experimentRoots(expDir)) writeFileAtomic(join(root, "summary.json"), JSON.stringify(summarizeRoot(root), null, 1) + "\n");
+  const tables = pgrTables(expDir);
+  writeFileAtomic(join(expDir, "pgr.json"), JSON.stringify(tables, null, 1) + "\n");
+  const csv = ["transfer,reporter,dataset,auroc,floor,ceiling,pgr"];
+  for (const r of tables) {
+    for (const [ds, v] of Object.entries(r.perDataset)) csv.push([r.transfer, r.reporter, ds, v.auroc, v.floor, v.ceiling, v.pgr].join(","));
+    csv.push([r.transfer, r.reporter, "avg", r.overall.auroc, r.overall.floor, r.overall.ceiling, r.overall.pgr].join(","));
+  }
+  writeFileAtomic(join(expDir, "pgr.csv"), csv.join("\n") + "\n");
   return tables;
 }

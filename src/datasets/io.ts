@@ -109,6 +109,20 @@ function num(v: unknown): number {
   return v as number;
 }
 
+function number(v: unknown, what: string): number {
+  if (v === null || v === undefined || v === "") throw new Error(`${what} is missing`);
+  const x = num(v);
+  if (typeof x !== "number" || Number.isNaN(x) && v !== "NaN") throw new Error(`${what} is ${JSON.stringify(v)}, not a number`);
+  return x;
+}
+
+/** A difficulty quantile in [0, 1]; a missing one would silently count the row as both easy and hard. */
+function quantile(v: unknown, what: string): number {
+  const q = number(v, what);
+  if (!(q >= 0 && q <= 1)) throw new Error(`${what} is ${q}, outside [0, 1]`);
+  return q;
+}
+
 function bool(v: unknown, what: string): boolean {
   if (typeof v === "boolean") return v;
   if (v === 0 || v === 1 || v === 0n || v === 1n) return Number(v) === 1;
@@ -130,8 +144,8 @@ function normalizeRow(r: Record<string, unknown>, path: string, i: number): Quir
     label: bool(r.label, `${where}: label`),
     alice_label: bool(r.alice_label, `${where}: alice_label`),
     bob_label: bool(r.bob_label, `${where}: bob_label`),
-    difficulty: num(r.difficulty),
-    difficulty_quantile: num(r.difficulty_quantile),
+    difficulty: number(r.difficulty, `${where}: difficulty`),
+    difficulty_quantile: quantile(r.difficulty_quantile, `${where}: difficulty_quantile`),
   };
 }
 

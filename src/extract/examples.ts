@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { readQuirkySplit } from "../datasets/io.ts";
 import { isDatasetName, type DatasetName, type Distribution, type Split } from "../datasets/schema.ts";
 import { filterDistribution, templatize, type TemplateMethod, type TemplatizedExample } from "../datasets/templatize.ts";
+import { DEFAULTS } from "../defaults.ts";
 import { Rng } from "../util/rng.ts";
 
 export interface ExampleOptions {
@@ -37,7 +38,7 @@ export async function loadExamples(datasetDir: string, opts: ExampleOptions): Pr
   const dataset = opts.datasetName ?? datasetNameOf(datasetDir);
   const rows = filterDistribution(await readQuirkySplit(datasetDir, opts.split), opts.distribution);
   if (rows.length === 0) throw new Error(`${datasetDir}: split '${opts.split}' has no rows in distribution ${opts.distribution}`);
-  new Rng(opts.seed ?? 633, `examples:${opts.distribution}:${opts.split}`).shuffle(rows);
+  new Rng(opts.seed ?? DEFAULTS.seed, `examples:${opts.distribution}:${opts.split}`).shuffle(rows);
   const picked = rows.slice(0, opts.maxExamples ?? rows.length);
   return { dataset, examples: templatize(picked, dataset, { method: opts.method ?? "first", standardized: opts.standardized, seed: opts.seed }) };
 }

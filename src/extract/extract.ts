@@ -5,10 +5,19 @@
  * Work is cut into batches; each finished batch is written to chunks/ atomically, so an interrupted run
  * resumes at the first missing batch. When all batches exist they are streamed into states.safetensors
  * layer by layer (bounded memory) and the chunks are removed.
+ *
+ * The states record their provenance: the fingerprint of the model's weights and of the exact examples. A finished
+ * extraction is reused only for the same fingerprint, chunks of an interrupted one only for the same fingerprint
+ * and batch size, and one process at a time works in a folder (a lock), so shards that share it never collide.
  */
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../util/atomic.ts";
+import { DEFAULTS } from "../defaults.ts";
+import { removeStaleTemps, writeFileAtomic } from "../util/atomic.ts";
+import { canonicalJson, hashJson } from "../util/fingerprint.ts";
+import { tryLock, withLock } from "../util/lock.ts";
+import { describeDifferences, provenance, reuseCached, type Provenance } from "../util/provenance.ts";
 import { readSafetensors, readSafetensorsHeader, readF32Range, writeSafetensors, writeSafetensorsStream } from "../model/safetensors.ts";
 import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
@@ -22,9 +31,31 @@ export interface ExtractOptions {
   outDir: string;
   /** recorded in meta.json */
   info: { model: string; adapter: string | null; dataset: string; distribution: string; split: string; settings: Record<string, unknown> };
+  /** content fingerprint of the model folder and adapter (model/source.ts); default: a hash of the weights in memory */
+  modelFingerprint?: string;
   batchSize?: number;
+  /** recompute states that were extracted from other inputs, instead of refusing */
+  force?: boolean;
+  /** when another process is extracting into outDir: wait for it (default), or return "busy" */
+  ifBusy?: "wait" | "skip";
   onProgress?: (done: number, total: number) => void;
   warn?: (msg: string) => void;
+}
+
+/** sha256 of every parameter's stored bytes, for models that exist only in memory (not loaded from a folder). */
+export function weightsFingerprint(model: Transformer): string {
+  const h = createHash("sha256");
+  for (const [name, t] of model.params.tensors) {
+    // f32 weights are Float32Arrays; 16-bit ones keep their raw bits in `.bits`
+    const view: ArrayBufferView = ArrayBuffer.isView(t.data) ? t.data : (t.data as unknown as { bits: Uint16Array }).bits;
+    h.update(`${name}:${t.shape.join("x")}:${view.constructor.name}:`).update(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  }
+  return h.digest("hex").slice(0, 16);
+}
+
+/** What extracted states are computed from: the model's weights (and tokenizer) and the exact examples. */
+export function statesProvenance(modelFingerprint: string, examples: TemplatizedExample[]): Provenance {
+  return provenance({ model: modelFingerprint, examples: hashJson(examples), n: examples.length });
 }
 
 interface BatchStates {
@@ -33,17 +64,20 @@ interface BatchStates {
   logOdds: Float32Array; // [b]
 }
 
-/** Token ids of each prompt, truncated from the left to fit the context with one appended token. */
+/** Token ids of each prompt; a prompt that leaves no room in the context for an answer token is an error. */
 function encodePrompts(examples: TemplatizedExample[], tok: TextTokenizer, maxLen: number): number[][] {
   return examples.map((ex) => {
     const ids = tok.encode(ex.statement);
     if (ids.length === 0) throw new Error(`example ${ex.id}: the prompt encodes to no tokens`);
-    return ids.length > maxLen ? ids.slice(ids.length - maxLen) : ids;
+    if (ids.length > maxLen) {
+      throw new Error(`example ${ex.id}: the prompt is ${ids.length} tokens, but the model's context holds ${maxLen + 1} (prompt + one answer token); use shorter prompts or a model with a longer context`);
+    }
+    return ids;
   });
 }
 
 /** Run one batch: prompt forward (hooks read the last position), then each choice's token on the prompt's cache. */
-async function runBatch(model: Transformer, prompts: number[][], choices: [number, number][]): Promise<BatchStates> {
+async function runBatch(model: Transformer, prompts: number[][], choices: [number, number][], examples: TemplatizedExample[]): Promise<BatchStates> {
   const { nLayers: L, dModel: d } = model.cfg;
   const b = prompts.length;
   const T = Math.max(...prompts.map((p) => p.length));
@@ -80,26 +114,81 @@ async function runBatch(model: Transformer, prompts: number[][], choices: [numbe
     await model.forward({ tokens: next, B: b, T: 1, cache: prompt.cache }, { hooks: capture(pairs, 2 * d, slot), logits: "none" });
   }
   for (const [name, arr] of [["hiddens", hiddens], ["pair states", pairs], ["log-odds", logOdds]] as const) {
-    for (let i = 0; i < arr.length; i++) if (!Number.isFinite(arr[i])) throw new Error(`non-finite ${name} in a batch (model weights or inputs are broken)`);
+    const per = arr.length / (name === "log-odds" ? b : L * b); // values per example within a layer
+    for (let i = 0; i < arr.length; i++) {
+      if (!Number.isFinite(arr[i])) throw new Error(`example ${examples[Math.floor(i / per) % b].id}: non-finite ${name} (model weights or inputs are broken)`);
+    }
   }
   return { hiddens, pairs, logOdds };
 }
 
 const chunkName = (i: number) => `c${String(i).padStart(6, "0")}.safetensors`;
 
-/** Extract states for `examples` into outDir; returns "skipped" when a finished extraction is already there. */
-export async function extractStates(opts: ExtractOptions): Promise<"extracted" | "skipped"> {
-  const { model, tokenizer, examples, outDir } = opts;
-  if (isComplete(outDir)) return "skipped";
+/**
+ * Whether finished states in `outDir` can be reused for `wanted`: true to reuse, false to extract (none there, or
+ * stale and `force`); throws StaleResultError, naming what changed, for stale states without `force`.
+ */
+export function reusableStates(outDir: string, wanted: Provenance, info: ExtractOptions["info"], n: number, force = false): boolean {
+  if (!isComplete(outDir)) return false;
+  const old = JSON.parse(readFileSync(join(outDir, META_FILE), "utf8")) as StatesMeta;
+  let context: string[] = [];
+  if (old.provenance?.fingerprint !== wanted.fingerprint && !force) {
+    context = describeDifferences({ model: old.model, adapter: old.adapter, n: old.n, ...old.settings }, { model: info.model, adapter: info.adapter, n, ...info.settings });
+    if (context.length === 0) context = ["the model's files or the dataset's rows changed"];
+  }
+  return reuseCached(join(outDir, META_FILE), old.provenance, wanted, force, context);
+}
+
+/**
+ * Extract states for `examples` into outDir; "skipped" when a finished extraction from the same inputs is there.
+ * One made from other inputs is refused (StaleResultError), or recomputed with `force`.
+ */
+export async function extractStates(opts: ExtractOptions): Promise<"extracted" | "skipped" | "busy"> {
+  const { examples, outDir } = opts;
   if (examples.length === 0) throw new Error(`${outDir}: no examples to extract (the distribution ${opts.info.distribution} of split ${opts.info.split} is empty)`);
+  const wanted = statesProvenance(opts.modelFingerprint ?? weightsFingerprint(opts.model), examples);
+  const prompts = encodePrompts(examples, opts.tokenizer, opts.model.cfg.maxPositions - 1); // bad prompts fail before anything is written
+  mkdirSync(outDir, { recursive: true });
+  const lockPath = join(outDir, ".extract.lock");
+  const work = async () => {
+    if (reusableStates(outDir, wanted, opts.info, examples.length, opts.force)) return "skipped" as const;
+    // stale and forced: drop the old marker first, so an interrupted recompute never looks finished
+    rmSync(join(outDir, META_FILE), { force: true });
+    removeStaleTemps(outDir);
+    await extractInto(opts, wanted, prompts);
+    return "extracted" as const;
+  };
+  if (opts.ifBusy === "skip") {
+    const lock = tryLock(lockPath);
+    if (!lock) return "busy";
+    try {
+      return await work();
+    } finally {
+      lock.release();
+    }
+  }
+  return withLock(lockPath, work, (holder) => opts.warn?.(`${outDir}: waiting for ${holder}, which is extracting these states`));
+}
+
+async function extractInto(opts: ExtractOptions, wanted: Provenance, prompts: number[][]): Promise<void> {
+  const { model, tokenizer, examples, outDir } = opts;
   const { nLayers: L, dModel: d } = model.cfg;
-  const batchSize = opts.batchSize ?? 16;
+  const batchSize = opts.batchSize ?? DEFAULTS.batchSize;
   const warn = opts.warn ?? ((m: string) => console.warn(m));
 
   const choices = examples.map((ex) => [encodeChoice(ex.choices[0], tokenizer, warn), encodeChoice(ex.choices[1], tokenizer, warn)] as [number, number]);
-  const prompts = encodePrompts(examples, tokenizer, model.cfg.maxPositions - 1);
   const chunkDir = join(outDir, "chunks");
+  // chunks of an interrupted run are reused only for the same inputs and batch size
+  const manifest = canonicalJson({ fingerprint: wanted.fingerprint, batchSize, n: examples.length });
+  const manifestPath = join(chunkDir, "manifest.json");
+  if (existsSync(chunkDir) && (!existsSync(manifestPath) || readFileSync(manifestPath, "utf8") !== manifest)) {
+    const old = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, "utf8")) as { fingerprint: string; batchSize: number }) : undefined;
+    const why = old && old.fingerprint === wanted.fingerprint ? `batch size ${old.batchSize}, now ${batchSize}` : "other inputs";
+    warn(`${chunkDir}: discarding the chunks of an interrupted extraction (${why})`);
+    rmSync(chunkDir, { recursive: true, force: true });
+  }
   mkdirSync(chunkDir, { recursive: true });
+  if (!existsSync(manifestPath)) writeFileAtomic(manifestPath, manifest);
   const nBatches = Math.ceil(examples.length / batchSize);
   const done = new Set(readdirSync(chunkDir).filter((f) => /^c\d{6}\.safetensors$/.test(f)));
 
@@ -108,7 +197,7 @@ export async function extractStates(opts: ExtractOptions): Promise<"extracted" |
     if (done.has(chunkName(bi))) continue;
     const lo = bi * batchSize;
     const hi = Math.min(examples.length, lo + batchSize);
-    const s = await runBatch(model, prompts.slice(lo, hi), choices.slice(lo, hi));
+    const s = await runBatch(model, prompts.slice(lo, hi), choices.slice(lo, hi), examples.slice(lo, hi));
     const b = hi - lo;
     writeSafetensors(join(chunkDir, chunkName(bi)), new Map([
       ["hiddens", { shape: [L, b, d], data: s.hiddens }],
@@ -144,6 +233,7 @@ export async function extractStates(opts: ExtractOptions): Promise<"extracted" |
 
   const meta: StatesMeta = {
     complete: true,
+    provenance: wanted,
     ...opts.info,
     n,
     layers: L,
@@ -159,6 +249,5 @@ export async function extractStates(opts: ExtractOptions): Promise<"extracted" |
   };
   writeFileAtomic(join(outDir, META_FILE), JSON.stringify(meta) + "\n");
   rmSync(chunkDir, { recursive: true, force: true });
-  return "extracted";
 }
 

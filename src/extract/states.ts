@@ -15,9 +15,13 @@ import { join } from "node:path";
 import { readF32Range, readSafetensorsHeader, readTensor, writeSafetensors } from "../model/safetensors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import type { Character } from "../datasets/schema.ts";
+import { hashJson } from "../util/fingerprint.ts";
+import { provenance, type Provenance } from "../util/provenance.ts";
 
 export interface StatesMeta {
   complete: true;
+  /** what the states were computed from (see extract.ts); later stages key their results on its fingerprint */
+  provenance: Provenance;
   model: string;
   adapter: string | null;
   dataset: string;
@@ -52,7 +56,9 @@ export function isComplete(dir: string): boolean {
 
 export function readStatesMeta(dir: string): StatesMeta {
   if (!isComplete(dir)) throw new Error(`${dir}: no finished extraction here (expected ${STATES_FILE} and ${META_FILE}); run 'quirky extract' first`);
-  return JSON.parse(readFileSync(join(dir, META_FILE), "utf8")) as StatesMeta;
+  const meta = JSON.parse(readFileSync(join(dir, META_FILE), "utf8")) as StatesMeta;
+  if (!meta.provenance?.fingerprint) throw new Error(`${dir}: these states record no provenance (extracted by an older quirky); extract them again (--force)`);
+  return meta;
 }
 
 export interface Matrix {
@@ -62,6 +68,11 @@ export interface Matrix {
 }
 
 /** One layer of the states: (n, d) for "hiddens", (n, 2d) = [false-choice state | true-choice state] for "pair". */
+/** The fingerprint that results computed from these states record. */
+export function statesFingerprint(dir: string): string {
+  return readStatesMeta(dir).provenance.fingerprint;
+}
+
 export function readLayer(dir: string, kind: "hiddens" | "pair", layer: number): Matrix {
   const meta = readStatesMeta(dir);
   if (!(layer >= 0 && layer < meta.layers)) throw new Error(`${dir}: layer ${layer} outside 0..${meta.layers - 1}`);
@@ -81,8 +92,8 @@ export function readLmLogOdds(dir: string): Float32Array {
   return readTensor(path, info);
 }
 
-/** Write a states folder from arrays in memory (synthetic activations, tests, imports from other tools). */
-export function writeStates(dir: string, meta: Omit<StatesMeta, "complete">, hiddens: Float32Array, pairs: Float32Array, lmLogOdds: Float32Array): void {
+/** Write a states folder from arrays in memory (synthetic activations, tests, imports from other tools); its provenance is a hash of what it holds. */
+export function writeStates(dir: string, meta: Omit<StatesMeta, "complete" | "provenance">, hiddens: Float32Array, pairs: Float32Array, lmLogOdds: Float32Array): void {
   const { layers: L, n, d } = meta;
   if (hiddens.length !== L * n * d || pairs.length !== L * n * 2 * d || lmLogOdds.length !== n) {
     throw new Error(`writeStates: arrays do not match layers ${L} × n ${n} × d ${d}`);
@@ -92,5 +103,7 @@ export function writeStates(dir: string, meta: Omit<StatesMeta, "complete">, hid
     ["pair_hiddens", { shape: [L, n, 2, d], data: pairs }],
     ["lm_log_odds", { shape: [n], data: lmLogOdds }],
   ]));
-  writeFileAtomic(join(dir, META_FILE), JSON.stringify({ complete: true, ...meta }) + "\n");
+  const bytes = (a: Float32Array) => hashJson(Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64"));
+  const written = provenance({ written: { meta: hashJson(meta), hiddens: bytes(hiddens), pairs: bytes(pairs), lmLogOdds: bytes(lmLogOdds) } });
+  writeFileAtomic(join(dir, META_FILE), JSON.stringify({ complete: true, provenance: written, ...meta }) + "\n");
 }

@@ -3,42 +3,47 @@
  * anomaly detection, interventions, tables and the report — skipping what is done, resuming what was
  * interrupted, and splitting the grid across SLURM array tasks with `--shard i/n`.
  *
- * Units of work are (model, dataset, reporter); unit k belongs to shard k mod n. The finishing steps (anomaly,
- * interventions, tables, report) run in whichever shard finds every unit done, so shards run one after the
- * other — or at the same time — leave exactly the files one unsharded run leaves.
+ * Units of work are (model, dataset, reporter); unit k belongs to shard k mod n. Extractions are shared by a
+ * dataset's units: each shard takes the ones no other process is extracting (a lock per states folder) and waits
+ * for the rest. The finishing steps (anomaly, interventions, tables, report) run in the shard that, holding the
+ * finish lock, finds every unit done; so shards run one after the other — or at the same time — leave exactly the
+ * files one unsharded run leaves. Every result records what it was computed from, and one computed from other
+ * inputs or settings is refused (or, with `force`, recomputed), never reused.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { writeFileAtomic } from "../util/atomic.ts";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { DEFAULTS } from "../defaults.ts";
+import { removeStaleTemps } from "../util/atomic.ts";
+import { tryLock, withLock } from "../util/lock.ts";
 import { writeDataset, type CreateOptions } from "../datasets/create.ts";
-import { isDatasetName, type DatasetName } from "../datasets/schema.ts";
+import { DISTRIBUTIONS, isDatasetName, type DatasetName, type Distribution } from "../datasets/schema.ts";
+import type { TemplateMethod } from "../datasets/templatize.ts";
 import { datasetNameOf, loadExamples } from "../extract/examples.ts";
-import { loadModel } from "../model/load.ts";
-import { mergeLora, readPeftAdapter } from "../model/lora.ts";
-import { loadTokenizer } from "../model/tokenizer.ts";
+import { modelFingerprint, modelName, openModel, type ModelSource } from "../model/source.ts";
+import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
-import { anomalyFromRoot } from "../analysis/anomaly.ts";
-import { ALL_REPORTERS, runGrid, standardGrid } from "../analysis/grid.ts";
-import { interventionExperiment, probesFromRoot, writeInterventionResults } from "../analysis/intervene.ts";
-import { experimentRoots, pgrTables, summarizeRoot } from "../analysis/summary.ts";
-import { metricsFile, randomFile, testDirOf, type GridReporter } from "../analysis/transfer.ts";
+import { ANOMALY_METHODS, anomalyFromRoot, type AnomalyMethod } from "../analysis/anomaly.ts";
+import { ALL_REPORTERS, extractForGrid, planExtractions, reporterDone, standardGrid, transferOptions, type GridOptions, type PlannedExtraction } from "../analysis/grid.ts";
+import { runIntervention } from "../analysis/intervene.ts";
+import { experimentRoots, writeTables } from "../analysis/summary.ts";
+import { runTransfer, type GridReporter } from "../analysis/transfer.ts";
 import { renderReport } from "../report/index.ts";
 
 export interface RunConfig {
   /** experiments folder (results go to out/<model>/<dataset>/, datasets to out/datasets/, the report to out/report/) */
   out: string;
-  models: { path: string; adapter?: string; name?: string }[];
+  models: ModelSource[];
   /** a dataset folder, or a dataset to create: { create: "addition", options: {...} } */
-  datasets: ({ path: string } | { create: DatasetName; options?: CreateOptions & { source?: string } })[];
+  datasets: ({ path: string } | { create: DatasetName; options?: CreateOptions })[];
   reporters?: GridReporter[];
   maxTrain?: number;
   maxTest?: number;
-  method?: "first" | "random";
+  method?: TemplateMethod;
   batchSize?: number;
   randomSamples?: number;
   seed?: number;
   /** probe whose per-layer outputs feed anomaly detection (false: skip) */
-  anomaly?: { reporter: string } | false;
+  anomaly?: { reporter: string; methods?: AnomalyMethod[]; bootstrap?: number } | false;
   /** probe to intervene with (false: skip) */
   interventions?: { reporter: string; train: string; test: string; maxExamples?: number } | false;
   report?: boolean;
@@ -58,40 +63,140 @@ export function readRunConfig(path: string): RunConfig {
   return validateRunConfig(raw, path, dirname(resolve(path)));
 }
 
+const TOP_KEYS = ["out", "models", "datasets", "reporters", "maxTrain", "maxTest", "method", "batchSize", "randomSamples", "seed", "anomaly", "interventions", "report"];
+const MODEL_KEYS = ["path", "adapter", "name"];
+const CREATE_OPTION_KEYS = ["seed", "baseExamples", "maxDigits", "source", "difficulties", "nValidation", "nTest"];
+const ANOMALY_KEYS = ["reporter", "methods", "bootstrap"];
+const INTERVENTION_KEYS = ["reporter", "train", "test", "maxExamples"];
+/** reporters with one direction in the residual stream, which an intervention can reflect across */
+const INTERVENTION_REPORTERS = ["lr", "mean-diff", "lda"];
+/** the distributions the grid fits hidden-state reporters on */
+const FITTED_ON = ["A", "B", "AE"];
+
+/**
+ * Validate a parsed config: every key at every level is known (unknown ones are listed with the known camelCase
+ * names), values have their types and ranges, and cross references hold (anomaly and intervention reporters are
+ * in `reporters`, model names are unique).
+ */
 export function validateRunConfig(raw: unknown, where: string, base = "."): RunConfig {
   const fail = (msg: string): never => {
     throw new ConfigFileError(`${where}: ${msg}`);
   };
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) fail("expected a JSON object with out, models and datasets");
-  const c = raw as Record<string, unknown>;
-  const known = ["out", "models", "datasets", "reporters", "maxTrain", "maxTest", "method", "batchSize", "randomSamples", "seed", "anomaly", "interventions", "report"];
-  for (const k of Object.keys(c)) if (!known.includes(k)) fail(`unknown key '${k}' (known: ${known.join(", ")})`);
-  if (typeof c.out !== "string") fail("'out' must be a folder path");
+  const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+  const keys = (o: Record<string, unknown>, known: string[], at: string) => {
+    for (const k of Object.keys(o)) if (!known.includes(k)) fail(`unknown key '${k}'${at ? ` in ${at}` : ""} (known: ${known.join(", ")})`);
+  };
+  const int = (v: unknown, at: string, min: number) => {
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= min)) fail(`'${at}' must be ${min === 0 ? "a whole number ≥ 0" : "a positive integer"}, got ${JSON.stringify(v)}`);
+    return v as number | undefined;
+  };
+  const str = (v: unknown, at: string, what: string) => {
+    if (v !== undefined && (typeof v !== "string" || v === "")) fail(`'${at}' must be ${what}, got ${JSON.stringify(v)}`);
+    return v as string | undefined;
+  };
   const abs = (p: string) => (isAbsolute(p) ? p : join(base, p));
+
+  if (!isObject(raw)) return fail("expected a JSON object with out, models and datasets");
+  const c = raw;
+  keys(c, TOP_KEYS, "");
+  if (typeof c.out !== "string" || c.out === "") fail("'out' must be a folder path");
   if (!Array.isArray(c.models) || c.models.length === 0) fail("'models' must be a non-empty list of { path, adapter?, name? }");
-  const models = (c.models as Record<string, unknown>[]).map((m, i) => {
-    if (!m || typeof m.path !== "string") fail(`models[${i}] needs a 'path' (a Hugging Face model folder)`);
-    if (m.adapter !== undefined && typeof m.adapter !== "string") fail(`models[${i}].adapter must be a folder path`);
-    return { path: abs(m.path as string), adapter: m.adapter ? abs(m.adapter as string) : undefined, name: m.name as string | undefined };
+  const models = (c.models as unknown[]).map((m, i): ModelSource => {
+    if (!isObject(m)) return fail(`models[${i}] must be an object { path, adapter?, name? }`);
+    keys(m, MODEL_KEYS, `models[${i}]`);
+    const path = str(m.path, `models[${i}].path`, "a Hugging Face model folder") ?? fail(`models[${i}] needs a 'path' (a Hugging Face model folder)`);
+    const adapter = str(m.adapter, `models[${i}].adapter`, "a PEFT adapter folder");
+    const name = str(m.name, `models[${i}].name`, "a folder name");
+    if (name !== undefined && !/^[\w.+-]+$/.test(name)) fail(`models[${i}].name '${name}' must be a plain folder name (letters, digits, . _ + -)`);
+    return { path: abs(path), ...(adapter ? { adapter: abs(adapter) } : {}), ...(name ? { name } : {}) };
+  });
+  const names = models.map(modelName);
+  names.forEach((n, i) => {
+    const j = names.indexOf(n);
+    if (j !== i) fail(`models[${j}] and models[${i}] would both write results to '${n}/': give them different 'name's`);
   });
   if (!Array.isArray(c.datasets) || c.datasets.length === 0) fail("'datasets' must be a non-empty list of { path } or { create: NAME, options? }");
-  const datasets = (c.datasets as Record<string, unknown>[]).map((d, i) => {
-    if (d && typeof d.path === "string") return { path: abs(d.path) };
-    if (d && typeof d.create === "string") {
-      if (!isDatasetName(d.create)) fail(`datasets[${i}].create: unknown dataset '${d.create}'`);
-      return { create: d.create as DatasetName, options: (d.options ?? {}) as CreateOptions };
+  const datasets = (c.datasets as unknown[]).map((d, i): RunConfig["datasets"][number] => {
+    if (!isObject(d)) return fail(`datasets[${i}] must be an object { path } or { create, options? }`);
+    if (d.path !== undefined) {
+      keys(d, ["path"], `datasets[${i}]`);
+      return { path: abs(str(d.path, `datasets[${i}].path`, "a dataset folder")!) };
     }
-    return fail(`datasets[${i}] needs 'path' or 'create'`);
+    if (d.create === undefined) return fail(`datasets[${i}] needs 'path' or 'create'`);
+    keys(d, ["create", "options"], `datasets[${i}]`);
+    if (typeof d.create !== "string" || !isDatasetName(d.create)) fail(`datasets[${i}].create: unknown dataset ${JSON.stringify(d.create)}`);
+    const o = d.options ?? {};
+    if (!isObject(o)) fail(`datasets[${i}].options must be an object`);
+    const opts = o as Record<string, unknown>;
+    keys(opts, CREATE_OPTION_KEYS, `datasets[${i}].options`);
+    int(opts.seed, `datasets[${i}].options.seed`, 0);
+    for (const k of ["baseExamples", "maxDigits", "nValidation", "nTest"]) int(opts[k], `datasets[${i}].options.${k}`, 1);
+    for (const k of ["source", "difficulties"]) if (opts[k] !== undefined) opts[k] = abs(str(opts[k], `datasets[${i}].options.${k}`, "a file or folder path")!);
+    return { create: d.create as DatasetName, options: opts as CreateOptions };
   });
+  const created = datasets.flatMap((d) => ("create" in d ? [d.create] : []));
+  created.forEach((n, i) => {
+    if (created.indexOf(n) !== i) fail(`datasets: '${n}' is created twice (results of both would go to <model>/${n}/)`);
+  });
+  let reporters: GridReporter[] = [...ALL_REPORTERS];
   if (c.reporters !== undefined) {
-    if (!Array.isArray(c.reporters)) fail("'reporters' must be a list");
-    for (const r of c.reporters as string[]) if (!(ALL_REPORTERS as string[]).includes(r)) fail(`unknown reporter '${r}' (known: ${ALL_REPORTERS.join(", ")})`);
+    if (!Array.isArray(c.reporters) || c.reporters.length === 0) fail("'reporters' must be a non-empty list");
+    for (const r of c.reporters as unknown[]) if (!(ALL_REPORTERS as unknown[]).includes(r)) fail(`unknown reporter '${String(r)}' (known: ${ALL_REPORTERS.join(", ")})`);
+    reporters = [...new Set(c.reporters as GridReporter[])];
   }
-  for (const k of ["maxTrain", "maxTest", "batchSize", "randomSamples", "seed"]) {
-    if (c[k] !== undefined && !(Number.isInteger(c[k]) && (c[k] as number) > 0)) fail(`'${k}' must be a positive integer`);
-  }
-  if (c.method !== undefined && c.method !== "first" && c.method !== "random") fail("'method' must be 'first' or 'random'");
-  return { ...(c as unknown as RunConfig), out: abs(c.out as string), models, datasets };
+  for (const k of ["maxTrain", "maxTest", "batchSize", "randomSamples"]) int(c[k], k, 1);
+  int(c.seed, "seed", 0);
+  if (c.method !== undefined && !["first", "random", "all"].includes(c.method as string)) fail(`'method' must be 'first', 'random' or 'all', got ${JSON.stringify(c.method)}`);
+  if (c.report !== undefined && typeof c.report !== "boolean") fail("'report' must be true or false");
+
+  let anomaly: RunConfig["anomaly"];
+  if (c.anomaly === false) anomaly = false;
+  else if (c.anomaly !== undefined) {
+    if (!isObject(c.anomaly)) fail("'anomaly' must be false or { reporter, methods?, bootstrap? }");
+    const a = c.anomaly as Record<string, unknown>;
+    keys(a, ANOMALY_KEYS, "anomaly");
+    const reporter = str(a.reporter, "anomaly.reporter", "a reporter name") ?? "lr";
+    if (reporter === "random" || !reporters.includes(reporter as GridReporter)) fail(`anomaly.reporter '${reporter}' must be one of the fitted reporters the run computes (${reporters.filter((r) => r !== "random").join(", ")})`);
+    if (a.methods !== undefined) {
+      if (!Array.isArray(a.methods) || a.methods.length === 0) fail("'anomaly.methods' must be a non-empty list");
+      for (const m of a.methods as unknown[]) if (!(ANOMALY_METHODS as unknown[]).includes(m)) fail(`anomaly.methods: unknown method ${JSON.stringify(m)} (known: ${ANOMALY_METHODS.join(", ")})`);
+    }
+    int(a.bootstrap, "anomaly.bootstrap", 1);
+    anomaly = { reporter, ...(a.methods ? { methods: a.methods as AnomalyMethod[] } : {}), ...(a.bootstrap ? { bootstrap: a.bootstrap as number } : {}) };
+  } else if (!reporters.includes("lr")) anomaly = false; // the default detector reads lr; a run without lr has none to run
+
+  let interventions: RunConfig["interventions"];
+  if (c.interventions === false) interventions = false;
+  else if (c.interventions !== undefined) {
+    if (!isObject(c.interventions)) fail("'interventions' must be false or { reporter, train, test, maxExamples? }");
+    const v = c.interventions as Record<string, unknown>;
+    keys(v, INTERVENTION_KEYS, "interventions");
+    const reporter = str(v.reporter, "interventions.reporter", "a reporter name") ?? "mean-diff";
+    if (!INTERVENTION_REPORTERS.includes(reporter)) fail(`interventions.reporter '${reporter}' must read the residual stream (${INTERVENTION_REPORTERS.join(", ")})`);
+    if (!reporters.includes(reporter as GridReporter)) fail(`interventions.reporter '${reporter}' is not among the run's reporters (${reporters.join(", ")})`);
+    const train = str(v.train, "interventions.train", "a distribution") ?? "A";
+    if (!FITTED_ON.includes(train)) fail(`interventions.train '${train}' must be a distribution the grid fits on (${FITTED_ON.join(", ")})`);
+    const test = str(v.test, "interventions.test", "a distribution") ?? "B";
+    if (!(DISTRIBUTIONS as readonly string[]).includes(test)) fail(`interventions.test '${test}' must be one of ${DISTRIBUTIONS.join(", ")}`);
+    int(v.maxExamples, "interventions.maxExamples", 1);
+    interventions = { reporter, train, test, ...(v.maxExamples ? { maxExamples: v.maxExamples as number } : {}) };
+  } else if (!reporters.includes("mean-diff")) interventions = false; // the default intervention uses mean-diff
+
+  return {
+    out: abs(c.out as string),
+    models,
+    datasets,
+    reporters,
+    ...(c.maxTrain !== undefined ? { maxTrain: c.maxTrain as number } : {}),
+    ...(c.maxTest !== undefined ? { maxTest: c.maxTest as number } : {}),
+    ...(c.method !== undefined ? { method: c.method as TemplateMethod } : {}),
+    ...(c.batchSize !== undefined ? { batchSize: c.batchSize as number } : {}),
+    ...(c.randomSamples !== undefined ? { randomSamples: c.randomSamples as number } : {}),
+    ...(c.seed !== undefined ? { seed: c.seed as number } : {}),
+    ...(anomaly !== undefined ? { anomaly } : {}),
+    ...(interventions !== undefined ? { interventions } : {}),
+    ...(c.report !== undefined ? { report: c.report as boolean } : {}),
+  };
 }
 
 export interface Shard {
@@ -125,78 +230,128 @@ export function parseShard(spec: string | undefined, env: NodeJS.ProcessEnv = pr
   return { index: id - min, count };
 }
 
-const modelName = (m: RunConfig["models"][number]) => m.name ?? (m.adapter ? `${basename(m.path)}__${basename(m.adapter)}` : basename(m.path));
-
-async function loadOne(m: RunConfig["models"][number]): Promise<Transformer> {
-  const model = loadModel(m.path);
-  if (m.adapter) await mergeLora(model, readPeftAdapter(m.adapter, model));
-  return model;
-}
-
-/** Dataset folders of the config (creating those that must be created). */
-async function datasetDirs(cfg: RunConfig): Promise<string[]> {
+/** Dataset folders of the config, creating those that must be created (one shard at a time per dataset). */
+async function datasetDirs(cfg: RunConfig, log: (m: string) => void): Promise<string[]> {
   const out: string[] = [];
   for (const d of cfg.datasets) {
-    if ("path" in d) out.push(d.path);
-    else out.push((await writeDataset(join(cfg.out, "datasets"), d.create, d.options)).dir);
+    if ("path" in d) {
+      if (!existsSync(d.path)) throw new ConfigFileError(`${d.path}: dataset folder not found`);
+      out.push(d.path);
+      continue;
+    }
+    const dir = join(cfg.out, "datasets");
+    const made = await withLock(join(dir, `.${d.create}.lock`), () => writeDataset(dir, d.create, d.options), () => log(`waiting for another shard creating ${d.create}`));
+    out.push(made.dir);
   }
+  const names = out.map(datasetNameOf);
+  names.forEach((n, i) => {
+    if (names.indexOf(n) !== i) throw new ConfigFileError(`datasets[${names.indexOf(n)}] and datasets[${i}] are both '${n}': their results would share <model>/${n}/`);
+  });
   return out;
 }
 
-function unitDone(root: string, reporter: GridReporter): boolean {
-  return standardGrid([reporter]).every((s) =>
-    s.tests.every((t) => existsSync(join(testDirOf(root, t), s.reporter === "random" ? randomFile(s.train, s.labelCol) : metricsFile(s.train, s.reporter)))),
-  );
+export interface RunResult {
+  units: number;
+  mine: number;
+  /** every unit is done and the tables and report are written (by this shard or another) */
+  finished: boolean;
 }
 
-export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count: 1 }, log: (m: string) => void = () => {}): Promise<{ units: number; mine: number; finished: boolean }> {
-  const dsDirs = await datasetDirs(cfg);
+/** Run (this shard's part of) a config; with `force`, results computed from other inputs are recomputed instead of refused. */
+export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count: 1 }, log: (m: string) => void = () => {}, opts: { force?: boolean } = {}): Promise<RunResult> {
+  removeStaleTemps(cfg.out); // leftovers of killed runs
+  const dsDirs = await datasetDirs(cfg, log);
   const reporters = cfg.reporters ?? ALL_REPORTERS;
+  const fingerprints = cfg.models.map((m) => modelFingerprint(m));
+  let opened: { m: number; model: Transformer; tokenizer: TextTokenizer } | undefined;
+  const open = async (m: number) => {
+    if (opened?.m !== m) {
+      opened = undefined; // let the previous model go before loading the next
+      log(`loading ${modelName(cfg.models[m])}`);
+      opened = { m, ...(await openModel(cfg.models[m])) };
+    }
+    return opened;
+  };
+  const grid = (m: number, d: number, only?: GridReporter[]): GridOptions => ({
+    open: () => open(m),
+    modelFingerprint: hashPair(fingerprints[m]),
+    modelName: modelName(cfg.models[m]),
+    adapterName: cfg.models[m].adapter ?? null,
+    datasetDir: dsDirs[d],
+    root: join(cfg.out, modelName(cfg.models[m]), datasetNameOf(dsDirs[d])),
+    reporters: only ?? reporters,
+    maxTrain: cfg.maxTrain,
+    maxTest: cfg.maxTest,
+    method: cfg.method,
+    batchSize: cfg.batchSize,
+    randomSamples: cfg.randomSamples,
+    seed: cfg.seed ?? DEFAULTS.seed,
+    force: opts.force,
+    onProgress: (msg, done, total) => log(done !== undefined && total !== undefined ? `${msg} ${done}/${total}` : msg),
+    warn: log,
+  });
+  const plans = new Map<string, PlannedExtraction[]>();
+  const planOf = async (m: number, d: number) => {
+    const key = `${m}/${d}`;
+    if (!plans.has(key)) plans.set(key, await planExtractions(grid(m, d)));
+    return plans.get(key)!;
+  };
+
   const units: { m: number; d: number; reporter: GridReporter }[] = [];
   cfg.models.forEach((_, m) => dsDirs.forEach((_, d) => reporters.forEach((reporter) => units.push({ m, d, reporter }))));
-  const rootOf = (m: number, d: number) => join(cfg.out, modelName(cfg.models[m]), datasetNameOf(dsDirs[d]));
   const mine = units.filter((_, k) => k % shard.count === shard.index);
-
-  let loaded: { m: number; model: Transformer } | undefined;
-  const modelFor = async (m: number) => {
-    if (loaded?.m !== m) loaded = { m, model: await loadOne(cfg.models[m]) };
-    return loaded.model;
-  };
   for (const u of mine) {
-    const root = rootOf(u.m, u.d);
-    if (unitDone(root, u.reporter)) continue;
-    log(`grid ${modelName(cfg.models[u.m])} × ${datasetNameOf(dsDirs[u.d])} × ${u.reporter}`);
-    await runGrid({
-      model: await modelFor(u.m), tokenizer: loadTokenizer(cfg.models[u.m].path), modelName: modelName(cfg.models[u.m]), adapterName: cfg.models[u.m].adapter ?? null,
-      datasetDir: dsDirs[u.d], root, reporters: [u.reporter], maxTrain: cfg.maxTrain, maxTest: cfg.maxTest, method: cfg.method, batchSize: cfg.batchSize,
-      randomSamples: cfg.randomSamples, seed: cfg.seed, onProgress: (msg) => log(msg),
-    });
+    const g = grid(u.m, u.d, [u.reporter]);
+    if (reporterDone(g, await planOf(u.m, u.d), u.reporter)) continue;
+    log(`grid ${g.modelName} × ${datasetNameOf(dsDirs[u.d])} × ${u.reporter}`);
+    // extract everything the dataset's units need, shared with the other shards, then this unit's transfers
+    await extractForGrid(grid(u.m, u.d), await planOf(u.m, u.d), shard);
+    for (const spec of standardGrid([u.reporter])) await runTransfer(g.root, spec, transferOptions(g));
   }
-  // finish when every unit of every shard is done
-  const finished = units.every((u) => unitDone(rootOf(u.m, u.d), u.reporter));
-  if (!finished) return { units: units.length, mine: mine.length, finished };
-  for (let m = 0; m < cfg.models.length; m++) {
-    for (let d = 0; d < dsDirs.length; d++) {
-      const root = rootOf(m, d);
-      if (cfg.anomaly !== false) {
-        const reporter = cfg.anomaly?.reporter ?? "lr";
-        if (reporters.includes(reporter as GridReporter) && !existsSync(join(root, `anomaly_${reporter}.json`))) anomalyFromRoot(root, reporter, undefined, { seed: cfg.seed });
-      }
-      if (cfg.interventions !== false) {
-        const iv = cfg.interventions ?? { reporter: "mean-diff", train: "A", test: "B" };
-        if (reporters.includes(iv.reporter as GridReporter) && !existsSync(join(root, `intervention_${iv.reporter}.json`))) {
-          log(`interventions ${modelName(cfg.models[m])} × ${datasetNameOf(dsDirs[d])}`);
-          const model = await modelFor(m);
-          const { examples } = await loadExamples(dsDirs[d], { distribution: iv.test as never, split: "test", method: cfg.method ?? "first", seed: cfg.seed ?? 633, maxExamples: iv.maxExamples ?? cfg.maxTest ?? 1000 });
-          const results = await interventionExperiment(model, loadTokenizer(cfg.models[m].path), examples, probesFromRoot(root, iv.reporter, iv.train));
-          writeInterventionResults(root, iv.reporter, results);
-        }
-      }
-      writeFileAtomic(join(root, "summary.json"), JSON.stringify(summarizeRoot(root), null, 1) + "\n");
+
+  const allDone = async () => {
+    for (const u of units) if (!reporterDone(grid(u.m, u.d, [u.reporter]), await planOf(u.m, u.d), u.reporter)) return false;
+    return true;
+  };
+  if (!(await allDone())) return { units: units.length, mine: mine.length, finished: false };
+  // the finishing steps: one shard, which checks again holding the lock (a shard that wrote the last unit sees it)
+  const lock = tryLock(join(cfg.out, ".finish.lock"));
+  if (!lock) {
+    log("another shard is writing the tables and the report");
+    return { units: units.length, mine: mine.length, finished: true };
+  }
+  try {
+    if (!(await allDone())) return { units: units.length, mine: mine.length, finished: false };
+    for (let m = 0; m < cfg.models.length; m++) {
+      for (let d = 0; d < dsDirs.length; d++) await finishRoot(cfg, grid(m, d), log, opts.force);
     }
+    writeTables(cfg.out);
+    if (cfg.report !== false && experimentRoots(cfg.out).length > 0) await renderReport(cfg.out, join(cfg.out, "report"));
+  } finally {
+    lock.release();
   }
-  const tables = pgrTables(cfg.out);
-  writeFileAtomic(join(cfg.out, "pgr.json"), JSON.stringify(tables, null, 1) + "\n");
-  if (cfg.report !== false && experimentRoots(cfg.out).length > 0) await renderReport(cfg.out, join(cfg.out, "report"));
-  return { units: units.length, mine: mine.length, finished };
+  return { units: units.length, mine: mine.length, finished: true };
+}
+
+/** The model and adapter fingerprints as one. */
+const hashPair = (f: { model: string; adapter: string | null }) => (f.adapter ? `${f.model}+${f.adapter}` : f.model);
+
+/** Anomaly detection and interventions of one finished (model, dataset). */
+async function finishRoot(cfg: RunConfig, g: GridOptions, log: (m: string) => void, force?: boolean): Promise<void> {
+  if (cfg.anomaly !== false) {
+    const a = cfg.anomaly ?? { reporter: "lr" };
+    anomalyFromRoot(g.root, a.reporter, a.methods, { seed: cfg.seed ?? DEFAULTS.seed, bootstrap: a.bootstrap, force });
+  }
+  if (cfg.interventions !== false) {
+    const iv = cfg.interventions ?? { reporter: "mean-diff", train: "A", test: "B" };
+    const { examples } = await loadExamples(g.datasetDir, {
+      distribution: iv.test as Distribution,
+      split: "test",
+      method: cfg.method ?? DEFAULTS.method,
+      seed: cfg.seed ?? DEFAULTS.seed,
+      maxExamples: iv.maxExamples ?? cfg.maxTest ?? DEFAULTS.maxTest,
+    });
+    log(`interventions ${g.modelName} × ${datasetNameOf(g.datasetDir)}`);
+    await runIntervention({ root: g.root, open: g.open, modelFingerprint: g.modelFingerprint, examples, reporter: iv.reporter, train: iv.train, batchSize: cfg.batchSize, force });
+  }
 }
