@@ -60,7 +60,7 @@ ctld_port=${SLURMCTLD_PORT:-$((20000 + RANDOM % 10000))}
 slurmd_port=${SLURMD_PORT:-$((30000 + RANDOM % 10000))}
 cat >"$dir/slurm.conf" <<EOF
 ClusterName=quirky
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port

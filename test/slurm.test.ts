@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
@@ -148,6 +149,18 @@ test("quirky run off a terminal: progress lines with counts and time left on std
   assert.ok(existsSync(join(dir, "exp", "report", "index.html")));
 });
 
+/** a TCP port nothing listens on now */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.on("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => done(port));
+    });
+  });
+}
+
 /** Why the real-cluster test cannot run here, or undefined when it can. */
 function clusterMissing(): string | undefined {
   if (process.getuid?.() !== 0) return "slurmd must run as root (the test starts its own munged, slurmctld and slurmd)";
@@ -174,7 +187,8 @@ test(
       rmSync(dir, { recursive: true, force: true });
     });
     const t0 = performance.now();
-    const started = spawnSync("bash", [join(ROOT, "scripts", "slurm-cluster.sh"), "start", clusterDir], { encoding: "utf8" });
+    const [ctldPort, slurmdPort] = [await freePort(), await freePort()];
+    const started = spawnSync("bash", [join(ROOT, "scripts", "slurm-cluster.sh"), "start", clusterDir], { encoding: "utf8", env: { ...process.env, SLURMCTLD_PORT: String(ctldPort), SLURMD_PORT: String(slurmdPort) } });
     assert.equal(started.status, 0, `the cluster did not start: ${started.stderr}`);
     const env = { ...process.env, SLURM_CONF: join(clusterDir, "slurm.conf") };
     const slurm = (cmd: string, args: string[]) => execFileSync(cmd, args, { env, encoding: "utf8" });
