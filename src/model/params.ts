@@ -47,7 +47,8 @@ export class Half {
       const u32 = new Uint32Array(out.buffer, out.byteOffset, n);
       for (let i = 0; i < n; i++) u32[i] = src[i] << 16;
     } else {
-      for (let i = 0; i < n; i++) out[i] = F16_TO_F32[src[i]];
+      const table = F16_TO_F32; // a local: an imported binding may be a getter in the loop
+      for (let i = 0; i < n; i++) out[i] = table[src[i]];
     }
     return out;
   }

@@ -309,16 +309,22 @@ export function readF32Range(path: string, info: TensorInfo, start: number, out:
 }
 
 /**
- * Write an F32 safetensors file whose data arrives in pieces (bounded memory): `specs` fix the header,
- * `pieces` must yield exactly the tensors' bytes in the order of `specs`.
+ * Write a safetensors file whose data arrives in pieces (bounded memory): `specs` fix the header (dtype default F32),
+ * `pieces` must yield exactly the tensors' bytes in the order of `specs` (f32 values, or f16/bf16 bits).
  */
-export function writeSafetensorsStream(path: string, specs: { name: string; shape: number[] }[], pieces: Iterable<Float32Array>, metadata?: Record<string, string>): void {
+export function writeSafetensorsStream(
+  path: string,
+  specs: { name: string; shape: number[]; dtype?: "F32" | "F16" | "BF16" }[],
+  pieces: Iterable<Float32Array | Uint16Array>,
+  metadata?: Record<string, string>,
+): void {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
   for (const s of specs) {
-    const bytes = s.shape.reduce((a, b) => a * b, 1) * 4;
-    header[s.name] = { dtype: "F32", shape: s.shape, data_offsets: [offset, offset + bytes] };
+    const dtype = s.dtype ?? "F32";
+    const bytes = s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+    header[s.name] = { dtype, shape: s.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
