@@ -122,8 +122,8 @@ export function transferOutputs(root: string, spec: TransferSpec, opts: Transfer
     return {
       test,
       files: [
-        { path: join(dir, logOddsFile(spec.train, spec.reporter, spec.labelCol)), wanted, logOdds: true },
         { path: join(dir, metricsFile(spec.train, spec.reporter, spec.labelCol)), wanted, logOdds: false },
+        { path: join(dir, logOddsFile(spec.train, spec.reporter, spec.labelCol)), wanted, logOdds: true },
       ],
     };
   });
@@ -163,6 +163,11 @@ export async function runTransfer(root: string, spec: TransferSpec, opts: Transf
   const trainDir = trainDirOf(root, spec.train);
   const trainMeta = readStatesMeta(trainDir);
   for (const test of spec.tests) checkCompatible(trainMeta, readStatesMeta(testDirOf(root, test)), trainDir, testDirOf(root, test));
+  if (spec.reporter !== "random") {
+    // fitted reporters from other states or settings: refused here, naming the setting, before their outputs are
+    const file = join(trainDir, reportersFile(spec.reporter, spec.labelCol));
+    reuseCached(file, recordedProvenance(file), reportersProvenance(trainMeta, spec, seed), opts.force);
+  }
   const pending = transferOutputs(root, spec, opts).filter((t) =>
     !t.files.every((f) => reuseCached(f.path, f.logOdds ? recordedLogOdds(f.path) : recordedProvenance(f.path), f.wanted, opts.force)),
   );
@@ -209,8 +214,9 @@ export async function runTransfer(root: string, spec: TransferSpec, opts: Transf
     const wanted = files[0].wanted;
     const result: TransferMetrics = { reporter: spec.reporter, train: spec.train, test, labelCol: spec.labelCol, layers, lm: metricTable(lmLogOdds, labels), provenance: wanted };
     // log-odds first, metrics last: the metrics file is what marks the test done
-    writeSafetensors(files[0].path, new Map([["log_odds", { shape: [meta.layers, meta.n], data: logOdds }]]), { fingerprint: wanted.fingerprint });
-    writeFileAtomic(files[1].path, JSON.stringify(result));
+    const [metricsPath, logOddsPath] = files.map((f) => f.path);
+    writeSafetensors(logOddsPath, new Map([["log_odds", { shape: [meta.layers, meta.n], data: logOdds }]]), { fingerprint: wanted.fingerprint });
+    writeFileAtomic(metricsPath, JSON.stringify(result));
   }
 }
 

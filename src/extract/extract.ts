@@ -134,7 +134,9 @@ export function reusableStates(outDir: string, wanted: Provenance, info: Extract
   let context: string[] = [];
   if (old.provenance?.fingerprint !== wanted.fingerprint && !force) {
     context = describeDifferences({ model: old.model, adapter: old.adapter, n: old.n, ...old.settings }, { model: info.model, adapter: info.adapter, n, ...info.settings });
-    if (context.length === 0) context = ["the model's files or the dataset's rows changed"];
+    const was = old.provenance?.inputs ?? {};
+    if (was.model !== wanted.inputs.model) context.push(`the model's or adapter's files changed (fingerprint ${was.model} → ${wanted.inputs.model})`);
+    else if (context.length === 0) context.push("the dataset's rows changed");
   }
   return reuseCached(join(outDir, META_FILE), old.provenance, wanted, force, context);
 }

@@ -46,10 +46,20 @@ export function removeStaleTemps(dir: string): number {
   return removed;
 }
 
+/** Remove a temporary file or folder after a failed write; the write's own error is the one to report. */
+function removeQuietly(tmp: string): void {
+  try {
+    rmSync(tmp, { recursive: true, force: true });
+  } catch {
+    /* e.g. its parent is not a folder: then nothing was created */
+  }
+}
+
 /** A failed write as one line naming the file we meant to write (not the temporary name). */
 function cannotWrite(path: string, err: unknown): Error {
   const e = err as NodeJS.ErrnoException;
   if (!e.code) return e;
+  if (e.code === "EEXIST" && e.syscall === "mkdir") return new Error(`${path}: cannot write (ENOTDIR: a parent is not a folder)`);
   const why = { EACCES: "permission denied", EPERM: "not permitted", EROFS: "read-only file system", ENOSPC: "no space left on the device", ENOTDIR: "a parent is not a folder" }[e.code] ?? e.message;
   return new Error(`${path}: cannot write (${e.code}: ${why})`);
 }
@@ -65,7 +75,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     closeSync(fd);
     renameSync(tmp, path);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw cannotWrite(path, err);
   }
 }
@@ -98,7 +108,7 @@ export function writeChunksAtomic(path: string, chunks: Iterable<string | Uint8A
     renameSync(tmp, path);
   } catch (err) {
     if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw cannotWrite(path, err);
   }
 }
@@ -113,7 +123,7 @@ export function writeDirAtomic(dir: string, write: (tmpDir: string) => void): vo
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
+    removeQuietly(tmp);
     throw cannotWrite(dir, err);
   }
 }

@@ -4,8 +4,9 @@
  * the holder refreshes its mtime while it works. A lock is stale, and is broken, when its holder is a dead process
  * on this machine, or when it has not been refreshed for STALE_MS (a holder on another node of a shared file system).
  */
-import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
+import { dirname } from "node:path";
 
 const REFRESH_MS = 20_000;
 const STALE_MS = 5 * 60_000;
@@ -42,6 +43,7 @@ function isStale(h: { host: string; pid: number; mtimeMs: number }): boolean {
 
 /** Take the lock at `path` if it is free (or stale); undefined when a live process holds it. */
 export function tryLock(path: string): Lock | undefined {
+  mkdirSync(dirname(path), { recursive: true });
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {

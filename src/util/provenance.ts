@@ -40,14 +40,13 @@ export function describeDifferences(found: Record<string, unknown>, wanted: Reco
 /**
  * Whether the result at `path` can be reused for `wanted`. `found` is the provenance it records (undefined when
  * it records none), or null when there is no result. Returns true to reuse, false to compute (nothing there, or
- * stale and `force`); throws StaleResultError for a stale result without `force`.
+ * stale and `force`); throws StaleResultError for a stale result without `force`, saying what changed: `context`
+ * when given (a caller that can name the change better), else the inputs that differ.
  */
 export function reuseCached(path: string, found: Provenance | undefined | null, wanted: Provenance, force = false, context: string[] = []): boolean {
   if (found === null) return false;
   if (found?.fingerprint === wanted.fingerprint) return true;
   if (force) return false;
-  const why = found ? describeDifferences(found.inputs, wanted.inputs) : ["it records no inputs (made by an older quirky)"];
-  throw new StaleResultError(
-    `${path}: computed from other inputs than now (${[...context, ...why].join("; ")}); pass --force to recompute it, or use another output folder`,
-  );
+  const why = !found ? ["it records no inputs (made by an older quirky)"] : context.length ? context : describeDifferences(found.inputs, wanted.inputs);
+  throw new StaleResultError(`${path}: computed from other inputs than now (${why.join("; ")}); pass --force to recompute it, or use another output folder`);
 }
