@@ -184,5 +184,5 @@ test("`quirky datasets create sentiment|nli|sciq --difficulty-models` scores the
   }
   const noModels = runCli(["datasets", "create", "nli", "--source", join(FIXTURES, "snli"), "--out", join(dir, "none")]);
   assert.equal(noModels.code, 1);
-  assert.match(noModels.stderr, /nli needs --difficulty-models or --difficulties/);
+  assert.match(noModels.stderr, /nli needs --difficulties FILE or --difficulty-models M1,M2,\.\.\./);
 });

@@ -62,13 +62,13 @@ export function datasetsCommand(): Command {
       if (missing.length > 0 && !o.skipMissing) {
         throw new Error(
           `missing inputs for ${missing.join(", ")}: ` +
-            missing.map((n) => `${n} needs ${[needsSource(n) && !sources.has(n) ? "--source" : "", needsScores(n) ? "--difficulty-models or --difficulties" : ""].filter(Boolean).join(" and ")}`).join("; ") +
+            missing.map((n) => `${n} needs ${[needsSource(n) && !sources.has(n) ? "--source" : "", needsScores(n) ? "--difficulties FILE or --difficulty-models M1,M2,..." : ""].filter(Boolean).join(" and ")}`).join("; ") +
             ` (see 'quirky datasets create --help'); or pass --skip-missing`,
         );
       }
       for (const name of names) {
         if (missing.includes(name)) {
-          console.error(`skipped ${name}: no ${needsSource(name) && !sources.has(name) ? "--source" : "--difficulty-models or --difficulties"} given`);
+          console.error(`skipped ${name}: no ${needsSource(name) && !sources.has(name) ? "--source" : "--difficulties or --difficulty-models"} given`);
           continue;
         }
         const bar = progressBar(name);
