@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
 import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
@@ -234,6 +234,10 @@ test(
     const states = slurm("scontrol", ["-o", "show", "job", jobId]).trim().split("\n");
     assert.equal(states.length, 3, states.join("\n"));
     for (const s of states) assert.match(s, /JobState=COMPLETED .*ExitCode=0:0/, `${s}\n${logText}`);
+    // one CPU per task: with two or more, tasks ran at the same time, sharing the experiments folder
+    const spans = states.map((s) => ["StartTime", "EndTime"].map((k) => Date.parse(new RegExp(`${k}=(\\S+)`).exec(s)![1])));
+    const overlapped = spans.some(([s0, e0], i) => spans.some(([s1, e1], j) => i !== j && s0 < e1 && s1 < e0));
+    if (availableParallelism() >= 2) assert.ok(overlapped, `no two array tasks ran at the same time:\n${states.join("\n")}`);
 
     for (const [i, f] of logs.entries()) {
       const log = readFileSync(f, "utf8");
