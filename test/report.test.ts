@@ -1,5 +1,5 @@
 /**
- * The report (SPEC §6) from a synthetic experiments folder: every figure drawn and readable (axis titles, legends,
+ * The report from a synthetic experiments folder: every figure drawn and readable (axis titles, legends,
  * the 0.5 chance line where the paper draws one), numbers as CSV/JSON, missing inputs skipped with a visible
  * note, a clear error for an empty or invalid folder, and the page itself opened in headless Chromium — no
  * errors, no network, every figure in the DOM and interactive — with a full-page screenshot in
@@ -15,8 +15,8 @@ import * as vega from "vega";
 import { compile } from "vega-lite";
 import { renderReport, type ReportResult } from "../src/report/index.ts";
 import { writeSyntheticExperiments } from "../src/report/synthetic.ts";
-import { reportCommand, parseLayerwise } from "../src/report/cli.ts";
-import type { FigureDef } from "../src/report/figures.ts";
+import { reportCommand, parseLayerwise } from "../src/cli/report.ts";
+import type { FigureDef } from "../src/report/index.ts";
 import { ROOT } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

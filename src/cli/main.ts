@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { datasetsCommand } from "./datasets.ts";
 import { experimentCommands } from "./experiments.ts";
 import { trainCommand } from "./train.ts";
-import { reportCommand } from "../report/cli.ts";
+import { reportCommand } from "./report.ts";
 import { runCommands } from "./run.ts";
 
 export function program(): Command {

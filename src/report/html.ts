@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ExperimentData } from "./load.ts";
-import type { FigureDef, Section } from "./figures.ts";
+import type { FigureDef, Section } from "./figures/vega.ts";
 import { escapeHtml } from "./escape.ts";
 
 /** The folder of an installed package (walks up from its resolved entry point to its package.json). */

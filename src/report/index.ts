@@ -1,5 +1,5 @@
 /**
- * The report (SPEC §6): from an experiments folder to one self-contained HTML page, one SVG per figure, the
+ * The report: from an experiments folder to one self-contained HTML page, one SVG per figure, the
  * Vega-Lite specs, and the numbers as CSV and JSON.
  *
  *   outDir/index.html          the page (inline SVGs + specs + inlined vega runtime: interactive, offline)
@@ -15,26 +15,14 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { toCsv, toJsonRows } from "./csv.ts";
-import {
-  anomalySection,
-  interventionSection,
-  layerwiseSection,
-  pgrSection,
-  randomSection,
-  scatterSection,
-  transferSection,
-  type FigureDef,
-  type LayerwiseConfig,
-  type Section,
-} from "./figures.ts";
+import { buildSections, type FigureDef, type LayerwiseConfig } from "./figures/index.ts";
 import { pageHtml } from "./html.ts";
-import { loadExperiments, type ExperimentData } from "./load.ts";
+import { loadExperiments } from "./load.ts";
 import { renderSvg } from "./render.ts";
-import { anomalyTablesHtml, pgrTablesHtml } from "./tables.ts";
 
 export { loadExperiments, type ExperimentData } from "./load.ts";
 export { renderSvg } from "./render.ts";
-export { DEFAULT_LAYERWISE, type FigureDef, type LayerwiseConfig, type Section, type VlSpec } from "./figures.ts";
+export { buildSections, DEFAULT_LAYERWISE, type FigureDef, type LayerwiseConfig, type Section, type VlSpec } from "./figures/index.ts";
 
 export interface ReportOptions {
   /** which layerwise curves to draw (default: LogR A→B and AE→BH on disagreements) */
@@ -56,19 +44,6 @@ export interface ReportResult {
   notes: string[];
   /** vega / vega-lite warnings while rendering (none for a clean report) */
   warnings: string[];
-}
-
-/** The report's sections, in page order. */
-export function buildSections(data: ExperimentData, opts: ReportOptions = {}): Section[] {
-  return [
-    layerwiseSection(data, opts.layerwise),
-    transferSection(data),
-    scatterSection(data),
-    randomSection(data),
-    pgrSection(data, pgrTablesHtml),
-    anomalySection(data, anomalyTablesHtml),
-    interventionSection(data),
-  ];
 }
 
 /**

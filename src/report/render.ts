@@ -1,7 +1,7 @@
 /** Vega-Lite spec → static SVG in Node (vega-lite compiles, vega renders headless with renderer "none"). */
 import * as vega from "vega";
 import { compile } from "vega-lite";
-import type { VlSpec } from "./figures.ts";
+import type { VlSpec } from "./figures/vega.ts";
 
 export interface RenderedSvg {
   svg: string;

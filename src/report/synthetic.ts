@@ -32,6 +32,9 @@ const QUALITY: Record<string, number> = { lr: 1, "mean-diff": 0.93, lda: 0.88, "
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const clamp = (x: number) => Math.min(0.995, Math.max(0.005, x));
 const auc = (g: number) => clamp(0.5 + 0.48 * Math.tanh(1.8 * g));
+/** A value per label column and per subset, in the order summary.json lists them. */
+const byColumn = <T>(f: (col: LabelColumn) => T): Record<LabelColumn, T> => ({ label: f("label"), alice: f("alice"), bob: f("bob") });
+const bySubset = <T>(f: (s: Subset) => T): Record<Subset, T> => ({ all: f("all"), agree: f("agree"), disagree: f("disagree") });
 
 function ctx(dist: string): "A" | "B" | "mixed" {
   return dist.startsWith("A") ? "A" : dist.startsWith("B") ? "B" : "mixed";
@@ -51,8 +54,7 @@ function summaryFor(rng: Rng, reporter: string, train: string, test: string, L: 
   const q = QUALITY[reporter] * dsQuality;
   const c = ctx(test);
   const hard = test.endsWith("H") && !train.endsWith("H") ? 0.8 : 1;
-  const curves = { label: {}, alice: {}, bob: {} } as TransferSummary["curves"];
-  for (const col of ["label", "alice", "bob"] as LabelColumn[]) for (const s of ["all", "agree", "disagree"] as Subset[]) curves[col][s] = [];
+  const curves: TransferSummary["curves"] = byColumn(() => bySubset((): number[] => []));
   for (let l = 0; l < L; l++) {
     const k = coefficients(train, L === 1 ? 1 : l / (L - 1));
     const t = k.truth * hard * q;
@@ -78,11 +80,11 @@ function summaryFor(rng: Rng, reporter: string, train: string, test: string, L: 
   }
   const lmQ = 0.96 * dsQuality + 0.03;
   const lmDisAlice = c === "A" ? lmQ : c === "B" ? 1 - lmQ : 0.5;
-  const lm = {
+  const lm: TransferSummary["lm"] = {
     alice: { all: (lmQ + lmDisAlice) / 2, agree: lmQ, disagree: lmDisAlice },
     bob: { all: (lmQ + 1 - lmDisAlice) / 2, agree: lmQ, disagree: 1 - lmDisAlice },
     label: { all: lmQ, agree: lmQ, disagree: c === "mixed" ? 0.5 : lmQ },
-  } as TransferSummary["lm"];
+  };
   return { reporter, train, test, curves, lm };
 }
 
@@ -115,11 +117,7 @@ export function writeSyntheticExperiments(dir: string, opts: SyntheticOptions = 
         const eil = earliestInformativeLayer(idCurve);
         for (const test of spec.tests) {
           const s = test === spec.train ? id : summaryFor(rng, spec.reporter, spec.train, test, L, dsQuality);
-          const atEil = {} as NonNullable<TransferSummary["atEil"]>;
-          for (const col of ["label", "alice", "bob"] as LabelColumn[]) {
-            atEil[col] = {} as Record<Subset, number>;
-            for (const sub of ["all", "agree", "disagree"] as Subset[]) atEil[col][sub] = s.curves[col][sub][eil];
-          }
+          const atEil = byColumn((col) => bySubset((sub) => s.curves[col][sub][eil]));
           transfers.push({ ...s, eil, atEil });
         }
       }

@@ -2,7 +2,7 @@
 import type { PgrResult } from "../analysis/summary.ts";
 import type { AnomalyRun } from "./load.ts";
 import { num } from "./load.ts";
-import { methodLabel, sortMethods } from "./figures.ts";
+import { reporterLabel, sortReporters } from "./figures/vega.ts";
 import { escapeHtml } from "./escape.ts";
 
 export { escapeHtml };
@@ -11,7 +11,7 @@ const f = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : "—");
 /** A minus sign that reads as one in tables. */
 const signed = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d).replace(/^-/, "−") : "—");
 
-/** One table per transfer group: AE→BH (with the all→BH rows of CCS/CRC) and A→B. Rows: methods; columns: datasets, overall. */
+/** One table per transfer group: AE→BH (with the all→BH rows of CCS/CRC) and A→B. Rows: reporters; columns: datasets, overall. */
 export function pgrTablesHtml(pgr: PgrResult[]): string[] {
   const groups = [
     { name: "AE→BH", transfers: ["AE→BH", "all→BH"] },
@@ -23,7 +23,7 @@ export function pgrTablesHtml(pgr: PgrResult[]): string[] {
   for (const g of groups) {
     const rows = pgr.filter((r) => g.transfers.includes(r.transfer));
     if (rows.length === 0) continue;
-    const order = sortMethods(rows.map((r) => r.reporter));
+    const order = sortReporters(rows.map((r) => r.reporter));
     rows.sort((a, b) => g.transfers.indexOf(a.transfer) - g.transfers.indexOf(b.transfer) || order.indexOf(a.reporter) - order.indexOf(b.reporter));
     const datasets = [...new Set(rows.flatMap((r) => Object.keys(r.perDataset)))].sort();
     const cell = (v: { auroc: number; floor: number; ceiling: number; pgr: number } | undefined, cls = "") => {
@@ -33,7 +33,7 @@ export function pgrTablesHtml(pgr: PgrResult[]): string[] {
     };
     const body = rows
       .map((r) => {
-        const name = methodLabel(r.reporter) + (r.transfer !== g.name ? ` (${r.transfer})` : "");
+        const name = reporterLabel(r.reporter) + (r.transfer !== g.name ? ` (${r.transfer})` : "");
         return `<tr><th scope="row">${escapeHtml(name)}</th>${datasets.map((d) => cell(r.perDataset[d])).join("")}${cell(r.overall, " overall")}</tr>`;
       })
       .join("\n");
@@ -46,16 +46,16 @@ export function pgrTablesHtml(pgr: PgrResult[]): string[] {
   return out;
 }
 
-/** One table per reporter: rows (model, dataset), columns: detection methods; cells "AUROC [lo, hi]". */
+/** One table per reporter: rows (model, dataset), columns: detectors; cells "AUROC [lo, hi]". */
 export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
   const out: string[] = [];
-  for (const reporter of sortMethods(runs.map((r) => r.reporter))) {
+  for (const reporter of sortReporters(runs.map((r) => r.reporter))) {
     const rs = runs.filter((r) => r.reporter === reporter);
-    const methods = [...new Set(rs.flatMap((r) => r.results.map((x) => x.method)))];
+    const detectors = [...new Set(rs.flatMap((r) => r.results.map((x) => x.method)))];
     const several = new Set(rs.map((r) => r.model)).size > 1;
     const body = rs
       .map((r) => {
-        const cells = methods.map((m) => {
+        const cells = detectors.map((m) => {
           const x = r.results.find((y) => y.method === m);
           if (!x) return `<td class="num missing">—</td>`;
           const title = `${num(x.nNormal)} normal (AH), ${num(x.nAnomalous)} anomalous (BH) examples; 95% bootstrap interval`;
@@ -64,14 +64,14 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
         return `<tr>${several ? `<td>${escapeHtml(r.model)}</td>` : ""}<th scope="row">${escapeHtml(r.dataset)}</th>${cells.join("")}</tr>`;
       })
       .join("\n");
-    const means = methods.map((m) => {
+    const means = detectors.map((m) => {
       const xs = rs.map((r) => num(r.results.find((y) => y.method === m)?.auroc)).filter(Number.isFinite);
       return `<td class="num">${xs.length ? f(xs.reduce((a, b) => a + b, 0) / xs.length) : "—"}</td>`;
     });
     const model = rs.length && !several ? ` — ${rs[0].model}` : "";
     out.push(
-      `<table class="data anomaly" data-reporter="${escapeHtml(reporter)}">\n<caption>Anomaly detection on ${escapeHtml(methodLabel(reporter))} outputs${escapeHtml(model)}: AUROC [95% interval]</caption>\n` +
-        `<thead><tr>${several ? '<th scope="col">model</th>' : ""}<th scope="col">dataset</th>${methods.map((m) => `<th scope="col">${escapeHtml(m)}</th>`).join("")}</tr></thead>\n` +
+      `<table class="data anomaly" data-reporter="${escapeHtml(reporter)}">\n<caption>Anomaly detection on ${escapeHtml(reporterLabel(reporter))} outputs${escapeHtml(model)}: AUROC [95% interval]</caption>\n` +
+        `<thead><tr>${several ? '<th scope="col">model</th>' : ""}<th scope="col">dataset</th>${detectors.map((m) => `<th scope="col">${escapeHtml(m)}</th>`).join("")}</tr></thead>\n` +
         `<tbody>\n${body}\n</tbody>\n<tfoot><tr>${several ? "<td></td>" : ""}<th scope="row">mean AUROC</th>${means.join("")}</tr></tfoot></table>`,
     );
   }

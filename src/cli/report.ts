@@ -1,16 +1,15 @@
 /** `quirky report RESULTS_DIR --out DIR`: a thin layer over renderReport. */
 import { Command } from "commander";
-import type { LayerwiseConfig } from "./figures.ts";
-import { renderReport } from "./index.ts";
-
-const SUBSETS = ["all", "agree", "disagree"] as const;
+import { SUBSETS } from "../analysis/metrics.ts";
+import { renderReport, type LayerwiseConfig } from "../report/index.ts";
 
 /** "lr:A→B:disagree" (also "lr:A-B:disagree" or "lr:A>B:disagree"), comma-separated. */
 export function parseLayerwise(v: string): LayerwiseConfig[] {
   return v.split(",").map((item) => {
     const m = item.trim().match(/^([A-Za-z0-9-]+):([A-Za-z]+)(?:→|->|>|-)([A-Za-z]+):(all|agree|disagree)$/);
-    if (!m) throw new Error(`--layerwise: '${item}' is not reporter:TRAIN→TEST:subset (e.g. lr:A→B:disagree; subset one of ${SUBSETS.join(", ")})`);
-    return { reporter: m[1], train: m[2], test: m[3], subset: m[4] as LayerwiseConfig["subset"] };
+    const subset = m && SUBSETS.find((s) => s === m[4]);
+    if (!m || !subset) throw new Error(`--layerwise: '${item}' is not reporter:TRAIN→TEST:subset (e.g. lr:A→B:disagree; subset one of ${SUBSETS.join(", ")})`);
+    return { reporter: m[1], train: m[2], test: m[3], subset };
   });
 }
 
