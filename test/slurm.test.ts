@@ -9,6 +9,7 @@ import { writeDataset } from "../src/datasets/create.ts";
 import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import { randomModel, saveModel } from "../src/model/load.ts";
 import { parseShard } from "../src/pipeline/run.ts";
+import { positiveCount, slurmScript, type SlurmOptions } from "../src/pipeline/slurm.ts";
 import { ProgressLines, secondsLeft } from "../src/util/progress.ts";
 import { ROOT, runCli, tempDir } from "./helpers.ts";
 
@@ -41,16 +42,12 @@ test("quirky slurm refuses bad --tasks/--cpus/--mem/--time/--partition with one 
   const dir = tempDir(t);
   const cfg = join(dir, "cfg.json");
   writeFileSync(cfg, JSON.stringify({ out: "exp", models: [{ path: "m" }], datasets: [{ path: "d" }] }));
+  // through the CLI: one line, exit 1, nothing written
   const bad: [string[], RegExp][] = [
     [["--tasks", "abc"], /^quirky: --tasks abc: expected a whole number ≥ 1$/],
     [["--tasks", "0"], /^quirky: --tasks 0: expected a whole number ≥ 1$/],
-    [["--tasks", "-2"], /^quirky: --tasks -2: expected a whole number ≥ 1$/],
-    [["--tasks", "2.5"], /^quirky: --tasks 2.5: expected a whole number ≥ 1$/],
-    [["--cpus", "0"], /^quirky: --cpus 0: expected a whole number ≥ 1$/],
-    [["--cpus", "four"], /^quirky: --cpus four: expected a whole number ≥ 1$/],
+    [["--cpus", "-1"], /^quirky: --cpus -1: expected a whole number ≥ 1$/],
     [["--mem", "lots"], /^quirky: --mem lots: expected a size/],
-    [["--time", "tomorrow"], /^quirky: --time tomorrow: expected minutes/],
-    [["--partition", "gpu; rm -rf ~"], /^quirky: --partition gpu; rm -rf ~: expected a partition name/],
   ];
   for (const [args, message] of bad) {
     const r = runCli(["slurm", cfg, ...args, "--out", join(dir, "job.sbatch")]);
@@ -58,6 +55,16 @@ test("quirky slurm refuses bad --tasks/--cpus/--mem/--time/--partition with one 
     assert.match(r.stderr.trim(), message);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   }
+  // the rest through the library the CLI calls
+  for (const tasks of ["-2", "2.5", "1e3", " ", "0x10"]) assert.throws(() => positiveCount("--tasks", tasks), /expected a whole number ≥ 1/, tasks);
+  assert.equal(positiveCount("--tasks", "12"), 12);
+  for (const [opts, message] of [
+    [{ tasks: 0 }, /--tasks 0/],
+    [{ tasks: 2, cpus: 1.5 }, /--cpus 1\.5/],
+    [{ tasks: 2, time: "tomorrow" }, /--time tomorrow: expected minutes/],
+    [{ tasks: 2, partition: "gpu; rm -rf ~" }, /--partition gpu; rm -rf ~: expected a partition name/],
+  ] as [SlurmOptions, RegExp][]) assert.throws(() => slurmScript(cfg, opts), message);
+  for (const time of ["90", "24:00:00", "2-00:00:00", "1-12", "UNLIMITED"]) assert.doesNotThrow(() => slurmScript(cfg, { tasks: 1, time }), time);
   const missing = runCli(["slurm", join(dir, "nope.json"), "--out", join(dir, "job.sbatch")]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /nope\.json: config file not found/);
