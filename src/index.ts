@@ -2,6 +2,7 @@
  * quirky's library API. The CLI (src/cli) is a thin layer over these functions; tests and scripts
  * call them directly.
  */
+export { DEFAULTS } from "./defaults.ts";
 export * from "./datasets/schema.ts";
 export { promptTemplates, datasetTemplates, templatesFile } from "./datasets/templates.ts";
 export {
@@ -9,7 +10,6 @@ export {
   generateBase,
   writeDataset,
   splitSizes,
-  DEFAULT_SEED,
   type CreateOptions,
   type DatasetMeta,
 } from "./datasets/create.ts";
@@ -27,13 +27,13 @@ export { loadTokenizer, encodeChoice, type TextTokenizer } from "./model/tokeniz
 export { charTokenizerJson, writeCharTokenizer } from "./model/char-tokenizer.ts";
 export { readPeftAdapter, writePeftAdapter, attachLora, mergeLora, linearModules, type LoraAdapter, type PeftLoraConfig } from "./model/lora.ts";
 export { readSafetensors, readSafetensorsHeader, writeSafetensors } from "./model/safetensors.ts";
-export { gemm, linear, bmm, setMatmulThreads } from "./model/matmul.ts";
+export { gemm, linear, bmm } from "./model/matmul.ts";
 export { loadExamples, datasetNameOf } from "./extract/examples.ts";
 export { extractStates } from "./extract/extract.ts";
 export { readLayer, readLmLogOdds, readStatesMeta, writeStates, type StatesMeta } from "./extract/states.ts";
 export * as probes from "./probes/index.ts";
-export { runTransfer, readTransferMetrics, type TransferSpec, type GridReporter } from "./analysis/transfer.ts";
-export { runGrid, standardGrid, ALL_REPORTERS } from "./analysis/grid.ts";
+export { runTransfer, readTransferMetrics, type TransferSpec } from "./analysis/transfer.ts";
+export { runGrid, standardGrid } from "./analysis/grid.ts";
 export { earliestInformativeLayer, pgr, pgrTable } from "./analysis/eil.ts";
 export { summarizeRoot, pgrTables } from "./analysis/summary.ts";
 export { anomalyExperiment, anomalyFromRoot, bootstrapAuroc, fitDetector, ANOMALY_METHODS, type AnomalyMethod } from "./analysis/anomaly.ts";

@@ -1,5 +1,5 @@
 /**
- * Anomaly detection on probe outputs (SPEC §5; port of elk_generalization/anomaly/{detect_anomaly,anomaly_experiment}.py).
+ * Anomaly detection on probe outputs (a port of elk_generalization/anomaly/{detect_anomaly,anomaly_experiment}.py).
  *
  * Features: one row per example, one column per layer — the log-odds that the probe trained on AE (Alice's easy
  * examples) gives at each layer. A detector is fitted on the AE test rows only, then scores AH test rows (normal:
@@ -90,7 +90,7 @@ function quantileSorted(sorted: ArrayLike<number>, q: number): number {
  */
 export function bootstrapAuroc(scores: ArrayLike<number>, labels: Uint8Array, opts: { samples?: number; seed?: number } = {}): { auroc: number; lo: number; hi: number } {
   const point = auroc(scores, labels); // checks lengths, finiteness, 0/1 labels and both classes
-  const samples = opts.samples ?? 1000;
+  const samples = opts.samples ?? DEFAULTS.bootstrap;
   if (!(Number.isInteger(samples) && samples >= 1)) throw new RangeError(`bootstrapAuroc: samples = ${samples} must be a positive integer`);
   const rng = new Rng(opts.seed ?? DEFAULT_BOOTSTRAP_SEED, "anomaly/bootstrap-auroc");
   const n = scores.length;
@@ -146,7 +146,7 @@ export function anomalyExperiment(fit: Rows, normal: Rows, anomalous: Rows, meth
   return methods.map((method) => {
     const detector = fitDetector(method, fit.x, fit.n, d, { seed: opts.seed });
     const scores = detector.score(x, normal.n + anomalous.n, d);
-    const r = bootstrapAuroc(scores, labels, { samples: opts.bootstrap ?? 1000, seed: opts.seed });
+    const r = bootstrapAuroc(scores, labels, { samples: opts.bootstrap ?? DEFAULTS.bootstrap, seed: opts.seed });
     return { method, ...r, nNormal: normal.n, nAnomalous: anomalous.n };
   });
 }

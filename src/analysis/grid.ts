@@ -17,12 +17,11 @@ import type { TemplatizedExample } from "../datasets/templatize.ts";
 import type { Provenance } from "../util/provenance.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
-import { runTransfer, testDirOf, trainDirOf, transferDone, type GridReporter, type TransferOptions, type TransferSpec } from "./transfer.ts";
-
-export const ALL_REPORTERS: GridReporter[] = ["lr", "mean-diff", "lda", "lr-on-pair", "mean-diff-on-pair", "ccs", "crc", "random"];
+import { REPORTER_NAMES, REPORTERS, type ReporterName } from "../probes/reporter.ts";
+import { runTransfer, testDirOf, trainDirOf, transferDone, type TransferOptions, type TransferSpec } from "./transfer.ts";
 
 /** The standard grid for the given reporters. */
-export function standardGrid(reporters: GridReporter[] = ALL_REPORTERS): TransferSpec[] {
+export function standardGrid(reporters: readonly ReporterName[] = REPORTER_NAMES): TransferSpec[] {
   const out: TransferSpec[] = [];
   for (const reporter of reporters) {
     if (reporter === "random") {
@@ -32,7 +31,7 @@ export function standardGrid(reporters: GridReporter[] = ALL_REPORTERS): Transfe
     out.push({ reporter, train: "A", tests: ["A", "B", "AH", "BH"], labelCol: "label" });
     out.push({ reporter, train: "B", tests: ["B", "A", "BH"], labelCol: "label" });
     out.push({ reporter, train: "AE", tests: ["AE", "AH", "BE", "BH"], labelCol: "label" });
-    if (reporter === "ccs" || reporter === "crc") out.push({ reporter, train: "all", tests: ["all", "BH"], labelCol: "alice" });
+    if (REPORTERS[reporter].unsupervised) out.push({ reporter, train: "all", tests: ["all", "BH"], labelCol: "alice" });
   }
   return out;
 }
@@ -66,7 +65,7 @@ export interface GridOptions {
   datasetDir: string;
   /** results for this (model, dataset) go here */
   root: string;
-  reporters?: GridReporter[];
+  reporters?: ReporterName[];
   maxTrain?: number;
   maxTest?: number;
   method?: TemplateMethod;
@@ -143,7 +142,7 @@ export async function extractForGrid(opts: GridOptions, plan: PlannedExtraction[
 export const transferOptions = (opts: GridOptions): TransferOptions => ({ seed: opts.seed ?? DEFAULTS.seed, randomSamples: opts.randomSamples, force: opts.force, onProgress: (m) => opts.onProgress?.(m) });
 
 /** Whether the reporter's part of the grid is done: its states are fresh and every output matches them. */
-export function reporterDone(opts: GridOptions, plan: PlannedExtraction[], reporter: GridReporter): boolean {
+export function reporterDone(opts: GridOptions, plan: PlannedExtraction[], reporter: ReporterName): boolean {
   const specs = standardGrid([reporter]);
   const needed = new Set(neededExtractions(specs).map((x) => `${x.distribution}/${x.split}`));
   const fresh = plan.filter((x) => needed.has(`${x.distribution}/${x.split}`)).every((x) => isComplete(x.outDir) && readStatesMeta(x.outDir).provenance?.fingerprint === x.wanted.fingerprint);

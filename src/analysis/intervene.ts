@@ -17,12 +17,13 @@ import { hashJson } from "../util/fingerprint.ts";
 import { provenance, reuseCached, type Provenance } from "../util/provenance.ts";
 import type { TemplatizedExample } from "../datasets/templatize.ts";
 import { readLayer, readStatesMeta } from "../extract/states.ts";
+import { leftPad } from "../model/batch.ts";
 import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
 import type { Hooks, Transformer } from "../model/transformer.ts";
 import { auroc } from "../probes/metrics.ts";
-import { reporterFromJSON } from "../probes/reporter.ts";
 import type { LabelColumn } from "./metrics.ts";
-import { PAIR_REPORTERS, recordedProvenance, reportersFile, trainDirOf, type GridReporter } from "./transfer.ts";
+import { isReporterName, REPORTER_NAMES, REPORTERS, reporterFromJSON } from "../probes/reporter.ts";
+import { recordedProvenance, reportersFile, trainDirOf } from "./transfer.ts";
 
 export interface InterventionLayerResult {
   layer: number;
@@ -56,15 +57,8 @@ export async function outputLogOdds(model: Transformer, tok: TextTokenizer, exam
   const quiet = () => {};
   for (let i = 0; i < examples.length; i += batchSize) {
     const chunk = examples.slice(i, i + batchSize);
-    const ids = chunk.map((e) => tok.encode(e.statement));
-    const T = Math.max(...ids.map((p) => p.length));
-    const tokens = new Int32Array(chunk.length * T);
-    const mask = new Uint8Array(chunk.length * T);
-    ids.forEach((p, r) => {
-      tokens.set(p, r * T + T - p.length);
-      mask.fill(1, r * T + T - p.length, (r + 1) * T);
-    });
-    const { logits } = await model.forward({ tokens, B: chunk.length, T, mask }, { logits: "last", hooks });
+    const { tokens, mask, B, T } = leftPad(chunk.map((e) => tok.encode(e.statement)));
+    const { logits } = await model.forward({ tokens, B, T, mask }, { logits: "last", hooks });
     chunk.forEach((e, r) => {
       out[i + r] = logits[r * V + encodeChoice(e.choices[1], tok, quiet)] - logits[r * V + encodeChoice(e.choices[0], tok, quiet)];
     });
@@ -104,8 +98,8 @@ export async function interventionExperiment(
 
 /** The fitted reporters file of a hidden-state reporter, with the provenance it records. */
 function reportersOf(root: string, reporter: string, train: string, labelCol: LabelColumn) {
-  if (PAIR_REPORTERS.has(reporter as GridReporter)) {
-    throw new Error(`interventions need a probe on the residual stream (lr, mean-diff, lda), not '${reporter}'`);
+  if (!isReporterName(reporter) || !REPORTERS[reporter].steerable) {
+    throw new Error(`interventions need a probe on the residual stream (${REPORTER_NAMES.filter((r) => REPORTERS[r].steerable).join(", ")}), not '${reporter}'`);
   }
   const file = join(trainDirOf(root, train), reportersFile(reporter, labelCol));
   if (!existsSync(file)) throw new Error(`${file}: no fitted ${reporter} reporters; run 'quirky transfer' or 'quirky grid' first`);

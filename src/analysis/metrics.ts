@@ -30,27 +30,26 @@ export function subsetMask(labels: Labels, subset: Subset): boolean[] {
   );
 }
 
+/** A table over label columns × subsets whose every cell is f(column, subset). */
+export function bySubset<T>(f: (col: LabelColumn, subset: Subset) => T): Record<LabelColumn, Record<Subset, T>> {
+  const row = (col: LabelColumn) => ({ all: f(col, "all"), agree: f(col, "agree"), disagree: f(col, "disagree") });
+  return { label: row("label"), alice: row("alice"), bob: row("bob") };
+}
+
 /** Every (label column × subset) metric of `scores`; null where the subset is empty. */
 export function metricTable(scores: ArrayLike<number>, labels: Labels): MetricTable {
-  const out = {} as MetricTable;
-  for (const col of LABEL_COLUMNS) {
-    out[col] = {} as Record<Subset, MetricValue | null>;
-    for (const subset of SUBSETS) {
-      const mask = subsetMask(labels, subset);
-      const s: number[] = [];
-      const y: number[] = [];
-      for (let i = 0; i < mask.length; i++) {
-        if (!mask[i]) continue;
-        s.push(scores[i]);
-        y.push(labels[col][i]);
-      }
-      if (s.length === 0) {
-        out[col][subset] = null;
-        continue;
-      }
-      const labelsY = Uint8Array.from(y);
-      out[col][subset] = { kind: metricKind(labelsY), value: metric(Float64Array.from(s), labelsY), n: s.length };
+  const masks = { all: subsetMask(labels, "all"), agree: subsetMask(labels, "agree"), disagree: subsetMask(labels, "disagree") };
+  return bySubset((col, subset): MetricValue | null => {
+    const mask = masks[subset];
+    const s: number[] = [];
+    const y: number[] = [];
+    for (let i = 0; i < mask.length; i++) {
+      if (!mask[i]) continue;
+      s.push(scores[i]);
+      y.push(labels[col][i]);
     }
-  }
-  return out;
+    if (s.length === 0) return null;
+    const labelsY = Uint8Array.from(y);
+    return { kind: metricKind(labelsY), value: metric(Float64Array.from(s), labelsY), n: s.length };
+  });
 }

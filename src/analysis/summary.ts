@@ -12,9 +12,10 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { earliestInformativeLayer, pgrTable, type PgrCell } from "./eil.ts";
-import type { LabelColumn, MetricTable, Subset } from "./metrics.ts";
+import { bySubset, type LabelColumn, type MetricTable, type Subset } from "./metrics.ts";
 import { readTransferMetrics, type TransferMetrics } from "./transfer.ts";
 import { standardGrid } from "./grid.ts";
+import { FITTED_REPORTER_NAMES, REPORTERS } from "../probes/reporter.ts";
 
 const value = (t: MetricTable, col: LabelColumn, subset: Subset) => t[col][subset]?.value ?? NaN;
 
@@ -29,23 +30,9 @@ export interface TransferSummary {
   atEil: Record<LabelColumn, Record<Subset, number>> | null;
 }
 
-function curvesOf(m: TransferMetrics): TransferSummary["curves"] {
-  const out = {} as TransferSummary["curves"];
-  for (const col of ["label", "alice", "bob"] as LabelColumn[]) {
-    out[col] = {} as Record<Subset, number[]>;
-    for (const s of ["all", "agree", "disagree"] as Subset[]) out[col][s] = m.layers.map((t) => value(t, col, s));
-  }
-  return out;
-}
+const curvesOf = (m: TransferMetrics): TransferSummary["curves"] => bySubset((col, s) => m.layers.map((t) => value(t, col, s)));
 
-function lmOf(m: TransferMetrics): TransferSummary["lm"] {
-  const out = {} as TransferSummary["lm"];
-  for (const col of ["label", "alice", "bob"] as LabelColumn[]) {
-    out[col] = {} as Record<Subset, number>;
-    for (const s of ["all", "agree", "disagree"] as Subset[]) out[col][s] = value(m.lm, col, s);
-  }
-  return out;
-}
+const lmOf = (m: TransferMetrics): TransferSummary["lm"] => bySubset((col, s) => value(m.lm, col, s));
 
 /** Every finished transfer of one (model, dataset) root, with EIL and AUROC at EIL. */
 export function summarizeRoot(root: string): TransferSummary[] {
@@ -62,14 +49,7 @@ export function summarizeRoot(root: string): TransferSummary[] {
       const m = readTransferMetrics(root, spec.train, test, spec.reporter, spec.labelCol);
       if (!m) continue;
       const curves = curvesOf(m);
-      let atEil: TransferSummary["atEil"] = null;
-      if (eil !== null) {
-        atEil = {} as Record<LabelColumn, Record<Subset, number>>;
-        for (const col of ["label", "alice", "bob"] as LabelColumn[]) {
-          atEil[col] = {} as Record<Subset, number>;
-          for (const s of ["all", "agree", "disagree"] as Subset[]) atEil[col][s] = curves[col][s][eil];
-        }
-      }
+      const atEil = eil === null ? null : bySubset((col, s) => curves[col][s][eil]);
       out.push({ reporter: spec.reporter, train: spec.train, test, curves, lm: lmOf(m), eil, atEil });
     }
   }
@@ -98,7 +78,6 @@ export interface PgrResult {
   overall: { auroc: number; floor: number; ceiling: number; pgr: number };
 }
 
-const REPORTERS = ["lr", "mean-diff", "lda", "lr-on-pair", "mean-diff-on-pair", "ccs", "crc"];
 
 /**
  * PGR tables over everything under expDir. `from→to` transfers are read at the EIL of `eilDist→eilDist`
@@ -116,8 +95,8 @@ export function pgrTables(expDir: string): PgrResult[] {
     return m ? value(m.layers[m.layers.length - 1], "alice", "all") : undefined;
   };
   for (const setup of setups) {
-    for (const reporter of REPORTERS) {
-      for (const from of reporter === "ccs" || reporter === "crc" ? [setup.from, ...(setup.name === "AE→BH" ? ["all"] : [])] : [setup.from]) {
+    for (const reporter of FITTED_REPORTER_NAMES) {
+      for (const from of REPORTERS[reporter].unsupervised ? [setup.from, ...(setup.name === "AE→BH" ? ["all"] : [])] : [setup.from]) {
         const cells: Record<string, PgrCell> = {};
         for (const { dataset, root } of roots) {
           const id = readTransferMetrics(root, setup.eilDist, setup.eilDist, reporter);

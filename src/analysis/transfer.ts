@@ -20,16 +20,11 @@ import { writeFileAtomic } from "../util/atomic.ts";
 import { provenance, reuseCached, type Provenance } from "../util/provenance.ts";
 import { readSafetensorsHeader, writeSafetensors } from "../model/safetensors.ts";
 import { readLayer, readLmLogOdds, readStatesMeta, type StatesMeta } from "../extract/states.ts";
-import { evalRandomBaseline, fitReporter, reporterFromJSON, type Reporter, type ReporterName } from "../probes/index.ts";
+import { evalRandomBaseline, fitReporter, reporterFromJSON, usesPairs, type Reporter, type ReporterName } from "../probes/index.ts";
 import { metricTable, type LabelColumn, type MetricTable } from "./metrics.ts";
 
-/** A reporter of the grid: one of the fitted probes, or the random-direction baseline. */
-export type GridReporter = ReporterName | "random";
-
-export const PAIR_REPORTERS = new Set<GridReporter>(["lr-on-pair", "mean-diff-on-pair", "ccs", "crc"]);
-
 export interface TransferSpec {
-  reporter: GridReporter;
+  reporter: ReporterName;
   train: string;
   tests: string[];
   /** which labels the reporter is fitted against */
@@ -37,7 +32,7 @@ export interface TransferSpec {
 }
 
 export interface TransferMetrics {
-  reporter: GridReporter;
+  reporter: ReporterName;
   train: string;
   test: string;
   labelCol: LabelColumn;
@@ -136,7 +131,7 @@ export function transferDone(root: string, spec: TransferSpec, opts: TransferOpt
 }
 
 /** Fit (or reload) one reporter per layer on the train distribution. */
-async function fitOrLoad(root: string, spec: TransferSpec & { reporter: ReporterName }, trainMeta: StatesMeta, opts: TransferOptions): Promise<Reporter[]> {
+async function fitOrLoad(root: string, spec: TransferSpec, trainMeta: StatesMeta, opts: TransferOptions): Promise<Reporter[]> {
   const dir = trainDirOf(root, spec.train);
   const file = join(dir, reportersFile(spec.reporter, spec.labelCol));
   const seed = opts.seed ?? DEFAULTS.seed;
@@ -145,7 +140,7 @@ async function fitOrLoad(root: string, spec: TransferSpec & { reporter: Reporter
     return (JSON.parse(readFileSync(file, "utf8")) as { reporters: unknown[] }).reporters.map(reporterFromJSON);
   }
   const y = labelsOf(trainMeta, spec.labelCol);
-  const kind = PAIR_REPORTERS.has(spec.reporter) ? "pair" : "hiddens";
+  const kind = usesPairs(spec.reporter) ? "pair" : "hiddens";
   const reporters: Reporter[] = [];
   for (let l = 0; l < trainMeta.layers; l++) {
     opts.onProgress?.(`fit ${spec.reporter} on ${spec.train} layer ${l + 1}/${trainMeta.layers}`);
@@ -193,8 +188,8 @@ export async function runTransfer(root: string, spec: TransferSpec, opts: Transf
     return;
   }
 
-  const reporters = await fitOrLoad(root, { ...spec, reporter: spec.reporter }, trainMeta, opts);
-  const kind = PAIR_REPORTERS.has(spec.reporter) ? "pair" : "hiddens";
+  const reporters = await fitOrLoad(root, spec, trainMeta, opts);
+  const kind = usesPairs(spec.reporter) ? "pair" : "hiddens";
   for (const { test, files } of pending) {
     const testDir = testDirOf(root, test);
     const meta = readStatesMeta(testDir);

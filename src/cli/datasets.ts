@@ -2,7 +2,8 @@
 import { Command, Option } from "commander";
 import { writeChunksAtomic } from "../util/atomic.ts";
 import { progressBar } from "../util/progress.ts";
-import { DEFAULT_SEED, generateBase, needsSource, writeDataset, difficultyFromModels, type CreateOptions } from "../datasets/create.ts";
+import { DEFAULTS } from "../defaults.ts";
+import { generateBase, needsSource, writeDataset, difficultyFromModels, type CreateOptions } from "../datasets/create.ts";
 import { DATASET_NAMES, isDatasetName, type DatasetName } from "../datasets/schema.ts";
 import { datasetFolders, formatSummary, summarizeFolder } from "../datasets/summary.ts";
 
@@ -40,7 +41,7 @@ export function datasetsCommand(): Command {
     .description("generate quirky datasets into OUT/<name>/ ({train,validation,test}.parquet + meta.json)")
     .argument("<names>", `'all', or comma-separated names: ${DATASET_NAMES.join(", ")}`)
     .requiredOption("--out <dir>", "output folder")
-    .option("--seed <n>", "random seed", int("--seed"), DEFAULT_SEED)
+    .option("--seed <n>", "random seed", int("--seed"), DEFAULTS.seed)
     .option("--base-examples <n>", "arithmetic: base examples per crosstab cell (default: 100000; squaring 50000)", int("--base-examples"))
     .option("--max-digits <n>", "arithmetic: operand digits (default: 4; multiplication 3, squaring 5)", int("--max-digits"))
     .option("--source <path>", "source file(s) for authors (goodreads CSV), sentiment (amazon_polarity parquet), nli (SNLI parquet), sciq (SciQ parquet), cities (optional SimpleMaps CSV); repeat as NAME=PATH for several datasets", collect)
@@ -114,7 +115,7 @@ export function datasetsCommand(): Command {
     .argument("<name>", "sentiment, nli or sciq")
     .requiredOption("--source <path>", "the dataset's source file(s)")
     .requiredOption("--out <file>", "output JSONL file")
-    .option("--seed <n>", "random seed (must match the one given to create)", int("--seed"), DEFAULT_SEED)
+    .option("--seed <n>", "random seed (must match the one given to create)", int("--seed"), DEFAULTS.seed)
     .action(async (name: string, o) => {
       if (!isDatasetName(name) || !difficultyFromModels(name)) throw new Error(`'${name}' has no model-scored prompts; expected sentiment, nli or sciq`);
       const base = await generateBase(name, { source: o.source, seed: o.seed });

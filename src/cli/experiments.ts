@@ -8,8 +8,9 @@ import { DISTRIBUTIONS, type Distribution, type Split } from "../datasets/schema
 import { loadExamples } from "../extract/examples.ts";
 import { extractStates } from "../extract/extract.ts";
 import { modelFingerprint, modelName, openModel, type ModelSource } from "../model/source.ts";
-import { ALL_REPORTERS, runGrid } from "../analysis/grid.ts";
-import { runTransfer, type GridReporter } from "../analysis/transfer.ts";
+import { runGrid } from "../analysis/grid.ts";
+import { REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
+import { runTransfer } from "../analysis/transfer.ts";
 import { summarizeRoot, writeTables } from "../analysis/summary.ts";
 import { runIntervention } from "../analysis/intervene.ts";
 import { ANOMALY_METHODS, anomalyFromRoot, type AnomalyMethod } from "../analysis/anomaly.ts";
@@ -38,10 +39,10 @@ function parseDist(v: string): Distribution {
   return v as Distribution;
 }
 
-function parseReporters(v: string): GridReporter[] {
+function parseReporters(v: string): ReporterName[] {
   const names = v.split(",");
-  for (const n of names) if (!(ALL_REPORTERS as string[]).includes(n)) throw new Error(`unknown reporter '${n}'; expected ${ALL_REPORTERS.join(", ")}`);
-  return names as GridReporter[];
+  for (const n of names) if (!(REPORTER_NAMES as string[]).includes(n)) throw new Error(`unknown reporter '${n}'; expected ${REPORTER_NAMES.join(", ")}`);
+  return names as ReporterName[];
 }
 
 const FORCE_HELP = "recompute results that were computed from other inputs or settings (without it, they are refused)";
@@ -87,7 +88,7 @@ export function experimentCommands(): Command[] {
   const transfer = new Command("transfer")
     .description("fit a reporter per layer on one distribution's validation states and evaluate it on others' test states")
     .requiredOption("--root <dir>", "results folder of one model and dataset, holding <dist>/validation and <dist>/test states")
-    .requiredOption("--reporter <name>", ALL_REPORTERS.join(", "))
+    .requiredOption("--reporter <name>", REPORTER_NAMES.join(", "))
     .requiredOption("--train <dist>", "distribution to fit on", parseDist)
     .requiredOption("--test <dists>", "comma-separated distributions to evaluate on")
     .addOption(new Option("--label-col <col>", "labels to fit against").choices(["label", "alice", "bob"]).default("label"))

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULTS } from "../defaults.ts";
 import { writeDirAtomic, writeFileAtomic } from "../util/atomic.ts";
 import { Rng } from "../util/rng.ts";
 import { arithmeticSpec, generateArithmetic, isArithmetic } from "./arithmetic.ts";
@@ -12,7 +13,7 @@ import { authorsBase, readGoodreads, GOODREADS_SPEC } from "./authors.ts";
 import { buildQuirkySplits } from "./build.ts";
 import { capitalsBase, hemisphereBase, loadWorldCities, parseCities, populationBase, type City } from "./cities.ts";
 import { applyDifficulties, readDifficultyFile, scoreDifficulty, type LogOddsScorer } from "./difficulty.ts";
-import { cachedModelScorer } from "./model-difficulty.ts";
+import { cachedModelScorer, modelFingerprint } from "./model-difficulty.ts";
 import { writeQuirkySplits, type OutputFormat } from "./io.ts";
 import { nliBase, readSnli, SNLI_SPEC } from "./nli.ts";
 import { sciqBase, readSciq, SCIQ_SPEC } from "./sciq.ts";
@@ -21,7 +22,6 @@ import { DATASET_NAMES, SPLITS, type BaseExample, type DatasetName, type QuirkyS
 import { readCsv, type SourceSpec } from "./sources.ts";
 import { datasetTemplates } from "./templates.ts";
 
-export const DEFAULT_SEED = 633;
 
 export interface CreateOptions {
   seed?: number;
@@ -81,7 +81,7 @@ function requireSource(name: DatasetName, opts: CreateOptions): string {
 
 /** The base examples of a dataset, in the order its rows are cut into splits (difficulty may be NaN). */
 export async function generateBase(name: DatasetName, opts: CreateOptions = {}): Promise<BaseExample[]> {
-  const rng = new Rng(opts.seed ?? DEFAULT_SEED, name);
+  const rng = new Rng(opts.seed ?? DEFAULTS.seed, name);
   if (isArithmetic(name)) {
     const spec = arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits });
     return generateArithmetic(spec, rng, (d, t) => opts.onProgress?.("generate", d, t));
@@ -148,8 +148,9 @@ export interface DatasetMeta {
     max_digits: number | null;
     source: string | null;
     difficulties: string | null;
-    /** only when difficulty was scored here */
+    /** only when difficulty was scored here: the model folders, and what their files were (changed models → remade) */
     difficulty_models?: string[];
+    difficulty_model_fingerprints?: string[];
     n_validation: number;
     n_test: number;
   };
@@ -160,12 +161,14 @@ export interface DatasetMeta {
 function settingsOf(name: DatasetName, opts: CreateOptions): DatasetMeta["settings"] {
   const sizes = splitSizes(name, opts);
   return {
-    seed: opts.seed ?? DEFAULT_SEED,
+    seed: opts.seed ?? DEFAULTS.seed,
     base_examples: isArithmetic(name) ? arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits }).baseExamples : null,
     max_digits: isArithmetic(name) ? arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits }).maxDigits : null,
     source: opts.source ?? null,
     difficulties: opts.difficulties ?? null,
-    ...(opts.difficultyModels?.length && difficultyFromModels(name) ? { difficulty_models: opts.difficultyModels } : {}),
+    ...(opts.difficultyModels?.length && difficultyFromModels(name)
+      ? { difficulty_models: opts.difficultyModels, difficulty_model_fingerprints: opts.difficultyModels.map(modelFingerprint) }
+      : {}),
     n_validation: sizes.validation,
     n_test: sizes.test,
   };

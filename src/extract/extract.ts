@@ -19,6 +19,7 @@ import { canonicalJson, hashJson } from "../util/fingerprint.ts";
 import { tryLock, withLock } from "../util/lock.ts";
 import { describeDifferences, provenance, reuseCached, type Provenance } from "../util/provenance.ts";
 import { readSafetensors, readSafetensorsHeader, readF32Range, writeSafetensors, writeSafetensorsStream } from "../model/safetensors.ts";
+import { leftPad } from "../model/batch.ts";
 import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
 import type { TemplatizedExample } from "../datasets/templatize.ts";
@@ -79,14 +80,7 @@ function encodePrompts(examples: TemplatizedExample[], tok: TextTokenizer, maxLe
 /** Run one batch: prompt forward (hooks read the last position), then each choice's token on the prompt's cache. */
 async function runBatch(model: Transformer, prompts: number[][], choices: [number, number][], examples: TemplatizedExample[]): Promise<BatchStates> {
   const { nLayers: L, dModel: d } = model.cfg;
-  const b = prompts.length;
-  const T = Math.max(...prompts.map((p) => p.length));
-  const tokens = new Int32Array(b * T);
-  const mask = new Uint8Array(b * T);
-  prompts.forEach((p, i) => {
-    tokens.set(p, i * T + T - p.length); // left padding
-    mask.fill(1, i * T + T - p.length, (i + 1) * T);
-  });
+  const { tokens, mask, B: b, T } = leftPad(prompts);
 
   /** hooks that copy position `pos` of every row into out[l] (l < L−1: block outputs; l = L−1: after the final norm) */
   const capture = (out: Float32Array, stride: number, slot: number) => {

@@ -225,10 +225,6 @@ export function normalCdfDerivative(x: number): number {
   return (PHI_COEF[o + 1] + t * (2 * PHI_COEF[o + 2] + 3 * t * PHI_COEF[o + 3])) * (1 / PHI_STEP);
 }
 
-export function normalPdf(x: number): number {
-  return Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
-}
-
 const GELU_TANH_C = Math.sqrt(2 / Math.PI);
 
 /** Activations in place over n values. gelu: x·Φ(x) (exact); gelu_new: the tanh approximation. */

@@ -47,18 +47,6 @@ export function linearModules<W extends Weight>(model: Transformer<W>): Map<stri
   return out;
 }
 
-/** Does PEFT's target_modules (+ layers_to_transform) select this module path? */
-export function isTargeted(path: string, config: Pick<PeftLoraConfig, "target_modules" | "layers_to_transform">): boolean {
-  const t = config.target_modules;
-  const hit = typeof t === "string" ? new RegExp(`^(?:${t})$`).test(path) : t.some((m) => path === m || path.endsWith(`.${m}`));
-  if (!hit) return false;
-  const layers = config.layers_to_transform;
-  if (layers == null) return true;
-  const m = /\.layers\.(\d+)\./.exec(path);
-  if (!m) return false;
-  return (Array.isArray(layers) ? layers : [layers]).includes(Number(m[1]));
-}
-
 export function loraScale(config: PeftLoraConfig): number {
   return config.use_rslora ? config.lora_alpha / Math.sqrt(config.r) : config.lora_alpha / config.r;
 }

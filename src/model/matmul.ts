@@ -25,13 +25,8 @@ export interface GemmOptions {
 }
 
 // onnxruntime's default counts physical cores, which leaves one of two hyperthreads idle: ask for all of them
-let threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
-
-/** Threads onnxruntime uses inside one product (default: every core the OS gives us, or $QUIRKY_THREADS). */
-export function setMatmulThreads(n: number): void {
-  threads = n;
-  sessions.clear();
-}
+/** Threads onnxruntime uses inside one product: every core the OS gives us, or $QUIRKY_THREADS. */
+const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 

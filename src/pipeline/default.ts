@@ -5,5 +5,5 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const DEFAULT_MODEL = join(REPO_ROOT, "models", "default");
 
-/** quirky addition as scripts/train-default.sh makes it: 2-digit operands, 4,000 base examples per crosstab cell, seed 633 */
+/** quirky addition as scripts/train-default.sh makes it: 2-digit operands, 4,000 base examples per crosstab cell, the default seed */
 export const DEMO_DATASET = { baseExamples: 4000, maxDigits: 2, nValidation: 2000, nTest: 2000 } as const;

@@ -23,10 +23,11 @@ import { modelFingerprint, modelName, openModel, type ModelSource } from "../mod
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
 import { ANOMALY_METHODS, anomalyFromRoot, type AnomalyMethod } from "../analysis/anomaly.ts";
-import { ALL_REPORTERS, extractForGrid, planExtractions, reporterDone, standardGrid, transferOptions, type GridOptions, type PlannedExtraction } from "../analysis/grid.ts";
+import { extractForGrid, planExtractions, reporterDone, standardGrid, transferOptions, type GridOptions, type PlannedExtraction } from "../analysis/grid.ts";
 import { runIntervention } from "../analysis/intervene.ts";
 import { experimentRoots, writeTables } from "../analysis/summary.ts";
-import { runTransfer, type GridReporter } from "../analysis/transfer.ts";
+import { runTransfer } from "../analysis/transfer.ts";
+import { REPORTER_NAMES, REPORTERS, type ReporterName } from "../probes/reporter.ts";
 import { renderReport } from "../report/index.ts";
 
 export interface RunConfig {
@@ -35,7 +36,7 @@ export interface RunConfig {
   models: ModelSource[];
   /** a dataset folder, or a dataset to create: { create: "addition", options: {...} } */
   datasets: ({ path: string } | { create: DatasetName; options?: CreateOptions })[];
-  reporters?: GridReporter[];
+  reporters?: ReporterName[];
   maxTrain?: number;
   maxTest?: number;
   method?: TemplateMethod;
@@ -68,8 +69,6 @@ const MODEL_KEYS = ["path", "adapter", "name"];
 const CREATE_OPTION_KEYS = ["seed", "baseExamples", "maxDigits", "source", "difficulties", "nValidation", "nTest"];
 const ANOMALY_KEYS = ["reporter", "methods", "bootstrap"];
 const INTERVENTION_KEYS = ["reporter", "train", "test", "maxExamples"];
-/** reporters with one direction in the residual stream, which an intervention can reflect across */
-const INTERVENTION_REPORTERS = ["lr", "mean-diff", "lda"];
 /** the distributions the grid fits hidden-state reporters on */
 const FITTED_ON = ["A", "B", "AE"];
 
@@ -138,11 +137,11 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
   created.forEach((n, i) => {
     if (created.indexOf(n) !== i) fail(`datasets: '${n}' is created twice (results of both would go to <model>/${n}/)`);
   });
-  let reporters: GridReporter[] = [...ALL_REPORTERS];
+  let reporters: ReporterName[] = [...REPORTER_NAMES];
   if (c.reporters !== undefined) {
     if (!Array.isArray(c.reporters) || c.reporters.length === 0) fail("'reporters' must be a non-empty list");
-    for (const r of c.reporters as unknown[]) if (!(ALL_REPORTERS as unknown[]).includes(r)) fail(`unknown reporter '${String(r)}' (known: ${ALL_REPORTERS.join(", ")})`);
-    reporters = [...new Set(c.reporters as GridReporter[])];
+    for (const r of c.reporters as unknown[]) if (!(REPORTER_NAMES as unknown[]).includes(r)) fail(`unknown reporter '${String(r)}' (known: ${REPORTER_NAMES.join(", ")})`);
+    reporters = [...new Set(c.reporters as ReporterName[])];
   }
   for (const k of ["maxTrain", "maxTest", "batchSize", "randomSamples"]) int(c[k], k, 1);
   int(c.seed, "seed", 0);
@@ -156,7 +155,8 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
     const a = c.anomaly as Record<string, unknown>;
     keys(a, ANOMALY_KEYS, "anomaly");
     const reporter = str(a.reporter, "anomaly.reporter", "a reporter name") ?? "lr";
-    if (reporter === "random" || !reporters.includes(reporter as GridReporter)) fail(`anomaly.reporter '${reporter}' must be one of the fitted reporters the run computes (${reporters.filter((r) => r !== "random").join(", ")})`);
+    const fitted = reporters.filter((r) => REPORTERS[r].fitted);
+    if (!(fitted as string[]).includes(reporter)) fail(`anomaly.reporter '${reporter}' must be one of the fitted reporters the run computes (${fitted.join(", ")})`);
     if (a.methods !== undefined) {
       if (!Array.isArray(a.methods) || a.methods.length === 0) fail("'anomaly.methods' must be a non-empty list");
       for (const m of a.methods as unknown[]) if (!(ANOMALY_METHODS as unknown[]).includes(m)) fail(`anomaly.methods: unknown method ${JSON.stringify(m)} (known: ${ANOMALY_METHODS.join(", ")})`);
@@ -172,8 +172,9 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
     const v = c.interventions as Record<string, unknown>;
     keys(v, INTERVENTION_KEYS, "interventions");
     const reporter = str(v.reporter, "interventions.reporter", "a reporter name") ?? "mean-diff";
-    if (!INTERVENTION_REPORTERS.includes(reporter)) fail(`interventions.reporter '${reporter}' must read the residual stream (${INTERVENTION_REPORTERS.join(", ")})`);
-    if (!reporters.includes(reporter as GridReporter)) fail(`interventions.reporter '${reporter}' is not among the run's reporters (${reporters.join(", ")})`);
+    const steerable = REPORTER_NAMES.filter((r) => REPORTERS[r].steerable);
+    if (!(steerable as string[]).includes(reporter)) fail(`interventions.reporter '${reporter}' must read the residual stream (${steerable.join(", ")})`);
+    if (!reporters.includes(reporter as ReporterName)) fail(`interventions.reporter '${reporter}' is not among the run's reporters (${reporters.join(", ")})`);
     const train = str(v.train, "interventions.train", "a distribution") ?? "A";
     if (!FITTED_ON.includes(train)) fail(`interventions.train '${train}' must be a distribution the grid fits on (${FITTED_ON.join(", ")})`);
     const test = str(v.test, "interventions.test", "a distribution") ?? "B";
@@ -261,7 +262,7 @@ export interface RunResult {
 export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count: 1 }, log: (m: string) => void = () => {}, opts: { force?: boolean } = {}): Promise<RunResult> {
   removeStaleTemps(cfg.out); // leftovers of killed runs
   const dsDirs = await datasetDirs(cfg, log);
-  const reporters = cfg.reporters ?? ALL_REPORTERS;
+  const reporters = cfg.reporters ?? REPORTER_NAMES;
   const fingerprints = cfg.models.map((m) => modelFingerprint(m));
   let opened: { m: number; model: Transformer; tokenizer: TextTokenizer } | undefined;
   const open = async (m: number) => {
@@ -272,7 +273,7 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
     }
     return opened;
   };
-  const grid = (m: number, d: number, only?: GridReporter[]): GridOptions => ({
+  const grid = (m: number, d: number, only?: ReporterName[]): GridOptions => ({
     open: () => open(m),
     modelFingerprint: hashPair(fingerprints[m]),
     modelName: modelName(cfg.models[m]),
@@ -297,7 +298,7 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
     return plans.get(key)!;
   };
 
-  const units: { m: number; d: number; reporter: GridReporter }[] = [];
+  const units: { m: number; d: number; reporter: ReporterName }[] = [];
   cfg.models.forEach((_, m) => dsDirs.forEach((_, d) => reporters.forEach((reporter) => units.push({ m, d, reporter }))));
   const mine = units.filter((_, k) => k % shard.count === shard.index);
   for (const u of mine) {

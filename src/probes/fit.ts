@@ -1,5 +1,5 @@
 /**
- * `fitReporter(name, x, labels)`: fit any SPEC §4 reporter by name. x is (n, d) for lr, mean-diff and lda,
+ * `fitReporter(name, x, labels)`: fit any reporter by name. x is (n, d) for lr, mean-diff and lda,
  * and (n, 2, d) as a Matrix with cols = 2d for lr-on-pair, mean-diff-on-pair, ccs and crc (false choice's
  * state first). The supervised reporters need both classes; ccs and crc use the labels only for the
  * Platt scale and accept one class. Asynchronous because the products run on onnxruntime.

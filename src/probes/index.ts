@@ -1,9 +1,9 @@
 /**
- * Reporters (probes) of SPEC §4: fit, predict, save/load, and the random-direction baseline.
+ * Reporters (probes): fit, predict, save/load, and the random-direction baseline.
  */
 export { type Matrix, matrixFromRows, checkMatrix, checkLabels } from "./matrix.ts";
 export { auroc, accuracy, metric, metricKind } from "./metrics.ts";
-export { type Reporter, type ReporterJSON, type ReporterName, LinearReporter, REPORTER_NAMES, FITTED_REPORTER_NAMES, usesPairs, isReporterName, reporterFromJSON } from "./reporter.ts";
+export { type Reporter, type ReporterJSON, type ReporterName, type ReporterInfo, LinearReporter, REPORTERS, REPORTER_NAMES, FITTED_REPORTER_NAMES, usesPairs, isReporterName, reporterDisplayName, reporterFromJSON } from "./reporter.ts";
 export { fitReporter, type FitOptions } from "./fit.ts";
 export { fitLogisticRegression, type LrOptions } from "./lr.ts";
 export { fitMeanDiff } from "./mean-diff.ts";

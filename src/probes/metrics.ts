@@ -4,7 +4,7 @@
  *   auroc     = P(score of a random positive > score of a random negative) + ½ P(tie)
  *             = (Σ_{i: y_i=1} rank_i − n₁(n₁+1)/2) / (n₁ n₀)     (Mann–Whitney U with midranks)
  *   accuracy  = mean over rows of [ (score > 0) = label ]         (threshold 0 on log-odds)
- *   metric    = auroc when both classes occur, else accuracy       (SPEC §4: a one-class split uses accuracy)
+ *   metric    = auroc when both classes occur, else accuracy       (as the reference: a one-class split uses accuracy)
  */
 function checkScores(scores: ArrayLike<number>, labels: Uint8Array, what: string): void {
   if (scores.length !== labels.length) throw new Error(`${what}: ${scores.length} scores but ${labels.length} labels`);

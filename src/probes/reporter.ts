@@ -1,7 +1,7 @@
 /**
  * What a fitted reporter is: a map from a hidden-state row to log-odds that the statement is true.
  *
- * Every reporter of SPEC §4 is affine at prediction time,  logit(x) = w·x + b :
+ * Every reporter is affine at prediction time,  logit(x) = w·x + b :
  *   lr, lr-on-pair            w, b from logistic regression
  *   mean-diff(-on-pair), lda  w = (sign-resolved) direction, b = 0
  *   ccs, crc                  on the pair row x = [x_false | x_true] (2d):  logit = s · u·(x_true − x_false)
@@ -12,24 +12,51 @@
  */
 import { checkMatrix, type Matrix } from "./matrix.ts";
 
-/** SPEC §4's names. "random" is listed because the CLI and grids name it, but it is an evaluation
- *  (`evalRandomBaseline`), not something `fitReporter` returns. */
-export type ReporterName = "lr" | "lr-on-pair" | "mean-diff" | "mean-diff-on-pair" | "lda" | "ccs" | "crc" | "random";
+/** What the rest of quirky knows about a reporter; every list of reporters is read from REPORTERS. */
+export interface ReporterInfo {
+  /** name in tables and figures (the paper's) */
+  display: string;
+  /** fitted per layer by `fitReporter`; the random-direction baseline is evaluated (`evalRandomBaseline`), not fitted */
+  fitted: boolean;
+  /** reads contrast pairs, a Matrix row [x_false | x_true] (2d), instead of the last-token state (d) */
+  pairs: boolean;
+  /** one direction in the residual stream, which an intervention can reflect states across */
+  steerable: boolean;
+  /** unsupervised in the paper (CCS, CRC): the standard grid also fits it on all examples against Alice's labels */
+  unsupervised: boolean;
+}
 
-export const REPORTER_NAMES: readonly ReporterName[] = ["lr", "lr-on-pair", "mean-diff", "mean-diff-on-pair", "lda", "ccs", "crc", "random"];
+/** Every reporter, in the order of the standard grid, tables and figures. */
+export const REPORTERS = {
+  lr: { display: "LogR", fitted: true, pairs: false, steerable: true, unsupervised: false },
+  "mean-diff": { display: "Diff-in-means", fitted: true, pairs: false, steerable: true, unsupervised: false },
+  lda: { display: "LDA", fitted: true, pairs: false, steerable: true, unsupervised: false },
+  "lr-on-pair": { display: "LogR on pairs", fitted: true, pairs: true, steerable: false, unsupervised: false },
+  "mean-diff-on-pair": { display: "Diff-in-means on pairs", fitted: true, pairs: true, steerable: false, unsupervised: false },
+  ccs: { display: "CCS", fitted: true, pairs: true, steerable: false, unsupervised: true },
+  crc: { display: "CRC", fitted: true, pairs: true, steerable: false, unsupervised: true },
+  random: { display: "Random directions", fitted: false, pairs: false, steerable: false, unsupervised: false },
+} as const satisfies Record<string, ReporterInfo>;
+
+export type ReporterName = keyof typeof REPORTERS;
+
+export const REPORTER_NAMES = Object.keys(REPORTERS) as ReporterName[];
 
 /** The names `fitReporter` fits (all but "random"). */
-export const FITTED_REPORTER_NAMES: readonly ReporterName[] = REPORTER_NAMES.filter((n) => n !== "random");
-
-const PAIR = new Set<ReporterName>(["lr-on-pair", "mean-diff-on-pair", "ccs", "crc"]);
+export const FITTED_REPORTER_NAMES = REPORTER_NAMES.filter((n) => REPORTERS[n].fitted);
 
 /** True for the reporters that read contrast pairs (Matrix with cols = 2d). */
 export function usesPairs(name: ReporterName): boolean {
-  return PAIR.has(name);
+  return REPORTERS[name].pairs;
 }
 
 export function isReporterName(s: string): s is ReporterName {
-  return (REPORTER_NAMES as readonly string[]).includes(s);
+  return Object.hasOwn(REPORTERS, s);
+}
+
+/** The reporter's name in tables and figures (unknown names as they are). */
+export function reporterDisplayName(name: string): string {
+  return isReporterName(name) ? REPORTERS[name].display : name;
 }
 
 export interface Reporter {

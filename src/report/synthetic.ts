@@ -13,7 +13,7 @@ import { Rng } from "../util/rng.ts";
 import { earliestInformativeLayer, pgrTable, type PgrCell } from "../analysis/eil.ts";
 import { standardGrid } from "../analysis/grid.ts";
 import type { PgrResult, TransferSummary } from "../analysis/summary.ts";
-import type { LabelColumn, Subset } from "../analysis/metrics.ts";
+import { bySubset, type LabelColumn } from "../analysis/metrics.ts";
 import { quantileSorted, randomBaselineLevels } from "../probes/random-baseline.ts";
 
 export interface SyntheticOptions {
@@ -33,8 +33,6 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const clamp = (x: number) => Math.min(0.995, Math.max(0.005, x));
 const auc = (g: number) => clamp(0.5 + 0.48 * Math.tanh(1.8 * g));
 /** A value per label column and per subset, in the order summary.json lists them. */
-const byColumn = <T>(f: (col: LabelColumn) => T): Record<LabelColumn, T> => ({ label: f("label"), alice: f("alice"), bob: f("bob") });
-const bySubset = <T>(f: (s: Subset) => T): Record<Subset, T> => ({ all: f("all"), agree: f("agree"), disagree: f("disagree") });
 
 function ctx(dist: string): "A" | "B" | "mixed" {
   return dist.startsWith("A") ? "A" : dist.startsWith("B") ? "B" : "mixed";
@@ -54,7 +52,7 @@ function summaryFor(rng: Rng, reporter: string, train: string, test: string, L: 
   const q = QUALITY[reporter] * dsQuality;
   const c = ctx(test);
   const hard = test.endsWith("H") && !train.endsWith("H") ? 0.8 : 1;
-  const curves: TransferSummary["curves"] = byColumn(() => bySubset((): number[] => []));
+  const curves: TransferSummary["curves"] = bySubset((): number[] => []);
   for (let l = 0; l < L; l++) {
     const k = coefficients(train, L === 1 ? 1 : l / (L - 1));
     const t = k.truth * hard * q;
@@ -117,7 +115,7 @@ export function writeSyntheticExperiments(dir: string, opts: SyntheticOptions = 
         const eil = earliestInformativeLayer(idCurve);
         for (const test of spec.tests) {
           const s = test === spec.train ? id : summaryFor(rng, spec.reporter, spec.train, test, L, dsQuality);
-          const atEil = byColumn((col) => bySubset((sub) => s.curves[col][sub][eil]));
+          const atEil = bySubset((col, sub) => s.curves[col][sub][eil]);
           transfers.push({ ...s, eil, atEil });
         }
       }

@@ -7,6 +7,7 @@
  * legend entry highlights that series in the page); tooltips on the marks; and, where the paper draws one, a
  * dashed chance line at AUROC 0.5 (a rule layer named "chance", so its SVG group has the class `chance_marks`).
  */
+import { FITTED_REPORTER_NAMES, reporterDisplayName } from "../../probes/reporter.ts";
 import type { Row } from "../csv.ts";
 import type { TransferSummary } from "../../analysis/summary.ts";
 
@@ -45,20 +46,12 @@ export function newSection(id: SectionId, title: string, intro: string): Section
 }
 
 /** Reporters' display names, in the paper's order (figures and CSVs call the column "method", as the paper does). */
-export const REPORTER_LABEL: Record<string, string> = {
-  lr: "LogR",
-  "mean-diff": "Diff-in-means",
-  lda: "LDA",
-  "lr-on-pair": "LogR on pairs",
-  "mean-diff-on-pair": "Diff-in-means on pairs",
-  ccs: "CCS",
-  crc: "CRC",
-};
-export const REPORTERS = Object.keys(REPORTER_LABEL);
+/** The fitted reporters, in the registry's order (probes/reporter.ts), each with its colour below. */
+export const REPORTERS = FITTED_REPORTER_NAMES as readonly string[];
 const REPORTER_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#9d755d"];
 export const LM_LABEL = "LM output";
 export const LM_COLOR = "#8c8c8c";
-export const reporterLabel = (r: string) => REPORTER_LABEL[r] ?? r;
+export const reporterLabel = (r: string) => (REPORTERS.includes(r) ? reporterDisplayName(r) : r);
 const reporterRank = (r: string) => (REPORTERS.includes(r) ? REPORTERS.indexOf(r) : REPORTERS.length);
 /** Reporters in the paper's order (unknown ones last, alphabetically), each once. */
 export const sortReporters = (rs: Iterable<string>) => [...new Set(rs)].sort((a, b) => reporterRank(a) - reporterRank(b) || a.localeCompare(b));

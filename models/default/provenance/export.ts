@@ -1,8 +1,8 @@
 // Tokenized quirky rows (prompt ids, choice ids, labels, character, difficulty) for sweep.py; run from the repo root.
 import { writeFileSync } from "node:fs";
-import { readQuirkySplit } from "../../src/datasets/io.ts";
-import { templatize } from "../../src/datasets/templatize.ts";
-import { encodeChoice, loadTokenizer } from "../../src/model/tokenizer.ts";
+import { readQuirkySplit } from "../../../src/datasets/io.ts";
+import { templatize } from "../../../src/datasets/templatize.ts";
+import { encodeChoice, loadTokenizer } from "../../../src/model/tokenizer.ts";
 const [dir, out] = process.argv.slice(2);
 const tok = loadTokenizer("models/default");
 const res: Record<string, unknown> = {};

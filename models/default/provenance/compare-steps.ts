@@ -1,13 +1,13 @@
 // Our trainer against PyTorch, step by step: N full-batch AdamW steps of stage 2 (four appended blocks) on 128
 // examples; compare-steps.py replays them in PyTorch from the same initial weights and compares losses and weights.
-//   node --import tsx scripts/recipe-sweep/compare-steps.ts STAGE1_DIR DATASET_DIR OUT [N]    (from the repo root)
-//   /usr/bin/python3 scripts/recipe-sweep/compare-steps.py OUT [N]
+//   node --import tsx models/default/provenance/compare-steps.ts STAGE1_DIR DATASET_DIR OUT [N]    (from the repo root)
+//   /usr/bin/python3 models/default/provenance/compare-steps.py OUT [N]
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { trainingData } from "../../src/cli/train.ts";
-import { appendIdentityBlocks, loadModel, saveModel } from "../../src/model/load.ts";
-import { loadTokenizer } from "../../src/model/tokenizer.ts";
-import { DEFAULT_TRAIN, train } from "../../src/train/sft.ts";
+import { trainingData } from "../../../src/cli/train.ts";
+import { appendIdentityBlocks, loadModel, saveModel } from "../../../src/model/load.ts";
+import { loadTokenizer } from "../../../src/model/tokenizer.ts";
+import { DEFAULT_TRAIN, train } from "../../../src/train/sft.ts";
 
 const [stage1, dataset, out, n] = process.argv.slice(2);
 const steps = Number(n ?? 20);
