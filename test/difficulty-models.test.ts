@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateBase } from "../src/datasets/create.ts";
 import { difficultyFromLogOdds, negLogSigmoid, type ScoringPrompt } from "../src/datasets/difficulty.ts";
@@ -157,6 +157,7 @@ test("`quirky datasets create sentiment|nli|sciq --difficulty-models` scores the
     assert.match(r.stderr, /difficulty: tiny-b: /);
     const meta = JSON.parse(readFileSync(join(out, name, "meta.json"), "utf8"));
     assert.deepEqual(meta.settings.difficulty_models, [m1, m2]);
+    assert.equal(meta.settings.difficulty_model_fingerprints.length, 2);
 
     // every row's difficulty is its base example's mean loss, computed here independently
     const base = await generateBase(name, { source: join(FIXTURES, SOURCES[name]) });
@@ -182,7 +183,22 @@ test("`quirky datasets create sentiment|nli|sciq --difficulty-models` scores the
     assert.match(again.stderr, /difficulty: tiny-a: \d+ prompts in (\d+) chunks, \1 cached/);
     assert.match(again.stderr, /difficulty: tiny-b: \d+ prompts in (\d+) chunks, \1 cached/);
   }
-  const noModels = runCli(["datasets", "create", "nli", "--source", join(FIXTURES, "snli"), "--out", join(dir, "none")]);
+  // unchanged models: the dataset is kept; other weights in the same folder: it is made again
+  const nli = ["datasets", "create", "nli", "--source", join(FIXTURES, "snli"), "--difficulty-models", `${m1},${m2}`, "--n-validation", "8", "--n-test", "8", "--out", out];
+  assert.match(runCli(nli).stdout, /^exists /);
+  saveModel(randomModel(LLAMA, 9, 0.2), m2);
+  const remade = runCli(nli);
+  assert.match(remade.stdout, /^created /);
+  assert.match(remade.stderr, /difficulty: tiny-a: \d+ prompts in (\d+) chunks, \1 cached/);
+  assert.match(remade.stderr, /difficulty: tiny-b: \d+ prompts in \d+ chunks, 0 cached/);
+
+  // bad input: one line, exit 1, nothing written
+  const none = join(dir, "none");
+  const noModels = runCli(["datasets", "create", "nli", "--source", join(FIXTURES, "snli"), "--out", none]);
   assert.equal(noModels.code, 1);
   assert.match(noModels.stderr, /nli needs --difficulties FILE or --difficulty-models M1,M2,\.\.\./);
+  const missing = runCli(["datasets", "create", "nli", "--source", join(FIXTURES, "snli"), "--difficulty-models", `${m1},${join(dir, "nope")}`, "--out", none]);
+  assert.equal(missing.code, 1);
+  assert.deepEqual(missing.stderr.trim().split("\n").filter((l) => l.startsWith("quirky:")), [`quirky: ${join(dir, "nope")}: not a model folder (no config.json); --difficulty-models takes Hugging Face model folders`]);
+  assert.equal(existsSync(none), false);
 });

@@ -130,6 +130,7 @@ export async function promptLogOdds(
  * changes it; hashing every weight byte of a 7B model on each run would cost more than it guards against.
  */
 export function modelFingerprint(dir: string): string {
+  if (!existsSync(join(dir, "config.json"))) throw new Error(`${dir}: not a model folder (no config.json); --difficulty-models takes Hugging Face model folders`);
   const h = createHash("sha256");
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
@@ -167,6 +168,16 @@ interface Chunk {
   log_odds: number[];
 }
 
+/** A cached chunk, or undefined when there is none or it cannot be read (then it is computed again). */
+function readChunk(path: string): Chunk | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as Chunk;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface CachedScorerOptions {
   /** folder of the per-model chunk files */
   cacheDir: string;
@@ -198,7 +209,7 @@ export function cachedModelScorer(modelDir: string, opts: CachedScorerOptions): 
     for (let k = 0; k < nChunks; k++) {
       const slice = prompts.slice(k * chunkSize, (k + 1) * chunkSize);
       const path = join(dir, `chunk-${String(k).padStart(6, "0")}.json`);
-      const chunk = existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Chunk) : undefined;
+      const chunk = readChunk(path);
       if (chunk && chunk.fingerprint === fingerprint && chunk.prompts_sha256 === promptsHash(slice) && chunk.log_odds.length === slice.length) {
         out.set(chunk.log_odds, k * chunkSize);
         done += slice.length;
