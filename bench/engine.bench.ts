@@ -4,7 +4,9 @@
  *
  * Prints tokens/s and achieved GFLOP/s next to the ceiling measured in the same process: onnxruntime's
  * matrix products alone, on exactly the shapes the forward pass multiplies; and peak memory (RSS growth)
- * next to the size of the weights. Targets: forward ≥ 60% of the ceiling, peak memory ≤ 1.3× weights.
+ * next to the size of the weights. Targets: forward ≥ 60% of the ceiling, peak memory ≤ 1.3× weights. Then the
+ * same forward with the weights held as bf16 (as a 16-bit checkpoint is: upcast per product slice), its tokens/s
+ * and its time relative to f32; peak memory is measured before the bf16 copy exists.
  *
  *   npm run bench:engine                  (both sizes, each in its own process)
  *   npm run bench:engine -- --only 70m
@@ -13,7 +15,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseConfig } from "../src/model/config.ts";
 import { Transformer } from "../src/model/transformer.ts";
-import { allocParams, numParams } from "../src/model/params.ts";
+import { allocParams, Half, numParams } from "../src/model/params.ts";
 import { bmm, linear } from "../src/model/matmul.ts";
 import { Rng } from "../src/util/rng.ts";
 
@@ -27,7 +29,7 @@ const T = 48;
 const only = process.argv.indexOf("--only");
 if (only < 0) {
   console.log(`forward pass, batch ${B} × ${T} tokens, logits at the last position; node ${process.version}`);
-  console.log("model   tokens/s   forward GFLOP/s   ceiling GFLOP/s   forward/ceiling   weights MiB   peak MiB   peak/weights");
+  console.log("model   tokens/s   forward GFLOP/s   ceiling GFLOP/s   forward/ceiling   weights MiB   peak MiB   peak/weights   bf16-held tokens/s   bf16/f32 time");
   for (const size of Object.keys(SHAPES)) {
     const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--only", size], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
     process.stdout.write(r.stdout);
@@ -85,7 +87,19 @@ const ceilingS = await time(async () => {
 }, reps);
 
 const peak = process.resourceUsage().maxRSS * 1024 - rssBefore;
+
+// the same weights held as bf16 bits (rounded to nearest even), as a bf16 checkpoint is loaded
+const half = allocParams(cfg, "BF16");
+for (const [name, t] of params.tensors) {
+  const dst = half.tensors.get(name)!.data;
+  if (dst instanceof Half) {
+    const u32 = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+    for (let i = 0; i < u32.length; i++) dst.bits[i] = (u32[i] + 0x7fff + ((u32[i] >>> 16) & 1)) >>> 16;
+  } else dst.set(t.data);
+}
+const halfS = await time(() => new Transformer(cfg, half).forward({ tokens, B, T }, { logits: "last" }), reps);
+
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 console.log(
-  `${size.padEnd(7)} ${Math.round(M / forwardS).toString().padStart(8)} ${(flops / forwardS / 1e9).toFixed(1).padStart(17)} ${(flops / ceilingS / 1e9).toFixed(1).padStart(17)} ${((100 * ceilingS) / forwardS).toFixed(0).padStart(16)}% ${mib(weightBytes).padStart(13)} ${mib(peak).padStart(10)} ${(peak / weightBytes).toFixed(2).padStart(14)}×`,
+  `${size.padEnd(7)} ${Math.round(M / forwardS).toString().padStart(8)} ${(flops / forwardS / 1e9).toFixed(1).padStart(17)} ${(flops / ceilingS / 1e9).toFixed(1).padStart(17)} ${((100 * ceilingS) / forwardS).toFixed(0).padStart(16)}% ${mib(weightBytes).padStart(13)} ${mib(peak).padStart(10)} ${(peak / weightBytes).toFixed(2).padStart(14)}× ${Math.round(M / halfS).toString().padStart(20)} ${(halfS / forwardS).toFixed(2).padStart(15)}×`,
 );
