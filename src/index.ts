@@ -36,7 +36,7 @@ export { runTransfer, readTransferMetrics, type TransferSpec } from "./analysis/
 export { runGrid, standardGrid } from "./analysis/grid.ts";
 export { earliestInformativeLayer, pgr, pgrTable } from "./analysis/eil.ts";
 export { summarizeRoot, pgrTables } from "./analysis/summary.ts";
-export { anomalyExperiment, anomalyFromRoot, bootstrapAuroc, fitDetector, ANOMALY_METHODS, type AnomalyMethod } from "./analysis/anomaly.ts";
+export { anomalyExperiment, anomalyFromRoot, bootstrapAuroc, fitDetector, DETECTORS, type DetectorName } from "./analysis/anomaly.ts";
 export { interventionExperiment, reflectionHook, probesFromRoot } from "./analysis/intervene.ts";
 export { backward, crossEntropy } from "./train/backward.ts";
 export { train, evaluate, prepareExamples, balance, DEFAULT_TRAIN, type TrainConfig } from "./train/sft.ts";

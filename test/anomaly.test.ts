@@ -18,7 +18,7 @@ import { SYSTEM_PYTHON } from "./helpers.ts";
 import { Rng } from "../src/util/rng.ts";
 import { auroc } from "../src/probes/metrics.ts";
 import {
-  ANOMALY_METHODS,
+  DETECTORS,
   anomalyExperiment,
   averagePathLength,
   bootstrapAuroc,
@@ -28,7 +28,7 @@ import {
   fitMahalanobis,
   fitOneClassSvm,
   scaleGamma,
-  type AnomalyMethod,
+  type DetectorName,
 } from "../src/analysis/anomaly.ts";
 
 // ---------- data ----------
@@ -291,8 +291,8 @@ test("every detector: AUROC > 0.9 for a clear shift, ≈ 0.5 without one", () =>
   // isotropic N(0, I) vs N(1.5·1, I); and layer-like correlated data (ρ = 0.8) vs a shift along the ±1 contrast,
   // which diagonal-only scores barely see — the case mahalanobis-minus-diag is for (on isotropic data it is ≈ 0).
   const scenarios = [
-    { name: "isotropic", rho: 0, shift: filled(d, 1.5), methods: ANOMALY_METHODS.filter((x) => x !== "mahalanobis-minus-diag") },
-    { name: "correlated", rho: 0.8, shift: alternating(d, 1.2), methods: ANOMALY_METHODS },
+    { name: "isotropic", rho: 0, shift: filled(d, 1.5), methods: DETECTORS.filter((x) => x !== "mahalanobis-minus-diag") },
+    { name: "correlated", rho: 0.8, shift: alternating(d, 1.2), methods: DETECTORS },
   ];
   const lines: string[] = [];
   for (const sc of scenarios) {
@@ -302,7 +302,7 @@ test("every detector: AUROC > 0.9 for a clear shift, ≈ 0.5 without one", () =>
     const shifted = gaussian(rng, m, d, { rho: sc.rho, shift: sc.shift });
     const unshifted = gaussian(rng, m, d, { rho: sc.rho });
     const y = labelsFor(m, m);
-    for (const method of sc.methods as AnomalyMethod[]) {
+    for (const method of sc.methods as DetectorName[]) {
       const det = fitDetector(method, fit, nFit, d);
       const aShift = auroc(det.score(concat(normal, shifted), 2 * m, d), y);
       const aNull = auroc(det.score(concat(normal, unshifted), 2 * m, d), y);
@@ -323,17 +323,17 @@ test("anomalyExperiment: fit on AE, score AH (0) vs BH (1); = fitDetector + boot
   const normal = { x: gaussian(rng, 70, L, { rho: 0.8 }), n: 70, d: L };
   const anomalous = { x: gaussian(rng, 50, L, { rho: 0.8, shift: alternating(L, 0.8) }), n: 50, d: L };
   const res = anomalyExperiment(fit, normal, anomalous, undefined, { bootstrap: 200 });
-  assert.deepEqual(res.map((r) => r.method), ANOMALY_METHODS);
+  assert.deepEqual(res.map((r) => r.detector), DETECTORS);
   const y = labelsFor(70, 50);
   const x = concat(normal.x, anomalous.x);
   for (const r of res) {
     assert.equal(r.nNormal, 70);
     assert.equal(r.nAnomalous, 50);
-    const want = bootstrapAuroc(fitDetector(r.method, fit.x, 200, L).score(x, 120, L), y, { samples: 200 });
+    const want = bootstrapAuroc(fitDetector(r.detector, fit.x, 200, L).score(x, 120, L), y, { samples: 200 });
     assert.deepEqual({ auroc: r.auroc, lo: r.lo, hi: r.hi }, want);
     assert.ok(r.lo <= r.auroc && r.auroc <= r.hi);
   }
-  console.log(res.map((r) => `  ${r.method.padEnd(22)} ${r.auroc.toFixed(3)} (${r.lo.toFixed(3)}, ${r.hi.toFixed(3)})`).join("\n"));
+  console.log(res.map((r) => `  ${r.detector.padEnd(22)} ${r.auroc.toFixed(3)} (${r.lo.toFixed(3)}, ${r.hi.toFixed(3)})`).join("\n"));
   const again = anomalyExperiment(fit, normal, anomalous, ["isolation-forest", "lof"], { seed: 7, bootstrap: 100 });
   assert.deepEqual(again, anomalyExperiment(fit, normal, anomalous, ["isolation-forest", "lof"], { seed: 7, bootstrap: 100 }));
   // the isolation forest is the only random detector: its scores follow the seed
@@ -393,7 +393,7 @@ test("clear errors: NaN rows (which row), too few normal rows, dimension mismatc
   const X = gaussian(rng, 30, 4);
   const bad = X.slice();
   bad[3 * 4 + 2] = NaN;
-  for (const method of ANOMALY_METHODS) {
+  for (const method of DETECTORS) {
     assert.throws(() => fitDetector(method, bad, 30, 4), /row 3 has NaN in column 2/, method);
     assert.throws(() => fitDetector(method, X, 29, 4), /dimension mismatch: 120 values for n = 29 rows × d = 4 columns/, method);
     const det = fitDetector(method, X, 30, 4);
@@ -406,13 +406,13 @@ test("clear errors: NaN rows (which row), too few normal rows, dimension mismatc
   assert.throws(() => fitDetector("mahalanobis", X.subarray(0, 16), 4, 4), /too few normal rows: 4 rows for d = 4 features; the covariance needs at least d \+ 1 = 5/);
   assert.throws(() => fitDetector("mahalanobis-minus-diag", X.subarray(0, 16), 4, 4), /mahalanobis-minus-diag: too few normal rows/);
   assert.equal(fitDetector("mahalanobis", X.subarray(0, 20), 5, 4).score(X, 30, 4).length, 30);
-  assert.throws(() => fitDetector("knn" as AnomalyMethod, X, 30, 4), /unknown anomaly detection method 'knn'/);
+  assert.throws(() => fitDetector("knn" as DetectorName, X, 30, 4), /unknown anomaly detector 'knn'/);
 
   const rows = (x: Float64Array, n: number, d: number) => ({ x, n, d });
   assert.throws(() => anomalyExperiment(rows(X, 30, 4), rows(X.subarray(0, 12), 4, 3), rows(X, 30, 4)), /dimension mismatch/);
   assert.throws(() => anomalyExperiment(rows(X, 30, 4), rows(X, 30, 4), rows(new Float64Array(0), 0, 4)), /anomalous rows \(BH\): 0 rows, but at least 1/);
   assert.throws(() => anomalyExperiment(rows(X, 30, 4), rows(bad, 30, 4), rows(X, 30, 4)), /normal rows \(AH\): row 3 has NaN/);
-  assert.throws(() => anomalyExperiment(rows(X, 30, 4), rows(X, 30, 4), rows(X, 30, 4), ["lof", "svm" as AnomalyMethod]), /unknown anomaly detection method 'svm'/);
+  assert.throws(() => anomalyExperiment(rows(X, 30, 4), rows(X, 30, 4), rows(X, 30, 4), ["lof", "svm" as DetectorName]), /unknown anomaly detector 'svm'/);
 });
 
 test("degenerate features: a constant column is left out of the (pseudo-)inverse instead of failing", () => {

@@ -195,7 +195,7 @@ test("config mistakes are one-line errors that list the known names", () => {
   bad({ reporters: ["lr"], interventions: { reporter: "mean-diff", train: "A", test: "B" } }, /interventions.reporter 'mean-diff' is not among the run's reporters/);
   bad({ interventions: { reporter: "lr", train: "A", test: "oops" } }, /interventions.test 'oops' must be one of all, A, B/);
   bad({ models: [{ path: "a/tiny" }, { path: "b/tiny" }] }, /models\[0\] and models\[1\] would both write results to 'tiny\/': give them different 'name's/);
-  bad({ anomaly: { reporter: "lr", method: "lof" } }, /unknown key 'method' in anomaly \(known: reporter, methods, bootstrap\)/);
+  bad({ anomaly: { reporter: "lr", methods: ["lof"] } }, /unknown key 'methods' in anomaly \(known: reporter, detectors, bootstrap\)/);
   bad({ seed: -1 }, /'seed' must be a whole number ≥ 0/);
   const ok = validateRunConfig({ ...base, seed: 0, method: "all", models: [{ path: "a/tiny" }, { path: "b/tiny", name: "tiny-b" }] }, "cfg.json");
   assert.equal(ok.seed, 0);

@@ -109,7 +109,7 @@ test("the standard grid runs for every reporter; EIL, summaries and PGR tables c
   // anomaly detection on the probe outputs: Bob's disagreements (half of BH) stand out from Alice's examples,
   // his agreements do not, so the AUROC tends to 0.5·1 + 0.5·0.5 = 0.75
   const anomaly = anomalyFromRoot(root, "lr", ["mahalanobis", "isolation-forest"], { bootstrap: 200 });
-  const maha = anomaly.results.find((r) => r.method === "mahalanobis")!;
+  const maha = anomaly.results.find((r) => r.detector === "mahalanobis")!;
   assert.ok(maha.auroc > 0.65 && maha.lo <= maha.auroc && maha.auroc <= maha.hi, JSON.stringify(maha));
   assert.ok(existsSync(join(root, "anomaly_lr.json")));
   // rerun: nothing is recomputed (outputs exist); remove one output and only it comes back

@@ -42,9 +42,9 @@ export { IsolationForestDetector, fitIsolationForest, averagePathLength } from "
 export { LofDetector, fitLof } from "./anomaly/lof.ts";
 export { OneClassSvmDetector, fitOneClassSvm, scaleGamma } from "./anomaly/one-class-svm.ts";
 
-export type AnomalyMethod = "mahalanobis" | "mahalanobis-minus-diag" | "isolation-forest" | "lof" | "one-class-svm";
+export type DetectorName = "mahalanobis" | "mahalanobis-minus-diag" | "isolation-forest" | "lof" | "one-class-svm";
 
-export const ANOMALY_METHODS: readonly AnomalyMethod[] = ["mahalanobis", "mahalanobis-minus-diag", "isolation-forest", "lof", "one-class-svm"];
+export const DETECTORS: readonly DetectorName[] = ["mahalanobis", "mahalanobis-minus-diag", "isolation-forest", "lof", "one-class-svm"];
 
 /** Default seed of the detectors (the reference's IsolationForest random_state). */
 export const DEFAULT_DETECTOR_SEED = 42;
@@ -55,8 +55,8 @@ export const DEFAULT_BOOTSTRAP_SEED = 0;
  * Fit a detector on normal rows (n, d). Minimum rows: mahalanobis variants d + 1 (a full-rank covariance),
  * the others 2. Only the isolation forest is random (opts.seed, default 42).
  */
-export function fitDetector(method: AnomalyMethod, normal: Float64Array, n: number, d: number, opts: { seed?: number } = {}): AnomalyDetector {
-  switch (method) {
+export function fitDetector(detector: DetectorName, normal: Float64Array, n: number, d: number, opts: { seed?: number } = {}): AnomalyDetector {
+  switch (detector) {
     case "mahalanobis":
       return fitMahalanobis(normal, n, d);
     case "mahalanobis-minus-diag":
@@ -68,7 +68,7 @@ export function fitDetector(method: AnomalyMethod, normal: Float64Array, n: numb
     case "one-class-svm":
       return fitOneClassSvm(normal, n, d);
     default:
-      throw new Error(`unknown anomaly detection method '${method as string}'; expected one of ${ANOMALY_METHODS.join(", ")}`);
+      throw new Error(`unknown anomaly detector '${detector as string}'; expected one of ${DETECTORS.join(", ")}`);
   }
 }
 
@@ -118,7 +118,7 @@ export function bootstrapAuroc(scores: ArrayLike<number>, labels: Uint8Array, op
 }
 
 export interface AnomalyResult {
-  method: AnomalyMethod;
+  detector: DetectorName;
   auroc: number;
   lo: number;
   hi: number;
@@ -129,25 +129,24 @@ export interface AnomalyResult {
 type Rows = { x: Float64Array; n: number; d: number };
 
 /** The paper's experiment: fit on `fit` (AE test outputs), score `normal` (AH) vs `anomalous` (BH). Feature rows are per-example per-layer probe log-odds (n, L). */
-export function anomalyExperiment(fit: Rows, normal: Rows, anomalous: Rows, methods: AnomalyMethod[] = [...ANOMALY_METHODS], opts: { seed?: number; bootstrap?: number } = {}): AnomalyResult[] {
+export function anomalyExperiment(fit: Rows, normal: Rows, anomalous: Rows, detectors: DetectorName[] = [...DETECTORS], opts: { seed?: number; bootstrap?: number } = {}): AnomalyResult[] {
   checkRows(fit.x, fit.n, fit.d, "anomalyExperiment: fit rows (AE)");
   checkRows(normal.x, normal.n, normal.d, "anomalyExperiment: normal rows (AH)", 1);
   checkRows(anomalous.x, anomalous.n, anomalous.d, "anomalyExperiment: anomalous rows (BH)", 1);
   if (normal.d !== fit.d || anomalous.d !== fit.d)
     throw new RangeError(`anomalyExperiment: dimension mismatch: fit rows have d = ${fit.d}, normal rows ${normal.d}, anomalous rows ${anomalous.d}`);
-  if (!methods.length) throw new Error("anomalyExperiment: no methods given");
-  for (const m of methods) if (!ANOMALY_METHODS.includes(m)) throw new Error(`unknown anomaly detection method '${m}'; expected one of ${ANOMALY_METHODS.join(", ")}`);
+  if (!detectors.length) throw new Error("anomalyExperiment: no detectors given");
+  for (const m of detectors) if (!DETECTORS.includes(m)) throw new Error(`unknown anomaly detector '${m}'; expected one of ${DETECTORS.join(", ")}`);
   const d = fit.d;
   const x = new Float64Array((normal.n + anomalous.n) * d);
   x.set(normal.x, 0);
   x.set(anomalous.x, normal.n * d);
   const labels = new Uint8Array(normal.n + anomalous.n);
   labels.fill(1, normal.n);
-  return methods.map((method) => {
-    const detector = fitDetector(method, fit.x, fit.n, d, { seed: opts.seed });
-    const scores = detector.score(x, normal.n + anomalous.n, d);
+  return detectors.map((detector) => {
+    const scores = fitDetector(detector, fit.x, fit.n, d, { seed: opts.seed }).score(x, normal.n + anomalous.n, d);
     const r = bootstrapAuroc(scores, labels, { samples: opts.bootstrap ?? DEFAULTS.bootstrap, seed: opts.seed });
-    return { method, ...r, nNormal: normal.n, nAnomalous: anomalous.n };
+    return { detector, ...r, nNormal: normal.n, nAnomalous: anomalous.n };
   });
 }
 
@@ -160,10 +159,10 @@ export function anomalyExperiment(fit: Rows, normal: Rows, anomalous: Rows, meth
 export function anomalyFromRoot(
   root: string,
   reporter: string,
-  methods: AnomalyMethod[] = [...ANOMALY_METHODS],
+  detectors: DetectorName[] = [...DETECTORS],
   opts: { seed?: number; bootstrap?: number; force?: boolean } = {},
 ): { path: string; results: AnomalyResult[]; reused: boolean } {
-  for (const m of methods) if (!ANOMALY_METHODS.includes(m)) throw new Error(`unknown anomaly detection method '${m}'; expected one of ${ANOMALY_METHODS.join(", ")}`);
+  for (const m of detectors) if (!DETECTORS.includes(m)) throw new Error(`unknown anomaly detector '${m}'; expected one of ${DETECTORS.join(", ")}`);
   const files = (["AE", "AH", "BH"] as const).map((test) => {
     const file = join(root, test, "test", logOddsFile("AE", reporter));
     if (!existsSync(file)) throw new Error(`${file}: missing; run the grid (AE→AE,AH,BH) for '${reporter}' first`);
@@ -171,7 +170,7 @@ export function anomalyFromRoot(
   });
   const seed = opts.seed ?? DEFAULTS.seed;
   const bootstrap = opts.bootstrap ?? DEFAULTS.bootstrap;
-  const wanted = provenance({ logOdds: files.map((f) => readSafetensorsHeader(f).metadata.fingerprint ?? null), reporter, methods, seed, bootstrap });
+  const wanted = provenance({ logOdds: files.map((f) => readSafetensorsHeader(f).metadata.fingerprint ?? null), reporter, detectors, seed, bootstrap });
   const path = join(root, `anomaly_${reporter}.json`);
   if (reuseCached(path, recordedProvenance(path), wanted, opts.force)) {
     return { path, results: (JSON.parse(readFileSync(path, "utf8")) as { results: AnomalyResult[] }).results, reused: true };
@@ -183,7 +182,7 @@ export function anomalyFromRoot(
     for (let l = 0; l < L; l++) for (let i = 0; i < n; i++) x[i * L + l] = t.data[l * n + i];
     return { x, n, d: L };
   };
-  const results = anomalyExperiment(features(files[0]), features(files[1]), features(files[2]), methods, { seed, bootstrap });
+  const results = anomalyExperiment(features(files[0]), features(files[1]), features(files[2]), detectors, { seed, bootstrap });
   writeFileAtomic(path, JSON.stringify({ reporter, results, provenance: wanted }, null, 1) + "\n");
   return { path, results, reused: false };
 }

@@ -13,7 +13,7 @@ import { REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
 import { runTransfer } from "../analysis/transfer.ts";
 import { summarizeRoot, writeTables } from "../analysis/summary.ts";
 import { runIntervention } from "../analysis/intervene.ts";
-import { ANOMALY_METHODS, anomalyFromRoot, type AnomalyMethod } from "../analysis/anomaly.ts";
+import { DETECTORS, anomalyFromRoot, type DetectorName } from "../analysis/anomaly.ts";
 import type { LabelColumn } from "../analysis/metrics.ts";
 
 /** A model source's fingerprint as the states record it (model, plus adapter when there is one). */
@@ -180,14 +180,14 @@ export function experimentCommands(): Command[] {
     .description("anomaly detection on per-layer probe log-odds: fit on AE test outputs, score AH (normal) vs BH (anomalous)")
     .requiredOption("--root <dir>", "results folder of one model and dataset (from 'quirky grid')")
     .option("--reporter <name>", "whose AE→AE,AH,BH log-odds are the features", "lr")
-    .option("--methods <list>", `comma-separated: ${ANOMALY_METHODS.join(", ")} (default: all)`)
+    .option("--detectors <list>", `comma-separated: ${DETECTORS.join(", ")} (default: all)`)
     .option("--bootstrap <n>", "bootstrap samples for the 95% interval", positiveInt("--bootstrap"), DEFAULTS.bootstrap)
     .option("--seed <n>", "seed", wholeNumber("--seed"), DEFAULTS.seed)
     .option("--force", FORCE_HELP)
     .action((o) => {
-      const methods = o.methods ? (String(o.methods).split(",") as AnomalyMethod[]) : undefined;
-      const { path, results, reused } = anomalyFromRoot(o.root, o.reporter, methods, { seed: o.seed, bootstrap: o.bootstrap, force: o.force });
-      for (const r of results) console.log(`${r.method.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]  (${r.nNormal} AH vs ${r.nAnomalous} BH)`);
+      const detectors = o.detectors ? (String(o.detectors).split(",") as DetectorName[]) : undefined;
+      const { path, results, reused } = anomalyFromRoot(o.root, o.reporter, detectors, { seed: o.seed, bootstrap: o.bootstrap, force: o.force });
+      for (const r of results) console.log(`${r.detector.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]  (${r.nNormal} AH vs ${r.nAnomalous} BH)`);
       console.log(`${reused ? "unchanged" : "wrote"} ${path}`);
     });
   return [extract, transfer, grid, tables, intervene, anomaly];

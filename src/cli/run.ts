@@ -104,7 +104,7 @@ export function printDemoSummary(root: string): void {
   }
   const anomalyFile = join(root, "anomaly_lr.json");
   if (existsSync(anomalyFile)) {
-    const a = JSON.parse(readFileSync(anomalyFile, "utf8")) as { results: { method: string; auroc: number; lo: number; hi: number }[] };
-    for (const r of a.results) console.log(`anomaly ${r.method.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]`);
+    const a = JSON.parse(readFileSync(anomalyFile, "utf8")) as { results: { detector: string; auroc: number; lo: number; hi: number }[] };
+    for (const r of a.results) console.log(`anomaly ${r.detector.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]`);
   }
 }

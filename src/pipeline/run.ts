@@ -22,7 +22,7 @@ import { datasetNameOf, loadExamples } from "../extract/examples.ts";
 import { modelFingerprint, modelName, openModel, type ModelSource } from "../model/source.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
-import { ANOMALY_METHODS, anomalyFromRoot, type AnomalyMethod } from "../analysis/anomaly.ts";
+import { DETECTORS, anomalyFromRoot, type DetectorName } from "../analysis/anomaly.ts";
 import { extractForGrid, planExtractions, reporterDone, standardGrid, transferOptions, type GridOptions, type PlannedExtraction } from "../analysis/grid.ts";
 import { runIntervention } from "../analysis/intervene.ts";
 import { experimentRoots, writeTables } from "../analysis/summary.ts";
@@ -44,7 +44,7 @@ export interface RunConfig {
   randomSamples?: number;
   seed?: number;
   /** probe whose per-layer outputs feed anomaly detection (false: skip) */
-  anomaly?: { reporter: string; methods?: AnomalyMethod[]; bootstrap?: number } | false;
+  anomaly?: { reporter: string; detectors?: DetectorName[]; bootstrap?: number } | false;
   /** probe to intervene with (false: skip) */
   interventions?: { reporter: string; train: string; test: string; maxExamples?: number } | false;
   report?: boolean;
@@ -67,7 +67,7 @@ export function readRunConfig(path: string): RunConfig {
 const TOP_KEYS = ["out", "models", "datasets", "reporters", "maxTrain", "maxTest", "method", "batchSize", "randomSamples", "seed", "anomaly", "interventions", "report"];
 const MODEL_KEYS = ["path", "adapter", "name"];
 const CREATE_OPTION_KEYS = ["seed", "baseExamples", "maxDigits", "source", "difficulties", "nValidation", "nTest"];
-const ANOMALY_KEYS = ["reporter", "methods", "bootstrap"];
+const ANOMALY_KEYS = ["reporter", "detectors", "bootstrap"];
 const INTERVENTION_KEYS = ["reporter", "train", "test", "maxExamples"];
 /** the distributions the grid fits hidden-state reporters on */
 const FITTED_ON = ["A", "B", "AE"];
@@ -151,18 +151,18 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
   let anomaly: RunConfig["anomaly"];
   if (c.anomaly === false) anomaly = false;
   else if (c.anomaly !== undefined) {
-    if (!isObject(c.anomaly)) fail("'anomaly' must be false or { reporter, methods?, bootstrap? }");
+    if (!isObject(c.anomaly)) fail("'anomaly' must be false or { reporter, detectors?, bootstrap? }");
     const a = c.anomaly as Record<string, unknown>;
     keys(a, ANOMALY_KEYS, "anomaly");
     const reporter = str(a.reporter, "anomaly.reporter", "a reporter name") ?? "lr";
     const fitted = reporters.filter((r) => REPORTERS[r].fitted);
     if (!(fitted as string[]).includes(reporter)) fail(`anomaly.reporter '${reporter}' must be one of the fitted reporters the run computes (${fitted.join(", ")})`);
-    if (a.methods !== undefined) {
-      if (!Array.isArray(a.methods) || a.methods.length === 0) fail("'anomaly.methods' must be a non-empty list");
-      for (const m of a.methods as unknown[]) if (!(ANOMALY_METHODS as unknown[]).includes(m)) fail(`anomaly.methods: unknown method ${JSON.stringify(m)} (known: ${ANOMALY_METHODS.join(", ")})`);
+    if (a.detectors !== undefined) {
+      if (!Array.isArray(a.detectors) || a.detectors.length === 0) fail("'anomaly.detectors' must be a non-empty list");
+      for (const m of a.detectors as unknown[]) if (!(DETECTORS as unknown[]).includes(m)) fail(`anomaly.detectors: unknown detector ${JSON.stringify(m)} (known: ${DETECTORS.join(", ")})`);
     }
     int(a.bootstrap, "anomaly.bootstrap", 1);
-    anomaly = { reporter, ...(a.methods ? { methods: a.methods as AnomalyMethod[] } : {}), ...(a.bootstrap ? { bootstrap: a.bootstrap as number } : {}) };
+    anomaly = { reporter, ...(a.detectors ? { detectors: a.detectors as DetectorName[] } : {}), ...(a.bootstrap ? { bootstrap: a.bootstrap as number } : {}) };
   } else if (!reporters.includes("lr")) anomaly = false; // the default detector reads lr; a run without lr has none to run
 
   let interventions: RunConfig["interventions"];
@@ -341,7 +341,7 @@ const hashPair = (f: { model: string; adapter: string | null }) => (f.adapter ? 
 async function finishRoot(cfg: RunConfig, g: GridOptions, log: (m: string) => void, force?: boolean): Promise<void> {
   if (cfg.anomaly !== false) {
     const a = cfg.anomaly ?? { reporter: "lr" };
-    anomalyFromRoot(g.root, a.reporter, a.methods, { seed: cfg.seed ?? DEFAULTS.seed, bootstrap: a.bootstrap, force });
+    anomalyFromRoot(g.root, a.reporter, a.detectors, { seed: cfg.seed ?? DEFAULTS.seed, bootstrap: a.bootstrap, force });
   }
   if (cfg.interventions !== false) {
     const iv = cfg.interventions ?? { reporter: "mean-diff", train: "A", test: "B" };

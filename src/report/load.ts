@@ -32,7 +32,7 @@ export interface RandomBaselineRun {
 }
 
 export interface AnomalyResult {
-  method: string;
+  detector: string;
   auroc: number;
   lo: number;
   hi: number;
@@ -121,9 +121,9 @@ function checkRandom(path: string, v: unknown): Omit<RandomBaselineRun, "model" 
 }
 
 function checkAnomaly(path: string, v: unknown): Omit<AnomalyRun, "model" | "dataset" | "reporter"> & { reporter?: string } {
-  if (!isObj(v) || !Array.isArray(v.results)) invalid(path, "an anomaly-detection result (expected { reporter, results: [{ method, auroc, lo, hi, nNormal, nAnomalous }] })");
+  if (!isObj(v) || !Array.isArray(v.results)) invalid(path, "an anomaly-detection result (expected { reporter, results: [{ detector, auroc, lo, hi, nNormal, nAnomalous }] })");
   v.results.forEach((r: unknown, i: number) => {
-    if (!isObj(r) || typeof r.method !== "string") invalid(path, `an anomaly-detection result (result ${i} has no method)`);
+    if (!isObj(r) || typeof r.detector !== "string") invalid(path, `an anomaly-detection result (result ${i} has no detector)`);
   });
   return { reporter: typeof v.reporter === "string" ? v.reporter : undefined, results: v.results as AnomalyResult[] };
 }

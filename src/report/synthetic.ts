@@ -142,17 +142,17 @@ export function writeSyntheticExperiments(dir: string, opts: SyntheticOptions = 
 
       if (parts.anomaly) {
         for (const [ri, reporter] of ["lr", "mean-diff"].entries()) {
-          const methods = [
-            { method: "mahalanobis", base: 0.95 },
-            { method: "mahalanobis-minus-diagonal", base: 0.9 },
-            { method: "isolation-forest", base: 0.82 },
-            { method: "lof", base: 0.86 },
-            { method: "one-class-svm", base: 0.78 },
+          const detectors = [
+            { detector: "mahalanobis", base: 0.95 },
+            { detector: "mahalanobis-minus-diag", base: 0.9 },
+            { detector: "isolation-forest", base: 0.82 },
+            { detector: "lof", base: 0.86 },
+            { detector: "one-class-svm", base: 0.78 },
           ];
-          const results = methods.map(({ method, base }) => {
+          const results = detectors.map(({ detector, base }) => {
             const a = clamp(base * dsQuality - 0.02 * ri + (rng.random() - 0.5) * 0.02);
             const w = 0.015 + 0.02 * rng.random();
-            return { method, auroc: a, lo: clamp(a - w), hi: clamp(a + w * 0.8), nNormal: 500, nAnomalous: 480 };
+            return { detector, auroc: a, lo: clamp(a - w), hi: clamp(a + w * 0.8), nNormal: 500, nAnomalous: 480 };
           });
           write(join(root, `anomaly_${reporter}.json`), { reporter, results });
         }

@@ -51,12 +51,12 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
   const out: string[] = [];
   for (const reporter of sortReporters(runs.map((r) => r.reporter))) {
     const rs = runs.filter((r) => r.reporter === reporter);
-    const detectors = [...new Set(rs.flatMap((r) => r.results.map((x) => x.method)))];
+    const detectors = [...new Set(rs.flatMap((r) => r.results.map((x) => x.detector)))];
     const several = new Set(rs.map((r) => r.model)).size > 1;
     const body = rs
       .map((r) => {
         const cells = detectors.map((m) => {
-          const x = r.results.find((y) => y.method === m);
+          const x = r.results.find((y) => y.detector === m);
           if (!x) return `<td class="num missing">—</td>`;
           const title = `${num(x.nNormal)} normal (AH), ${num(x.nAnomalous)} anomalous (BH) examples; 95% bootstrap interval`;
           return `<td class="num" title="${escapeHtml(title)}">${f(num(x.auroc))} <span class="ci">[${f(num(x.lo))}, ${f(num(x.hi))}]</span></td>`;
@@ -65,7 +65,7 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
       })
       .join("\n");
     const means = detectors.map((m) => {
-      const xs = rs.map((r) => num(r.results.find((y) => y.method === m)?.auroc)).filter(Number.isFinite);
+      const xs = rs.map((r) => num(r.results.find((y) => y.detector === m)?.auroc)).filter(Number.isFinite);
       return `<td class="num">${xs.length ? f(xs.reduce((a, b) => a + b, 0) / xs.length) : "—"}</td>`;
     });
     const model = rs.length && !several ? ` — ${rs[0].model}` : "";

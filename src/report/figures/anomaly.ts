@@ -16,7 +16,7 @@ export function anomalySection(data: ExperimentData, tables: (a: ExperimentData[
     return sec;
   }
   const rows: Row[] = data.anomaly.flatMap((a) =>
-    a.results.map((r) => ({ model: a.model, dataset: a.dataset, reporter: a.reporter, method: r.method, auroc: num(r.auroc), lo: num(r.lo), hi: num(r.hi), n_normal: num(r.nNormal), n_anomalous: num(r.nAnomalous) })),
+    a.results.map((r) => ({ model: a.model, dataset: a.dataset, reporter: a.reporter, detector: r.detector, auroc: num(r.auroc), lo: num(r.lo), hi: num(r.hi), n_normal: num(r.nNormal), n_anomalous: num(r.nAnomalous) })),
   );
   sec.tables.push(...tables(data.anomaly));
   sec.data.push({ name: "anomaly", rows });
