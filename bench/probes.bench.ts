@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FITTED_REPORTER_NAMES, fitReporter, evalRandomBaseline, auroc, usesPairs, type ReporterName } from "../src/probes/index.ts";
 import { classMeans } from "../src/probes/mean-diff.ts";
-import { gram } from "../src/probes/linalg.ts";
+import { gram } from "../src/linalg/index.ts";
 import { toFloat64 } from "../src/probes/matrix.ts";
 import { plantedGaussian, plantedPairs, type Planted } from "../src/probes/synthetic.ts";
 

@@ -8,10 +8,10 @@ import { ccsLoss, ccsObjectiveBatch } from "../src/probes/ccs-loss.ts";
 import { lrObjective } from "../src/probes/lr.ts";
 import { fitMeanDiff } from "../src/probes/mean-diff.ts";
 import { fitCrc } from "../src/probes/crc.ts";
-import { minimize, minimizeBatch, minimizeSync } from "../src/probes/lbfgs.ts";
+import { minimize, minimizeBatch, minimizeSync } from "../src/linalg/lbfgs.ts";
 import { plattAffine } from "../src/probes/platt.ts";
 import type { Matrix } from "../src/probes/matrix.ts";
-import { transpose } from "../src/probes/linalg.ts";
+import { transpose } from "../src/linalg/index.ts";
 import { Rng } from "../src/util/rng.ts";
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LeaceFitter, LeaceEraser, constrainTrace } from "../src/probes/leace.ts";
-import { matMul, transpose } from "../src/probes/linalg.ts";
+import { matMul, transpose } from "../src/linalg/index.ts";
 import type { Matrix } from "../src/probes/matrix.ts";
 import { Rng } from "../src/util/rng.ts";
 

@@ -11,7 +11,7 @@ import { ROOT, SYSTEM_PYTHON } from "./helpers.ts";
 import { auroc, metric, accuracy } from "../src/probes/metrics.ts";
 import { fitLogisticRegression, lrObjective } from "../src/probes/lr.ts";
 import { fitLda } from "../src/probes/lda.ts";
-import { eigh, eighAsync } from "../src/probes/eigh.ts";
+import { eigh, eighAsync } from "../src/linalg/eigh.ts";
 import { optimalLinearShrinkage } from "../src/probes/shrinkage.ts";
 import { LeaceFitter } from "../src/probes/leace.ts";
 import { topPrincipalDirection } from "../src/probes/crc.ts";

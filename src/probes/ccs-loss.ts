@@ -13,8 +13,8 @@
  * (the reference's explicit weight decay `weight_decay · ‖param‖² / 2` for weight and bias).
  */
 import { sigmoid } from "./common.ts";
-import { gemm64 } from "./gemm64.ts";
-import type { Evaluation } from "./lbfgs.ts";
+import { gemm64 } from "../linalg/gemm64.ts";
+import type { Evaluation } from "../linalg/lbfgs.ts";
 
 /** L(z0, z1); fills ∂L/∂z0, ∂L/∂z1 when given. */
 export function ccsLoss(z0: ArrayLike<number>, z1: ArrayLike<number>, g0?: Float64Array, g1?: Float64Array): number {

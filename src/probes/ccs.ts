@@ -18,9 +18,9 @@
 import { Rng } from "../util/rng.ts";
 import { ccsObjectiveBatch } from "./ccs-loss.ts";
 import { FLOAT32_EPS, linearInit, prepare } from "./common.ts";
-import { minimizeBatch } from "./lbfgs.ts";
+import { minimizeBatch } from "../linalg/lbfgs.ts";
 import { LeaceFitter, type LeaceOptions } from "./leace.ts";
-import { transpose } from "./linalg.ts";
+import { transpose } from "../linalg/index.ts";
 import { pairDim, type Matrix } from "./matrix.ts";
 import { plattAffine } from "./platt.ts";
 import { LinearReporter } from "./reporter.ts";

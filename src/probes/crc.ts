@@ -13,7 +13,7 @@
 import { Rng } from "../util/rng.ts";
 import { linearInit, prepare } from "./common.ts";
 import { LeaceFitter, type LeaceOptions } from "./leace.ts";
-import { columnMeans, eighAsync, gram } from "./linalg.ts";
+import { columnMeans, eighAsync, gram } from "../linalg/index.ts";
 import { pairDim, type Matrix } from "./matrix.ts";
 import { plattShifted } from "./platt.ts";
 import { LinearReporter } from "./reporter.ts";

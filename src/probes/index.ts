@@ -13,5 +13,5 @@ export { fitCrc, type CrcOptions } from "./crc.ts";
 export { ccsLoss } from "./ccs-loss.ts";
 export { LeaceFitter, LeaceEraser, type LeaceOptions } from "./leace.ts";
 export { evalRandomBaseline, type RandomBaselineOptions, type RandomBaselineResult } from "./random-baseline.ts";
-export { eigh, SymEig } from "./eigh.ts";
-export { gemm64 } from "./gemm64.ts";
+export { eigh, SymEig } from "../linalg/eigh.ts";
+export { gemm64 } from "../linalg/gemm64.ts";

@@ -9,7 +9,7 @@
  * The reference's nn.Linear bias stays at its random initial value; we use b = 0 (AUROC unchanged).
  */
 import { FLOAT32_EPS, prepare } from "./common.ts";
-import { eighAsync, gram, pinvSymApply } from "./linalg.ts";
+import { eighAsync, gram, pinvSymApply } from "../linalg/index.ts";
 import type { Matrix } from "./matrix.ts";
 import { classMeans, resolveSign } from "./mean-diff.ts";
 import { LinearReporter } from "./reporter.ts";

@@ -16,7 +16,7 @@
  * I − P: r(x) = x − L R (x − μ), L = projLeft (d×r), R = projRight (r×d).
  */
 import { FLOAT32_EPS, optimalLinearShrinkage } from "./shrinkage.ts";
-import { eighAsync, gemm64, matMul, symmetrize, thinSvd, transpose } from "./linalg.ts";
+import { eighAsync, gemm64, matMul, symmetrize, thinSvd, transpose } from "../linalg/index.ts";
 
 /** Row-major data of any float type. */
 export interface Rows {

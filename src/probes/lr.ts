@@ -13,9 +13,9 @@
  *   ∂J/∂w = Xᵀ(σ(z) − y)/n + 2λ w,   ∂J/∂b = Σ_i (σ(z_i) − y_i)/n
  */
 import { bceWithLogits, prepare, sigmoid } from "./common.ts";
-import { gemm64 } from "./gemm64.ts";
-import { transpose } from "./linalg.ts";
-import { minimize, type Evaluation } from "./lbfgs.ts";
+import { gemm64 } from "../linalg/gemm64.ts";
+import { transpose } from "../linalg/index.ts";
+import { minimize, type Evaluation } from "../linalg/lbfgs.ts";
 import { toFloat64, type Matrix } from "./matrix.ts";
 import { LinearReporter, type ReporterName } from "./reporter.ts";
 

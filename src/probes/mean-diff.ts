@@ -9,7 +9,7 @@
  * trained); we use b = 0, which leaves every AUROC unchanged. `-on-pair` runs on the 2d concatenation.
  */
 import { prepare } from "./common.ts";
-import { matVec } from "./linalg.ts";
+import { matVec } from "../linalg/index.ts";
 import type { Matrix } from "./matrix.ts";
 import { metric } from "./metrics.ts";
 import { LinearReporter, type ReporterName } from "./reporter.ts";

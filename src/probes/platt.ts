@@ -11,7 +11,7 @@
  * and start are kept so the 100-iteration budget ends at the same place when the data are separable.
  */
 import { FLOAT32_EPS, bceWithLogits, sigmoid } from "./common.ts";
-import { minimizeSync, type LbfgsResult } from "./lbfgs.ts";
+import { minimizeSync, type LbfgsResult } from "../linalg/lbfgs.ts";
 
 export interface PlattFit {
   scale: number;

@@ -9,7 +9,7 @@
  *   (linear interpolation between order statistics, as torch.quantile).
  */
 import { Rng } from "../util/rng.ts";
-import { gemm64 } from "./gemm64.ts";
+import { gemm64 } from "../linalg/gemm64.ts";
 import { checkLabels, checkMatrix, toFloat64, type Matrix } from "./matrix.ts";
 import { accuracy, aurocUnchecked, metricKind } from "./metrics.ts";
 

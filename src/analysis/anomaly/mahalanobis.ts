@@ -21,7 +21,7 @@
  * scikit-learn's EmpiricalCovariance().mahalanobis uses the biased covariance (divisor n), so its squared
  * distances are n/(n − 1) times ours.
  */
-import { eigh } from "../../probes/eigh.ts";
+import { eigh } from "../../linalg/eigh.ts";
 import { checkRows, checkScoreRows, type AnomalyDetector } from "./common.ts";
 
 export class MahalanobisDetector implements AnomalyDetector {

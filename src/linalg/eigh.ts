@@ -163,15 +163,11 @@ export class SymEig {
   }
 }
 
-/** Convenience: eigen-decompose a symmetric matrix (JavaScript only; fine up to a few hundred). */
-export function eigh(a: Float64Array, n: number): SymEig {
-  return SymEig.of(a, n);
-}
+/** Eigen-decompose a symmetric matrix (JavaScript only; fine up to a few hundred). */
+export const eigh = (a: Float64Array, n: number): SymEig => SymEig.of(a, n);
 
 /** Eigen-decompose a (fully stored) symmetric matrix, blocked with onnxruntime products for large n. */
-export function eighAsync(a: Float64Array, n: number, blockSize = 32): Promise<SymEig> {
-  return SymEig.ofAsync(a, n, blockSize);
-}
+export const eighAsync = (a: Float64Array, n: number, blockSize = 32): Promise<SymEig> => SymEig.ofAsync(a, n, blockSize);
 
 function checked(a: Float64Array, n: number): Float64Array {
   if (a.length < n * n) throw new Error(`eigh: matrix has ${a.length} entries, expected ${n * n}`);

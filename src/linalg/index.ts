@@ -1,5 +1,5 @@
 /**
- * The probes' small linear-algebra layer, all float64:
+ * Small float64 linear algebra, used by the probes and by anomaly detection:
  *
  *   gram(X)            XᵀX for X (n×d), on onnxruntime's double GEMM (the O(n d²) work)
  *   columnMeans(X)     μ_j = (1/n) Σ_i X_ij
