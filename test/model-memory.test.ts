@@ -4,15 +4,17 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeDataset } from "../src/datasets/create.ts";
+import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
 import { setWeightChunk, WEIGHT_CHUNK } from "../src/model/matmul.ts";
 import { Half, toF32 } from "../src/model/params.ts";
 import { writeSafetensors } from "../src/model/safetensors.ts";
 import type { Transformer } from "../src/model/transformer.ts";
 import { Rng } from "../src/util/rng.ts";
-import { tempDir } from "./helpers.ts";
+import { runCli, tempDir } from "./helpers.ts";
 
 const NEOX = { model_type: "gpt_neox", vocab_size: 67, hidden_size: 32, num_hidden_layers: 3, num_attention_heads: 4, intermediate_size: 80, rotary_pct: 0.5, max_position_embeddings: 128 };
 const LLAMA = { model_type: "llama", vocab_size: 67, hidden_size: 32, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 72, max_position_embeddings: 128 };
@@ -164,4 +166,25 @@ test("16-bit weights widen to f32 for training with identical outputs; streamed 
   await assert.rejects(streamed.forward({ tokens: Int32Array.of(1, 2), B: 1, T: 2 }, { tape: {} as never }), /streamed model cannot record a tape/);
   assert.throws(() => streamed.widenWeights(), /streamed from disk/);
   assert.ok(toF32(m.params.embed) === m.params.embed, "f32 weights are used in place");
+});
+
+test("quirky extract --weights stream gives the same states file as --weights resident, and says which mode on stderr", async (t) => {
+  const dir = tempDir(t);
+  const ds = (await writeDataset(dir, "addition", { baseExamples: 60, nValidation: 30, nTest: 30 })).dir;
+  const model = join(dir, "model");
+  saveModel(randomModel({ ...NEOX, vocab_size: 98 }, 4, 0.3), model, "BF16");
+  writeCharTokenizer(join(model, "tokenizer.json"));
+  const files: Buffer[] = [];
+  for (const mode of ["resident", "stream"]) {
+    const out = join(dir, `states-${mode}`);
+    const r = runCli(["extract", "--model", model, "--dataset", ds, "--max-examples", "12", "--batch-size", "5", "--out", out, "--weights", mode]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`quirky: model: weights ${mode === "stream" ? "streamed from disk block by block" : "resident in memory"}.*bf16 weights.*forced by QUIRKY_WEIGHTS=${mode}`));
+    files.push(readFileSync(join(out, "states.safetensors")));
+  }
+  assert.ok(files[0].equals(files[1]), "states.safetensors identical byte for byte");
+  const bad = runCli(["extract", "--model", model, "--dataset", ds, "--out", join(dir, "bad"), "--weights", "disk"]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--weights.*disk/);
+  assert.ok(!existsSync(join(dir, "bad")), "nothing written");
 });

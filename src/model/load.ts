@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { freemem } from "node:os";
+import { freemem, totalmem } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { Rng } from "../util/rng.ts";
@@ -184,7 +184,7 @@ export const WEIGHTS_MODES: readonly WeightsMode[] = ["resident", "stream", "aut
 export interface LoadOptions {
   /** default: $QUIRKY_WEIGHTS, else "auto" */
   weights?: WeightsMode;
-  /** bytes of memory "auto" may count on (default: os.freemem(), the kernel's MemAvailable) */
+  /** bytes of memory "auto" may count on (default: freeMemory()) */
   memory?: number;
   /** where the one-line account of the choice goes (default stderr); said for weights of 1 GiB or more or a forced mode */
   log?: (line: string) => void;
@@ -192,6 +192,13 @@ export interface LoadOptions {
 
 /** Memory kept free beside resident weights for activations, scratch and the runtime. */
 export const ACTIVATION_RESERVE = 2 * 2 ** 30;
+
+/** The kernel's MemAvailable (os.freemem), or less under a cgroup memory limit (containers, SLURM jobs). */
+export function freeMemory(): number {
+  const limit = process.constrainedMemory?.() ?? 0;
+  const available = freemem();
+  return limit > 0 && limit < totalmem() ? Math.min(available, limit - process.memoryUsage().rss) : available;
+}
 
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
@@ -210,7 +217,7 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Transformer {
   checkTensors(cfg, dir, found);
   const dtype = matrixDtype(cfg, found);
   const { total, block } = weightBytes(cfg, dtype);
-  const free = opts.memory ?? freemem();
+  const free = opts.memory ?? freeMemory();
   const what = `${gib(total)} of ${dtype.toLowerCase()} weights`;
   let streamed: boolean;
   let why: string;
