@@ -192,8 +192,8 @@ test("config mistakes are one-line errors that list the known names", () => {
   bad({ models: [{ path: "m", adpater: "a" }] }, /cfg.json: unknown key 'adpater' in models\[0\] \(known: path, adapter, name\)/);
   bad({ datasets: [{ create: "addition", options: { base_examples: 300 } }] }, /unknown key 'base_examples' in datasets\[0\]\.options \(known: seed, baseExamples, maxDigits/);
   bad({ reporters: ["mean-diff"], anomaly: { reporter: "lr" } }, /anomaly.reporter 'lr' must be one of the fitted reporters the run computes \(mean-diff\)/);
-  bad({ reporters: ["lr"], interventions: { reporter: "mean-diff", train: "A", test: "B" } }, /interventions.reporter 'mean-diff' is not among the run's reporters/);
-  bad({ interventions: { reporter: "lr", train: "A", test: "oops" } }, /interventions.test 'oops' must be one of all, A, B/);
+  bad({ reporters: ["lr"], interventions: { reporter: "mean-diff", train: "A", test: "B" } }, /interventions.reporter 'mean-diff' is not among the run's reporters \(lr\)/);
+  bad({ interventions: { reporter: "lr", train: "A", test: "oops" } }, /interventions.test 'oops' must be one of the distributions \(all, A, B/);
   bad({ models: [{ path: "a/tiny" }, { path: "b/tiny" }] }, /models\[0\] and models\[1\] would both write results to 'tiny\/': give them different 'name's/);
   bad({ anomaly: { reporter: "lr", methods: ["lof"] } }, /unknown key 'methods' in anomaly \(known: reporter, detectors, bootstrap\)/);
   bad({ seed: -1 }, /'seed' must be a whole number ≥ 0/);

@@ -202,26 +202,15 @@ async function tridiagonalizeBlocked(b: Float64Array, n: number, d: Float64Array
         if (vs !== 0 || ws !== 0) for (let c = 0; c < s; c++) x[c] -= vs * wq[c] + ws * vq[c];
       }
       d[s] = diag;
-      let sigma = 0;
-      for (let c = 0; c < s - 1; c++) sigma += x[c] * x[c];
-      const alpha = x[s - 1];
       const v = new Float64Array(m);
       const w = new Float64Array(m);
       V.push(v);
       W.push(w);
-      if (sigma === 0) {
-        tau[s] = 0;
-        e[s - 1] = alpha;
-        continue;
-      }
-      const norm = Math.sqrt(alpha * alpha + sigma);
-      const beta = alpha <= 0 ? norm : -norm;
-      const t = (beta - alpha) / beta;
-      const scal = 1 / (alpha - beta);
-      for (let c = 0; c < s - 1; c++) v[c] = x[c] * scal;
-      v[s - 1] = 1;
+      const { tau: t, beta } = householder(x, 0, s - 1);
       tau[s] = t;
       e[s - 1] = beta;
+      if (t === 0) continue;
+      v.set(x.subarray(0, s));
       h.set(v.subarray(0, s), s * n);
       // p = τ (B v − V (Wᵀv) − W (Vᵀv)) on 0..s−1
       vpad.set(v);
@@ -276,29 +265,35 @@ async function tridiagonalizeBlocked(b: Float64Array, n: number, d: Float64Array
   e[n - 1] = 0;
 }
 
+/**
+ * The Householder reflection H = I − τ v vᵀ that maps the row [x_0 … x_{k−1}, α] (stored at a[off…off+k]) to
+ * [0 … 0, β]: β = −sign(α)·‖[x, α]‖, τ = (β − α)/β, and v = [x/(α − β), 1] is written over the row in place.
+ * τ = 0 (no reflection, the row left as it is, β = α) when x is already zero.
+ */
+function householder(a: Float64Array, off: number, k: number): { tau: number; beta: number } {
+  let sigma = 0;
+  for (let j = 0; j < k; j++) sigma += a[off + j] * a[off + j];
+  const alpha = a[off + k];
+  if (sigma === 0) return { tau: 0, beta: alpha };
+  const norm = Math.sqrt(alpha * alpha + sigma);
+  const beta = alpha <= 0 ? norm : -norm;
+  const scal = 1 / (alpha - beta);
+  for (let j = 0; j < k; j++) a[off + j] *= scal;
+  a[off + k] = 1;
+  return { tau: (beta - alpha) / beta, beta };
+}
+
 /** Householder reduction of the lower triangle of `a` (in place) to tridiagonal (d, e); reflectors left in `a`'s rows. */
 function tridiagonalize(a: Float64Array, n: number, d: Float64Array, e: Float64Array, tau: Float64Array): void {
   const p = new Float64Array(n);
   const w = new Float64Array(n);
   for (let i = n - 1; i >= 2; i--) {
     const ri = i * n;
-    let sigma = 0;
-    for (let j = 0; j < i - 1; j++) sigma += a[ri + j] * a[ri + j];
-    const alpha = a[ri + i - 1];
     d[i] = a[ri + i];
-    if (sigma === 0) {
-      tau[i] = 0;
-      e[i - 1] = alpha;
-      continue;
-    }
-    const norm = Math.sqrt(alpha * alpha + sigma);
-    const beta = alpha <= 0 ? norm : -norm;
-    const t = (beta - alpha) / beta;
-    const scal = 1 / (alpha - beta);
-    for (let j = 0; j < i - 1; j++) a[ri + j] *= scal;
-    a[ri + i - 1] = 1;
+    const { tau: t, beta } = householder(a, ri, i - 1);
     tau[i] = t;
     e[i - 1] = beta;
+    if (t === 0) continue;
     const v = a.subarray(ri, ri + i);
     // p = τ B v with B the leading i×i block, read from its lower triangle (each entry used twice)
     p.fill(0, 0, i);

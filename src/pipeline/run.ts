@@ -148,40 +148,40 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
   if (c.method !== undefined && !["first", "random", "all"].includes(c.method as string)) fail(`'method' must be 'first', 'random' or 'all', got ${JSON.stringify(c.method)}`);
   if (c.report !== undefined && typeof c.report !== "boolean") fail("'report' must be true or false");
 
-  let anomaly: RunConfig["anomaly"];
-  if (c.anomaly === false) anomaly = false;
-  else if (c.anomaly !== undefined) {
-    if (!isObject(c.anomaly)) fail("'anomaly' must be false or { reporter, detectors?, bootstrap? }");
-    const a = c.anomaly as Record<string, unknown>;
-    keys(a, ANOMALY_KEYS, "anomaly");
+  /** an optional section: false (skip the stage), absent (its default) or an object with known keys */
+  const section = (v: unknown, at: string, known: string[]): Record<string, unknown> | false | undefined => {
+    if (v === false || v === undefined) return v;
+    if (!isObject(v)) return fail(`'${at}' must be false or { ${known.join(", ")} }`);
+    keys(v, known, at);
+    return v;
+  };
+  const oneOf = (v: string, allowed: readonly string[], what: string) => {
+    if (!allowed.includes(v)) fail(`${what} (${allowed.join(", ")})`);
+    return v;
+  };
+
+  const a = section(c.anomaly, "anomaly", ANOMALY_KEYS);
+  let anomaly: RunConfig["anomaly"] = a === false || (a === undefined && !reporters.includes("lr")) ? false : undefined; // the default detector input is lr
+  if (a) {
     const reporter = str(a.reporter, "anomaly.reporter", "a reporter name") ?? "lr";
-    const fitted = reporters.filter((r) => REPORTERS[r].fitted);
-    if (!(fitted as string[]).includes(reporter)) fail(`anomaly.reporter '${reporter}' must be one of the fitted reporters the run computes (${fitted.join(", ")})`);
-    if (a.detectors !== undefined) {
-      if (!Array.isArray(a.detectors) || a.detectors.length === 0) fail("'anomaly.detectors' must be a non-empty list");
-      for (const m of a.detectors as unknown[]) if (!(DETECTORS as unknown[]).includes(m)) fail(`anomaly.detectors: unknown detector ${JSON.stringify(m)} (known: ${DETECTORS.join(", ")})`);
-    }
+    oneOf(reporter, reporters.filter((r) => REPORTERS[r].fitted), `anomaly.reporter '${reporter}' must be one of the fitted reporters the run computes`);
+    if (a.detectors !== undefined && (!Array.isArray(a.detectors) || a.detectors.length === 0)) fail("'anomaly.detectors' must be a non-empty list");
+    for (const m of (a.detectors ?? []) as string[]) oneOf(String(m), DETECTORS, `anomaly.detectors: unknown detector '${m}'`);
     int(a.bootstrap, "anomaly.bootstrap", 1);
     anomaly = { reporter, ...(a.detectors ? { detectors: a.detectors as DetectorName[] } : {}), ...(a.bootstrap ? { bootstrap: a.bootstrap as number } : {}) };
-  } else if (!reporters.includes("lr")) anomaly = false; // the default detector reads lr; a run without lr has none to run
+  }
 
-  let interventions: RunConfig["interventions"];
-  if (c.interventions === false) interventions = false;
-  else if (c.interventions !== undefined) {
-    if (!isObject(c.interventions)) fail("'interventions' must be false or { reporter, train, test, maxExamples? }");
-    const v = c.interventions as Record<string, unknown>;
-    keys(v, INTERVENTION_KEYS, "interventions");
+  const v = section(c.interventions, "interventions", INTERVENTION_KEYS);
+  let interventions: RunConfig["interventions"] = v === false || (v === undefined && !reporters.includes("mean-diff")) ? false : undefined; // the default uses mean-diff
+  if (v) {
     const reporter = str(v.reporter, "interventions.reporter", "a reporter name") ?? "mean-diff";
-    const steerable = REPORTER_NAMES.filter((r) => REPORTERS[r].steerable);
-    if (!(steerable as string[]).includes(reporter)) fail(`interventions.reporter '${reporter}' must read the residual stream (${steerable.join(", ")})`);
-    if (!reporters.includes(reporter as ReporterName)) fail(`interventions.reporter '${reporter}' is not among the run's reporters (${reporters.join(", ")})`);
-    const train = str(v.train, "interventions.train", "a distribution") ?? "A";
-    if (!FITTED_ON.includes(train)) fail(`interventions.train '${train}' must be a distribution the grid fits on (${FITTED_ON.join(", ")})`);
-    const test = str(v.test, "interventions.test", "a distribution") ?? "B";
-    if (!(DISTRIBUTIONS as readonly string[]).includes(test)) fail(`interventions.test '${test}' must be one of ${DISTRIBUTIONS.join(", ")}`);
+    oneOf(reporter, REPORTER_NAMES.filter((r) => REPORTERS[r].steerable), `interventions.reporter '${reporter}' must read the residual stream`);
+    oneOf(reporter, reporters, `interventions.reporter '${reporter}' is not among the run's reporters`);
+    const train = oneOf(str(v.train, "interventions.train", "a distribution") ?? "A", FITTED_ON, `interventions.train '${v.train}' must be a distribution the grid fits on`);
+    const test = oneOf(str(v.test, "interventions.test", "a distribution") ?? "B", DISTRIBUTIONS, `interventions.test '${v.test}' must be one of the distributions`);
     int(v.maxExamples, "interventions.maxExamples", 1);
     interventions = { reporter, train, test, ...(v.maxExamples ? { maxExamples: v.maxExamples as number } : {}) };
-  } else if (!reporters.includes("mean-diff")) interventions = false; // the default intervention uses mean-diff
+  }
 
   return {
     out: abs(c.out as string),
