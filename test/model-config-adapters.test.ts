@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeDataset } from "../src/datasets/create.ts";
 import { parseConfig, readConfig, toHfConfig } from "../src/model/config.ts";
 import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
 import { readPeftAdapter, writePeftAdapter, type LoraAdapter } from "../src/model/lora.ts";
@@ -302,7 +303,7 @@ test("adapters: a rank that disagrees with r, a .bin-only folder, and another ba
 // the same bad inputs through the CLI: one line, exit 1, nothing written
 // ---------------------------------------------------------------------------------------------------------------
 
-test("CLI: rank mismatch, .bin-only adapter and unknown rope_scaling stop `quirky extract` / `quirky train` with one line, writing nothing", (t) => {
+test("CLI: rank mismatch, .bin-only adapter and unknown rope_scaling stop `quirky extract` / `quirky train` with one line, writing nothing", async (t) => {
   const dir = tempDir(t);
   const modelDir = join(dir, "tiny-neox");
   const model = randomModel(NEOX, 1, 0.1);
@@ -322,6 +323,7 @@ test("CLI: rank mismatch, .bin-only adapter and unknown rope_scaling stop `quirk
   const yarn = join(dir, "yarn-model");
   mkdirSync(yarn);
   writeFileSync(join(yarn, "config.json"), JSON.stringify({ ...LLAMA, rope_scaling: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 128 } }));
+  const { dir: dataset } = await writeDataset(join(dir, "data"), "addition", { baseExamples: 40, nValidation: 10, nTest: 10 });
 
   const cases: [string[], string, RegExp][] = [
     [["extract", "--model", modelDir, "--adapter", rank], "adapter_model.safetensors", /has rank 4, but adapter_config\.json says r = 2/],
@@ -331,7 +333,7 @@ test("CLI: rank mismatch, .bin-only adapter and unknown rope_scaling stop `quirk
   ];
   for (const [args, file, re] of cases) {
     const out = join(dir, "out");
-    const r = runCli([...args, "--dataset", join(dir, "no-dataset"), "--out", out]);
+    const r = runCli([...args, "--dataset", dataset, "--out", out]);
     assert.equal(r.code, 1, `${args.join(" ")}: exit 1 (${r.stderr})`);
     const lines = r.stderr.trim().split("\n");
     assert.equal(lines.length, 1, `one line: ${r.stderr}`);
