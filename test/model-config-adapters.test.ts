@@ -263,6 +263,23 @@ test("adapters written for `quirky train` load in PEFT 0.7.1: every key is a fie
   }
 });
 
+test("an adapter_config.json as PEFT 0.7.1's save_pretrained writes it (every field, sorted keys) is read", (t) => {
+  const dir = tempDir(t);
+  const model = randomModel(NEOX, 1, 0.1);
+  const adapter = tinyAdapter(model, 4);
+  writePeftAdapter(dir, adapter, model);
+  // asdict(LoraConfig(...)) with the set target_modules turned into a list, json.dumps(..., sort_keys=True)
+  const fields: Record<string, unknown> = { ...PEFT_071.PeftConfigMixin, ...PEFT_071.PeftConfig, ...PEFT_071.LoraConfig };
+  const saved = { ...fields, peft_type: "LORA", task_type: "CAUSAL_LM", inference_mode: true, base_model_name_or_path: null, r: 4, lora_alpha: 8, target_modules: ["dense"] };
+  writeFileSync(join(dir, "adapter_config.json"), JSON.stringify(Object.fromEntries(Object.entries(saved).sort(([a], [b]) => (a < b ? -1 : 1))), null, 2));
+  const back = readPeftAdapter(dir, model);
+  assert.equal(back.deltas.size, adapter.deltas.size);
+  for (const [path, d] of adapter.deltas) {
+    assert.deepEqual(back.deltas.get(path)!.B, d.B);
+    assert.equal(back.deltas.get(path)!.scale, 2, "lora_alpha / r");
+  }
+});
+
 test("adapters: a rank that disagrees with r, a .bin-only folder, and another base model", (t) => {
   const dir = tempDir(t);
   saveModel(randomModel(NEOX, 1, 0.1), join(dir, "tiny-neox"));
