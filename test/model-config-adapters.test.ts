@@ -90,6 +90,20 @@ test("rope_scaling llama3 and linear: inverse frequencies equal a numpy float32 
   assert.ok(worst <= 2.5e-7, `max relative difference ${worst}`);
 });
 
+test("Llama-3.1-8B's config.json loads", () => {
+  const cfg = parseConfig({
+    architectures: ["LlamaForCausalLM"], attention_bias: false, attention_dropout: 0.0, bos_token_id: 128000, eos_token_id: 128001, hidden_act: "silu",
+    hidden_size: 4096, initializer_range: 0.02, intermediate_size: 14336, max_position_embeddings: 131072, mlp_bias: false, model_type: "llama",
+    num_attention_heads: 32, num_hidden_layers: 32, num_key_value_heads: 8, pretraining_tp: 1, rms_norm_eps: 1e-5,
+    rope_scaling: { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_max_position_embeddings: 8192, rope_type: "llama3" },
+    rope_theta: 500000.0, tie_word_embeddings: false, torch_dtype: "bfloat16", transformers_version: "4.43.0.dev0", use_cache: true, vocab_size: 128256,
+  });
+  assert.deepEqual(cfg.ropeScaling, { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 });
+  assert.equal(cfg.headDim, 128);
+  assert.equal(cfg.nKvHeads, 8);
+  assert.equal(cfg.maxPositions, 131072);
+});
+
 test("rope_scaling llama3 with Llama-3.1-8B's numbers, worked by hand from the formula", () => {
   // head_dim 128, θ = 500000: λ_i = 2π · 500000^(i/64). High-frequency band λ < 8192/4 = 2048 holds i ≤ 28
   // (500000^(28/64) = 311.2, 500000^(29/64) = 380.0 > 2048/2π = 325.9); low band λ > 8192 holds i ≥ 35
