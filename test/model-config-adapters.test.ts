@@ -322,6 +322,11 @@ test("adapters: a rank that disagrees with r, a .bin-only folder, and another ba
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, base_model_name_or_path: same }));
     readPeftAdapter(a, model, warn);
   }
+  // so does the ORG/NAME of a Hugging Face cache snapshot folder
+  const snapshot = join(dir, "hub", "models--EleutherAI--pythia-160m", "snapshots", "0123abcd");
+  saveModel(randomModel(NEOX, 1, 0.1), snapshot);
+  writeFileSync(cfgPath, JSON.stringify({ ...cfg, base_model_name_or_path: "EleutherAI/pythia-160m" }));
+  readPeftAdapter(a, loadModel(snapshot), warn);
   // config.json's _name_or_path counts as the model's name too
   const c = JSON.parse(readFileSync(join(dir, "tiny-neox", "config.json"), "utf8"));
   writeFileSync(join(dir, "tiny-neox", "config.json"), JSON.stringify({ ...c, _name_or_path: "EleutherAI/pythia-410m" }));

@@ -79,7 +79,10 @@ export function readConfig(path: string): ModelConfig {
     throw new ConfigError(path, `not valid JSON (${(err as Error).message})`);
   }
   const cfg = parseConfig(raw, path);
-  cfg.modelNames.unshift(dirname(resolve(path)));
+  const dir = dirname(resolve(path));
+  // a Hugging Face cache snapshot (…/models--ORG--NAME/snapshots/HASH) is also called ORG/NAME
+  const cached = /[\\/]models--([^\\/]+?)--([^\\/]+)[\\/]snapshots[\\/][^\\/]+$/.exec(dir);
+  cfg.modelNames.unshift(dir, ...(cached ? [`${cached[1]}/${cached[2]}`] : []));
   return cfg;
 }
 
