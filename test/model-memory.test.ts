@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
 import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
-import { setWeightChunk, WEIGHT_CHUNK } from "../src/model/matmul.ts";
+import { linear, setWeightChunk, WEIGHT_CHUNK } from "../src/model/matmul.ts";
 import { Half, toF32 } from "../src/model/params.ts";
 import { writeSafetensors } from "../src/model/safetensors.ts";
 import type { Transformer } from "../src/model/transformer.ts";
@@ -187,4 +187,30 @@ test("quirky extract --weights stream gives the same states file as --weights re
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--weights.*disk/);
   assert.ok(!existsSync(join(dir, "bad")), "nothing written");
+});
+
+test("linear over a 16-bit weight, whole or in slices of output rows, equals f64 dot products of the decoded values", async () => {
+  const rng = new Rng(11, "linear");
+  const [M, K, N] = [5, 37, 29];
+  const x = Float32Array.from({ length: M * K }, () => rng.normal());
+  const bias = Float32Array.from({ length: N }, () => rng.normal());
+  // f16 bits of normal-ish values; decoded independently: (−1)^s · 2^(e−15) · (1 + m/1024)
+  const bits = Uint16Array.from({ length: N * K }, () => (rng.int(0, 1) << 15) | (rng.int(12, 17) << 10) | rng.int(0, 1023));
+  const decode = (h: number) => (h & 0x8000 ? -1 : 1) * 2 ** (((h >> 10) & 31) - 15) * (1 + (h & 1023) / 1024);
+  const w = new Half("F16", bits);
+  for (const chunk of [WEIGHT_CHUNK, 4 * K, K]) {
+    setWeightChunk(chunk);
+    try {
+      const y = await linear(x, w, M, K, N, bias);
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let ref = bias[n];
+          for (let k = 0; k < K; k++) ref += x[m * K + k] * decode(bits[n * K + k]);
+          assert.ok(Math.abs(y[m * N + n] - ref) <= 1e-5 * (1 + Math.abs(ref)), `chunk ${chunk}: y[${m},${n}] = ${y[m * N + n]}, f64 ${ref}`);
+        }
+      }
+    } finally {
+      setWeightChunk(WEIGHT_CHUNK);
+    }
+  }
 });
