@@ -12,7 +12,9 @@ import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
 import { linear, setWeightChunk, WEIGHT_CHUNK } from "../src/model/matmul.ts";
 import { Half, toF32 } from "../src/model/params.ts";
 import { writeSafetensors } from "../src/model/safetensors.ts";
-import type { Transformer } from "../src/model/transformer.ts";
+import { linearModules } from "../src/model/lora.ts";
+import type { Tape, Transformer } from "../src/model/transformer.ts";
+import { backward, type LoraGrad } from "../src/train/backward.ts";
 import { Rng } from "../src/util/rng.ts";
 import { runCli, tempDir } from "./helpers.ts";
 
@@ -212,5 +214,33 @@ test("linear over a 16-bit weight, whole or in slices of output rows, equals f64
     } finally {
       setWeightChunk(WEIGHT_CHUNK);
     }
+  }
+});
+
+test("LoRA gradients through a bf16-held model equal, bit for bit, those through its f32 upcast", async (t) => {
+  const dir = tempDir(t);
+  saveModel(randomModel(LLAMA, 6, 0.3), dir, "BF16");
+  const low = loadModel(dir, { weights: "resident" });
+  const wide = loadModel(dir, { weights: "resident" });
+  wide.widenWeights();
+  const grads: Map<string, LoraGrad>[] = [];
+  for (const m of [low, wide]) {
+    const rng = new Rng(9, "lora");
+    const loraGrads = new Map<string, LoraGrad>();
+    for (const [name, lin] of linearModules(m)) {
+      m.lora.set(name, { r: 2, scale: 1.5, A: Float32Array.from({ length: 2 * lin.inDim }, () => rng.normal() * 0.3), B: Float32Array.from({ length: lin.outDim * 2 }, () => rng.normal() * 0.3) });
+      loraGrads.set(name, { A: new Float32Array(2 * lin.inDim), B: new Float32Array(lin.outDim * 2) });
+    }
+    const tape = {} as Tape;
+    const tokens = Int32Array.from({ length: 2 * 6 }, () => rng.int(0, 66));
+    const { logits } = await m.forward({ tokens, B: 2, T: 6 }, { tape, logits: "all" });
+    const dlogits = Float32Array.from(logits, () => rng.normal());
+    await backward(m, tape, dlogits, { loraGrads });
+    grads.push(loraGrads);
+  }
+  assert.equal(low.params.dtype, "BF16");
+  for (const [name, g] of grads[0]) {
+    assertBitIdentical([g.A, g.B], [grads[1].get(name)!.A, grads[1].get(name)!.B], name);
+    assert.ok(g.A.some((v) => v !== 0) && g.B.some((v) => v !== 0), `${name}: gradients not all zero`);
   }
 });
