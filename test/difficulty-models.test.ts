@@ -179,17 +179,17 @@ test("`quirky datasets create sentiment|nli|sciq --difficulty-models` scores the
     }
     assert.ok(rows > 0);
 
-    // again with --force: the dataset is remade from the cached scores alone
-    const again = runCli([...args, "--force"]);
-    assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stderr, /difficulty: tiny-a: \d+ prompts in (\d+) chunks, \1 cached/);
-    assert.match(again.stderr, /difficulty: tiny-b: \d+ prompts in (\d+) chunks, \1 cached/);
   }
+  // again with --force: the dataset is remade from the cached scores alone
+  const sciq = ["datasets", "create", "sciq", "--source", join(FIXTURES, "sciq"), "--difficulty-models", `${m1},${m2}`, "--n-validation", "8", "--n-test", "8", "--out", out];
+  const again = runCli([...sciq, "--force"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /difficulty: tiny-a: \d+ prompts in (\d+) chunks, \1 cached/);
+  assert.match(again.stderr, /difficulty: tiny-b: \d+ prompts in (\d+) chunks, \1 cached/);
   // unchanged models: the dataset is kept; other weights in the same folder: it is made again
-  const nli = ["datasets", "create", "nli", "--source", join(FIXTURES, "snli"), "--difficulty-models", `${m1},${m2}`, "--n-validation", "8", "--n-test", "8", "--out", out];
-  assert.match(runCli(nli).stdout, /^exists /);
+  assert.match(runCli(sciq).stdout, /^exists /);
   saveModel(randomModel(LLAMA, 9, 0.2), m2);
-  const remade = runCli(nli);
+  const remade = runCli(sciq);
   assert.match(remade.stdout, /^created /);
   assert.match(remade.stderr, /difficulty: tiny-a: \d+ prompts in (\d+) chunks, \1 cached/);
   assert.match(remade.stderr, /difficulty: tiny-b: \d+ prompts in \d+ chunks, 0 cached/);
