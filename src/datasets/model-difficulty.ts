@@ -117,7 +117,10 @@ export async function promptLogOdds(
         lp[b][j] += row[token] - logSumExp(row);
       });
     }
-    rows.forEach((i, b) => (out[i] = lp[b][1] - lp[b][0]));
+    rows.forEach((i, b) => {
+      out[i] = lp[b][1] - lp[b][0];
+      if (!Number.isFinite(out[i])) throw new Error(`${prompts[i].id ?? `prompt ${i}`}: log-odds came out ${out[i]} (the model's logits are not finite)`);
+    });
     done += B;
     opts.onBatch?.(done);
   }
