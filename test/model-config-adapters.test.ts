@@ -12,7 +12,6 @@ import { parseConfig, readConfig, toHfConfig } from "../src/model/config.ts";
 import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
 import { readPeftAdapter, writePeftAdapter, type LoraAdapter } from "../src/model/lora.ts";
 import { ropeInvFreq } from "../src/model/rope.ts";
-import { writeSafetensors } from "../src/model/safetensors.ts";
 import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import type { Transformer } from "../src/model/transformer.ts";
 import { Rng } from "../src/util/rng.ts";

@@ -7,7 +7,7 @@ import { progressBar, statusLine } from "../util/progress.ts";
 import { DISTRIBUTIONS, type Distribution, type Split } from "../datasets/schema.ts";
 import { loadExamples } from "../extract/examples.ts";
 import { extractStates } from "../extract/extract.ts";
-import { modelFingerprint, modelName, openModel, type ModelSource } from "../model/source.ts";
+import { modelName, openModel, sourceFingerprint, type ModelSource } from "../model/source.ts";
 import { runGrid } from "../analysis/grid.ts";
 import { REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
 import { runTransfer } from "../analysis/transfer.ts";
@@ -15,12 +15,6 @@ import { summarizeRoot, writeTables } from "../analysis/summary.ts";
 import { runIntervention } from "../analysis/intervene.ts";
 import { DETECTORS, anomalyFromRoot, type DetectorName } from "../analysis/anomaly.ts";
 import type { LabelColumn } from "../analysis/metrics.ts";
-
-/** A model source's fingerprint as the states record it (model, plus adapter when there is one). */
-function fingerprintOf(src: ModelSource): string {
-  const f = modelFingerprint(src);
-  return f.adapter ? `${f.model}+${f.adapter}` : f.model;
-}
 
 const positiveInt = (flag: string) => (v: string) => {
   const n = Number(v);
@@ -75,7 +69,7 @@ export function experimentCommands(): Command[] {
         examples,
         outDir: o.out,
         batchSize: o.batchSize,
-        modelFingerprint: fingerprintOf(src),
+        modelFingerprint: sourceFingerprint(src),
         force: o.force,
         info: { model: modelName(src), adapter: o.adapter ?? null, dataset, distribution: o.distribution, split: o.split, settings: { method: o.method, standardized: !!o.standardized, seed: o.seed, maxExamples: o.maxExamples ?? null } },
         onProgress: (d, t) => bar.update(d, t),
@@ -127,7 +121,7 @@ export function experimentCommands(): Command[] {
       const bar = progressBar("grid");
       const status = statusLine();
       await runGrid({
-        open: () => openModel(src), modelFingerprint: fingerprintOf(src), modelName: modelName(src), adapterName: o.adapter ?? null, datasetDir: o.dataset, root,
+        open: () => openModel(src), modelFingerprint: sourceFingerprint(src), modelName: modelName(src), adapterName: o.adapter ?? null, datasetDir: o.dataset, root,
         reporters: o.reporters, maxTrain: o.maxTrain, maxTest: o.maxTest, method: o.method, batchSize: o.batchSize,
         randomSamples: o.randomSamples, seed: o.seed, force: o.force,
         onProgress: (m, d, t) => (d !== undefined && t !== undefined ? bar.update(d, t, m) : status(m)),
@@ -169,7 +163,7 @@ export function experimentCommands(): Command[] {
       const layers = o.layers ? String(o.layers).split(",").map(wholeNumber("--layers")) : undefined;
       const bar = progressBar("intervene");
       const r = await runIntervention({
-        root: o.root, open: () => openModel(src), modelFingerprint: fingerprintOf(src), examples, reporter: o.reporter, train: o.train, layers,
+        root: o.root, open: () => openModel(src), modelFingerprint: sourceFingerprint(src), examples, reporter: o.reporter, train: o.train, layers,
         batchSize: o.batchSize, force: o.force, onProgress: (d, t) => bar.update(d, t),
       });
       bar.stop();

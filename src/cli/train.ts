@@ -1,6 +1,6 @@
 /** `quirky train`: LoRA fine-tuning of a checkpoint, or training a small model from scratch. */
 import { Command, Option } from "commander";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { progressBar } from "../util/progress.ts";

@@ -15,9 +15,10 @@
  * same model files and the same prompts made them, so an interrupted run resumes where it stopped.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { sourceFingerprint } from "../model/source.ts";
 import { loadModel } from "../model/load.ts";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
@@ -127,34 +128,10 @@ export async function promptLogOdds(
   return out;
 }
 
-/**
- * What identifies a model folder's outputs: config.json and tokenizer files byte for byte, and each weights file's
- * name, size, modification time and safetensors header (shapes, dtypes, offsets). Editing or replacing a file
- * changes it; hashing every weight byte of a 7B model on each run would cost more than it guards against.
- */
+/** What identifies a model folder's outputs: the content fingerprint of its files (model/source.ts). */
 export function modelFingerprint(dir: string): string {
   if (!existsSync(join(dir, "config.json"))) throw new Error(`${dir}: not a model folder (no config.json); --difficulty-models takes Hugging Face model folders`);
-  const h = createHash("sha256");
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (["config.json", "tokenizer.json", "tokenizer_config.json"].includes(name)) h.update(`${name}\0`).update(readFileSync(p));
-    else if (name.endsWith(".safetensors")) {
-      const st = statSync(p);
-      h.update(`${name}\0${st.size}\0${st.mtimeMs}\0`);
-      const fd = openSync(p, "r");
-      try {
-        const len = Buffer.alloc(8);
-        readSync(fd, len, 0, 8, 0);
-        const n = Math.min(Number(len.readBigUInt64LE()), st.size - 8);
-        const header = Buffer.alloc(Math.max(0, n));
-        readSync(fd, header, 0, header.length, 8);
-        h.update(header);
-      } finally {
-        closeSync(fd);
-      }
-    }
-  }
-  return h.digest("hex");
+  return sourceFingerprint({ path: dir });
 }
 
 /** The prompts of one chunk, as they reach the model. */

@@ -68,11 +68,6 @@ export interface Matrix {
 }
 
 /** One layer of the states: (n, d) for "hiddens", (n, 2d) = [false-choice state | true-choice state] for "pair". */
-/** The fingerprint that results computed from these states record. */
-export function statesFingerprint(dir: string): string {
-  return readStatesMeta(dir).provenance.fingerprint;
-}
-
 export function readLayer(dir: string, kind: "hiddens" | "pair", layer: number): Matrix {
   const meta = readStatesMeta(dir);
   if (!(layer >= 0 && layer < meta.layers)) throw new Error(`${dir}: layer ${layer} outside 0..${meta.layers - 1}`);

@@ -42,6 +42,12 @@ export function modelFingerprint(src: ModelSource): { model: string; adapter: st
   };
 }
 
+/** The model's and adapter's fingerprints as one string: what extracted states record as their model. */
+export function sourceFingerprint(src: ModelSource): string {
+  const f = modelFingerprint(src);
+  return f.adapter ? `${f.model}+${f.adapter}` : f.model;
+}
+
 /** Load the model (with its adapter merged) and its tokenizer. */
 export async function openModel(src: ModelSource): Promise<{ model: Transformer; tokenizer: TextTokenizer }> {
   const model = loadModel(src.path);

@@ -19,7 +19,7 @@ import { writeDataset, type CreateOptions } from "../datasets/create.ts";
 import { DISTRIBUTIONS, isDatasetName, type DatasetName, type Distribution } from "../datasets/schema.ts";
 import type { TemplateMethod } from "../datasets/templatize.ts";
 import { datasetNameOf, loadExamples } from "../extract/examples.ts";
-import { modelFingerprint, modelName, openModel, type ModelSource } from "../model/source.ts";
+import { modelName, openModel, sourceFingerprint, type ModelSource } from "../model/source.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
 import { DETECTORS, anomalyFromRoot, type DetectorName } from "../analysis/anomaly.ts";
@@ -263,7 +263,7 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   removeStaleTemps(cfg.out); // leftovers of killed runs
   const dsDirs = await datasetDirs(cfg, log);
   const reporters = cfg.reporters ?? REPORTER_NAMES;
-  const fingerprints = cfg.models.map((m) => modelFingerprint(m));
+  const fingerprints = cfg.models.map(sourceFingerprint);
   let opened: { m: number; model: Transformer; tokenizer: TextTokenizer } | undefined;
   const open = async (m: number) => {
     if (opened?.m !== m) {
@@ -275,7 +275,7 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   };
   const grid = (m: number, d: number, only?: ReporterName[]): GridOptions => ({
     open: () => open(m),
-    modelFingerprint: hashPair(fingerprints[m]),
+    modelFingerprint: fingerprints[m],
     modelName: modelName(cfg.models[m]),
     adapterName: cfg.models[m].adapter ?? null,
     datasetDir: dsDirs[d],
@@ -333,9 +333,6 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   }
   return { units: units.length, mine: mine.length, finished: true };
 }
-
-/** The model and adapter fingerprints as one. */
-const hashPair = (f: { model: string; adapter: string | null }) => (f.adapter ? `${f.model}+${f.adapter}` : f.model);
 
 /** Anomaly detection and interventions of one finished (model, dataset). */
 async function finishRoot(cfg: RunConfig, g: GridOptions, log: (m: string) => void, force?: boolean): Promise<void> {
