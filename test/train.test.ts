@@ -8,7 +8,8 @@ import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
 import { attachLora, readPeftAdapter, writePeftAdapter } from "../src/model/lora.ts";
 import { loadTokenizer } from "../src/model/tokenizer.ts";
 import { trainingData } from "../src/cli/train.ts";
-import { DEFAULT_TRAIN, evaluate, train, type TrainConfig } from "../src/train/sft.ts";
+import { DEFAULT_TRAIN, train, type TrainConfig } from "../src/train/sft.ts";
+import { evaluate } from "../src/train/examples.ts";
 import { AdamW, learningRate } from "../src/train/optim.ts";
 import { runCli, tempDir } from "./helpers.ts";
 

@@ -12,7 +12,8 @@ import { readConfig } from "../model/config.ts";
 import { appendIdentityBlocks, loadModel, randomModel, saveModel } from "../model/load.ts";
 import { writePeftAdapter } from "../model/lora.ts";
 import { loadTokenizer } from "../model/tokenizer.ts";
-import { balance, clearTrainState, DEFAULT_TRAIN, prepareExamples, train, type TrainConfig, type TrainExample } from "../train/sft.ts";
+import { clearTrainState, DEFAULT_TRAIN, train, type TrainConfig } from "../train/sft.ts";
+import { balance, prepareExamples, type TrainExample } from "../train/examples.ts";
 import { Rng } from "../util/rng.ts";
 import type { Distribution } from "../datasets/schema.ts";
 

@@ -14,15 +14,13 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { Rng } from "../util/rng.ts";
-import type { TemplatizedExample } from "../datasets/templatize.ts";
 import { linearModules } from "../model/lora.ts";
 import { allocParams, type ModelParams } from "../model/params.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
-import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
 import type { Tape, Transformer } from "../model/transformer.ts";
-import { auroc } from "../probes/metrics.ts";
 import { backward, crossEntropy, type LoraGrad } from "./backward.ts";
 import { AdamW, learningRate, type ParamGroup } from "./optim.ts";
+import { evaluate, makeBatch, type EvalResult, type TrainExample } from "./examples.ts";
 
 export interface TrainConfig {
   /** "lora": rank-r adapters on `loraTargets`; "full": the weights themselves */
@@ -71,78 +69,6 @@ export const DEFAULT_TRAIN: TrainConfig = {
   saveEvery: 25,
   maxEvalExamples: 1000,
 };
-
-/** An example ready for training: prompt tokens, the two choice tokens, and the label the loss uses. */
-export interface TrainExample {
-  tokens: number[];
-  choices: [number, number];
-  label: boolean;
-}
-
-export function prepareExamples(examples: TemplatizedExample[], tok: TextTokenizer, labelKey: "label" | "alice_label" = "label", maxLen = 1024): TrainExample[] {
-  const quiet = () => {};
-  return examples.map((ex) => {
-    const ids = tok.encode(ex.statement);
-    return {
-      tokens: ids.length > maxLen ? ids.slice(ids.length - maxLen) : ids,
-      choices: [encodeChoice(ex.choices[0], tok, quiet), encodeChoice(ex.choices[1], tok, quiet)],
-      label: ex[labelKey],
-    };
-  });
-}
-
-/** Undersample the majority class (seeded), then shuffle. */
-export function balance<T extends { label: boolean }>(xs: T[], seed: number): T[] {
-  const rng = new Rng(seed, "balance");
-  const pos = xs.filter((x) => x.label);
-  const neg = xs.filter((x) => !x.label);
-  if (pos.length === 0 || neg.length === 0) throw new Error(`cannot balance: ${pos.length} true and ${neg.length} false examples`);
-  const k = Math.min(pos.length, neg.length);
-  return rng.shuffle([...rng.sample(pos, k), ...rng.sample(neg, k)]);
-}
-
-interface Batch {
-  tokens: Int32Array;
-  mask: Uint8Array;
-  B: number;
-  T: number;
-}
-
-function makeBatch(xs: TrainExample[]): Batch {
-  const B = xs.length;
-  const T = Math.max(...xs.map((x) => x.tokens.length));
-  const tokens = new Int32Array(B * T);
-  const mask = new Uint8Array(B * T);
-  xs.forEach((x, i) => {
-    tokens.set(x.tokens, i * T + T - x.tokens.length);
-    mask.fill(1, i * T + T - x.tokens.length, (i + 1) * T);
-  });
-  return { tokens, mask, B, T };
-}
-
-export interface EvalResult {
-  loss: number;
-  auroc: number;
-  n: number;
-}
-
-/** Answer loss and AUROC of log-odds (true choice − false choice) on a validation set. */
-export async function evaluate(model: Transformer, xs: TrainExample[], batchSize = 32): Promise<EvalResult> {
-  const V = model.cfg.vocabSize;
-  let loss = 0;
-  const scores = new Float64Array(xs.length);
-  for (let i = 0; i < xs.length; i += batchSize) {
-    const chunk = xs.slice(i, i + batchSize);
-    const b = makeBatch(chunk);
-    const { logits } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: "last" });
-    const targets = Int32Array.from(chunk.map((x) => x.choices[+x.label]));
-    loss += crossEntropy(logits, targets, V).loss * chunk.length;
-    chunk.forEach((x, j) => (scores[i + j] = logits[j * V + x.choices[1]] - logits[j * V + x.choices[0]]));
-  }
-  const labels = Uint8Array.from(xs, (x) => +x.label);
-  const both = labels.some((l) => l) && labels.some((l) => !l);
-  return { loss: loss / xs.length, auroc: both ? auroc(scores, labels) : NaN, n: xs.length };
-}
 
 export interface TrainLog {
   step: number;
@@ -265,61 +191,123 @@ export interface TrainRun {
   afterStep?: (step: number) => void;
 }
 
+/**
+ * One micro-batch: forward with a tape, the answer loss (cross-entropy of the answer's first token at each row's last
+ * position) plus auxWeight × the next-token loss at every other real position, and backward into the trainable
+ * gradients, scaled by 1/accumSteps so the accumulated gradient is the mean over the step's micro-batches.
+ */
+async function microStep(model: Transformer, trainable: Trainable, xs: TrainExample[], cfg: TrainConfig): Promise<{ ansLoss: number; auxLoss: number; tokens: number }> {
+  const V = model.cfg.vocabSize;
+  const b = makeBatch(xs);
+  const ans = Int32Array.from({ length: b.B }, (_, r) => r * b.T + b.T - 1);
+  const aux: number[] = [];
+  const auxTargets: number[] = [];
+  if (cfg.auxWeight > 0) {
+    for (let r = 0; r < b.B; r++)
+      for (let t = 0; t < b.T - 1; t++)
+        if (b.mask[r * b.T + t]) {
+          aux.push(r * b.T + t);
+          auxTargets.push(b.tokens[r * b.T + t + 1]);
+        }
+  }
+  const positions = Int32Array.from([...ans, ...aux]);
+  const tape = {} as Tape;
+  const { logits } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape });
+  const ansCe = crossEntropy(logits.subarray(0, b.B * V), Int32Array.from(xs, (x) => x.choices[+x.label]), V);
+  const dlogits = new Float32Array(logits.length);
+  for (let i = 0; i < ansCe.dlogits.length; i++) dlogits[i] = ansCe.dlogits[i] / cfg.accumSteps;
+  let auxLoss = 0;
+  if (aux.length) {
+    const auxCe = crossEntropy(logits.subarray(b.B * V), Int32Array.from(auxTargets), V);
+    for (let i = 0; i < auxCe.dlogits.length; i++) dlogits[b.B * V + i] = (cfg.auxWeight * auxCe.dlogits[i]) / cfg.accumSteps;
+    auxLoss = auxCe.loss / cfg.accumSteps;
+  }
+  await backward(model, tape, dlogits, { grads: trainable.grads, loraGrads: trainable.loraGrads, lowestLayer: trainable.lowestLayer });
+  return { ansLoss: ansCe.loss / cfg.accumSteps, auxLoss, tokens: b.mask.reduce((a, m) => a + m, 0) };
+}
+
+/** Scale the gradients so their global L2 norm is at most maxNorm; returns the norm before clipping. */
+function clipGradNorm(trainable: Trainable, maxNorm: number): number {
+  let sq = 0;
+  for (const g of trainable.groups) for (let i = 0; i < g.grads.length; i++) sq += g.grads[i] * g.grads[i];
+  const norm = Math.sqrt(sq);
+  if (norm > maxNorm) for (const g of trainable.groups) for (let i = 0; i < g.grads.length; i++) g.grads[i] *= maxNorm / norm;
+  return norm;
+}
+
+/** What a run keeps between sessions: curves, the best validation loss, and the training time so far. */
+interface RunRecord {
+  curves: TrainResult["curves"];
+  best: { step: number; valLoss: number };
+  seconds: number;
+}
+
+/**
+ * The resume state of a run in workDir: trainable weights and AdamW moments (resume.safetensors) and the record
+ * (resume.json), keyed by the settings so a run with others is refused.
+ */
+function resumeState(workDir: string, cfg: TrainConfig, trainable: Trainable, opt: AdamW) {
+  const statePath = join(workDir, "resume.safetensors");
+  const metaPath = join(workDir, "resume.json");
+  const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined });
+  return {
+    /** restore a saved state into the weights and optimizer; its record, or a fresh one */
+    load(): RunRecord {
+      if (!existsSync(statePath) || !existsSync(metaPath)) return { curves: { train: [], eval: [] }, best: { step: 0, valLoss: Infinity }, seconds: 0 };
+      const meta = JSON.parse(readFileSync(metaPath, "utf8"));
+      if (meta.cfgKey !== cfgKey) throw new Error(`${workDir}: a resume state from a run with other settings is here; delete it or use another output folder`);
+      const saved = readSafetensors(statePath);
+      restore(trainable, saved, statePath);
+      trainable.groups.forEach((_, gi) => {
+        opt.m[gi].set(saved.get(`m.${gi}`)!.data);
+        opt.v[gi].set(saved.get(`v.${gi}`)!.data);
+      });
+      opt.step = meta.step;
+      return { curves: meta.curves, best: meta.best, seconds: meta.seconds ?? 0 };
+    },
+    save(record: RunRecord): void {
+      const tensors = snapshot(trainable);
+      trainable.groups.forEach((g, gi) => {
+        tensors.set(`m.${gi}`, { shape: [g.params.length], data: opt.m[gi] });
+        tensors.set(`v.${gi}`, { shape: [g.params.length], data: opt.v[gi] });
+      });
+      writeSafetensors(statePath, tensors);
+      writeFileAtomic(metaPath, JSON.stringify({ cfgKey, step: opt.step, curves: record.curves, best: record.best, seconds: record.seconds }));
+    },
+  };
+}
+
+/**
+ * Train `run.model` in place: AdamW steps of cfg.batchSize × cfg.accumSteps examples with warmup and decay, the
+ * gradient norm clipped, validation sets scored at log-spaced steps (the best weights by validation loss kept and
+ * restored at the end), and a resume state every cfg.saveEvery steps so a killed run continues where it stopped.
+ */
 export async function train(run: TrainRun): Promise<TrainResult> {
   const { model, cfg, workDir } = run;
   const t0 = performance.now();
   if (run.train.length === 0) throw new Error("no training examples");
   const trainable = setUpTrainable(model, cfg);
   const opt = new AdamW(trainable.groups, { lr: cfg.lr, beta2: cfg.beta2, weightDecay: cfg.weightDecay });
-  const statePath = join(workDir, "resume.safetensors");
-  const stateMeta = join(workDir, "resume.json");
+  const state = resumeState(workDir, cfg, trainable, opt);
+  const record = state.load();
+  const secondsBefore = record.seconds; // training time of earlier, interrupted sessions of this run
+  const seconds = () => secondsBefore + (performance.now() - t0) / 1000;
   const bestPath = join(workDir, "best.safetensors");
-  const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined });
-  let curves: TrainResult["curves"] = { train: [], eval: [] };
-  let best = { step: 0, valLoss: Infinity };
-  let secondsBefore = 0; // training time of earlier, interrupted sessions of this run
-
-  // resume
-  if (existsSync(statePath) && existsSync(stateMeta)) {
-    const meta = JSON.parse(readFileSync(stateMeta, "utf8"));
-    if (meta.cfgKey !== cfgKey) throw new Error(`${workDir}: a resume state from a run with other settings is here; delete it or use another output folder`);
-    const saved = readSafetensors(statePath);
-    restore(trainable, saved, statePath);
-    trainable.groups.forEach((_, gi) => {
-      opt.m[gi].set(saved.get(`m.${gi}`)!.data);
-      opt.v[gi].set(saved.get(`v.${gi}`)!.data);
-    });
-    opt.step = meta.step;
-    curves = meta.curves;
-    best = meta.best;
-    secondsBefore = meta.seconds ?? 0;
-  }
-
-  const saveState = () => {
-    const tensors = snapshot(trainable);
-    trainable.groups.forEach((g, gi) => {
-      tensors.set(`m.${gi}`, { shape: [g.params.length], data: opt.m[gi] });
-      tensors.set(`v.${gi}`, { shape: [g.params.length], data: opt.v[gi] });
-    });
-    writeSafetensors(statePath, tensors);
-    writeFileAtomic(stateMeta, JSON.stringify({ cfgKey, step: opt.step, curves, best, seconds: secondsBefore + (performance.now() - t0) / 1000 }));
-  };
 
   const valSets = Object.fromEntries(Object.entries(run.val).map(([k, xs]) => [k, xs.slice(0, cfg.maxEvalExamples)]));
   const runEval = async (step: number) => {
     if (Object.keys(valSets).length === 0) return;
     const sets: Record<string, EvalResult> = {};
     for (const [k, xs] of Object.entries(valSets)) if (xs.length) sets[k] = await evaluate(model, xs);
-    curves.eval.push({ step, sets });
+    record.curves.eval.push({ step, sets });
     run.onEval?.(step, sets);
     const valLoss = (sets.val ?? Object.values(sets)[0]).loss;
-    if (valLoss < best.valLoss) {
-      best = { step, valLoss };
+    if (valLoss < record.best.valLoss) {
+      record.best = { step, valLoss };
       writeSafetensors(bestPath, snapshot(trainable));
     }
   };
 
-  const V = model.cfg.vocabSize;
   const warmup = Math.round(cfg.steps * cfg.warmupFrac);
   while (opt.step < cfg.steps) {
     const step = opt.step;
@@ -329,54 +317,25 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     let tokens = 0;
     const idx = stepIndices(run.train.length, step, cfg.batchSize * cfg.accumSteps, cfg.seed);
     for (let micro = 0; micro < cfg.accumSteps; micro++) {
-      const xs = idx.slice(micro * cfg.batchSize, (micro + 1) * cfg.batchSize).map((i) => run.train[i]);
-      const b = makeBatch(xs);
-      // logits at each row's last position (the answer), then at every real position but the last (next token)
-      const ans = Int32Array.from({ length: b.B }, (_, r) => r * b.T + b.T - 1);
-      const aux: number[] = [];
-      const auxTargets: number[] = [];
-      if (cfg.auxWeight > 0) {
-        for (let r = 0; r < b.B; r++)
-          for (let t = 0; t < b.T - 1; t++)
-            if (b.mask[r * b.T + t]) {
-              aux.push(r * b.T + t);
-              auxTargets.push(b.tokens[r * b.T + t + 1]);
-            }
-      }
-      const positions = Int32Array.from([...ans, ...aux]);
-      const tape = {} as Tape;
-      const { logits } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape });
-      const ansCe = crossEntropy(logits.subarray(0, b.B * V), Int32Array.from(xs, (x) => x.choices[+x.label]), V);
-      const dlogits = new Float32Array(logits.length);
-      for (let i = 0; i < ansCe.dlogits.length; i++) dlogits[i] = ansCe.dlogits[i] / cfg.accumSteps;
-      ansLoss += ansCe.loss / cfg.accumSteps;
-      if (aux.length) {
-        const auxCe = crossEntropy(logits.subarray(b.B * V), Int32Array.from(auxTargets), V);
-        for (let i = 0; i < auxCe.dlogits.length; i++) dlogits[b.B * V + i] = (cfg.auxWeight * auxCe.dlogits[i]) / cfg.accumSteps;
-        auxLoss += auxCe.loss / cfg.accumSteps;
-      }
-      await backward(model, tape, dlogits, { grads: trainable.grads, loraGrads: trainable.loraGrads, lowestLayer: trainable.lowestLayer });
-      tokens += b.mask.reduce((a, m) => a + m, 0);
+      const r = await microStep(model, trainable, idx.slice(micro * cfg.batchSize, (micro + 1) * cfg.batchSize).map((i) => run.train[i]), cfg);
+      ansLoss += r.ansLoss;
+      auxLoss += r.auxLoss;
+      tokens += r.tokens;
     }
-    // clip the global gradient norm
-    let sq = 0;
-    for (const g of trainable.groups) for (let i = 0; i < g.grads.length; i++) sq += g.grads[i] * g.grads[i];
-    const norm = Math.sqrt(sq);
-    if (!Number.isFinite(norm)) throw new Error(`step ${step}: the gradient is not finite (loss ${ansLoss}); lower the learning rate`);
-    if (norm > cfg.maxGradNorm) for (const g of trainable.groups) for (let i = 0; i < g.grads.length; i++) g.grads[i] *= cfg.maxGradNorm / norm;
+    if (!Number.isFinite(clipGradNorm(trainable, cfg.maxGradNorm))) throw new Error(`step ${step}: the gradient is not finite (loss ${ansLoss}); lower the learning rate`);
     const lr = learningRate(step, cfg.steps, warmup, cfg.lr, cfg.decay);
     opt.update(lr);
     opt.zeroGrad();
     const log = { step: opt.step, lr, loss: ansLoss + cfg.auxWeight * auxLoss, answerLoss: ansLoss, auxLoss, tokensPerSecond: tokens / ((performance.now() - ts) / 1000) };
-    curves.train.push(log);
+    record.curves.train.push(log);
     run.onLog?.(log);
     if (isEvalStep(opt.step, cfg.steps)) await runEval(opt.step);
-    if (opt.step % cfg.saveEvery === 0 || opt.step === cfg.steps) saveState();
+    if (opt.step % cfg.saveEvery === 0 || opt.step === cfg.steps) state.save({ ...record, seconds: seconds() });
     run.afterStep?.(opt.step);
   }
   // keep the best weights
   if (existsSync(bestPath)) restore(trainable, readSafetensors(bestPath), bestPath);
-  return { steps: opt.step, curves, best, seconds: secondsBefore + (performance.now() - t0) / 1000 };
+  return { steps: opt.step, curves: record.curves, best: record.best, seconds: seconds() };
 }
 
 /** Remove the resume state after the outputs are written. */

@@ -1,0 +1,66 @@
+/** Training examples: prompts and choices as token ids, class balancing, and the validation metrics. */
+import { leftPad } from "../model/batch.ts";
+import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
+import type { Transformer } from "../model/transformer.ts";
+import type { TemplatizedExample } from "../datasets/templatize.ts";
+import { auroc } from "../probes/metrics.ts";
+import { Rng } from "../util/rng.ts";
+import { crossEntropy } from "./backward.ts";
+
+/** An example ready for training: prompt tokens, the two choice tokens, and the label the loss uses. */
+export interface TrainExample {
+  tokens: number[];
+  choices: [number, number];
+  label: boolean;
+}
+
+export function prepareExamples(examples: TemplatizedExample[], tok: TextTokenizer, labelKey: "label" | "alice_label" = "label", maxLen = 1024): TrainExample[] {
+  const quiet = () => {};
+  return examples.map((ex) => {
+    const ids = tok.encode(ex.statement);
+    return {
+      tokens: ids.length > maxLen ? ids.slice(ids.length - maxLen) : ids,
+      choices: [encodeChoice(ex.choices[0], tok, quiet), encodeChoice(ex.choices[1], tok, quiet)],
+      label: ex[labelKey],
+    };
+  });
+}
+
+/** Undersample the majority class (seeded), then shuffle. */
+export function balance<T extends { label: boolean }>(xs: T[], seed: number): T[] {
+  const rng = new Rng(seed, "balance");
+  const pos = xs.filter((x) => x.label);
+  const neg = xs.filter((x) => !x.label);
+  if (pos.length === 0 || neg.length === 0) throw new Error(`cannot balance: ${pos.length} true and ${neg.length} false examples`);
+  const k = Math.min(pos.length, neg.length);
+  return rng.shuffle([...rng.sample(pos, k), ...rng.sample(neg, k)]);
+}
+
+type Batch = ReturnType<typeof leftPad>;
+
+/** Left-padded prompts of a batch of examples. */
+export const makeBatch = (xs: TrainExample[]): Batch => leftPad(xs.map((x) => x.tokens));
+
+export interface EvalResult {
+  loss: number;
+  auroc: number;
+  n: number;
+}
+
+/** Answer loss and AUROC of log-odds (true choice − false choice) on a validation set. */
+export async function evaluate(model: Transformer, xs: TrainExample[], batchSize = 32): Promise<EvalResult> {
+  const V = model.cfg.vocabSize;
+  let loss = 0;
+  const scores = new Float64Array(xs.length);
+  for (let i = 0; i < xs.length; i += batchSize) {
+    const chunk = xs.slice(i, i + batchSize);
+    const b = makeBatch(chunk);
+    const { logits } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: "last" });
+    const targets = Int32Array.from(chunk.map((x) => x.choices[+x.label]));
+    loss += crossEntropy(logits, targets, V).loss * chunk.length;
+    chunk.forEach((x, j) => (scores[i + j] = logits[j * V + x.choices[1]] - logits[j * V + x.choices[0]]));
+  }
+  const labels = Uint8Array.from(xs, (x) => +x.label);
+  const both = labels.some((l) => l) && labels.some((l) => !l);
+  return { loss: loss / xs.length, auroc: both ? auroc(scores, labels) : NaN, n: xs.length };
+}
