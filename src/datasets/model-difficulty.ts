@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { leftPad } from "../model/batch.ts";
 import { sourceFingerprint } from "../model/source.ts";
 import { loadModel } from "../model/load.ts";
 import { loadTokenizer, type TextTokenizer } from "../model/tokenizer.ts";
@@ -75,16 +76,7 @@ export async function promptLogOdds(
   let done = 0;
   for (let start = 0; start < order.length; start += batchSize) {
     const rows = order.slice(start, start + batchSize);
-    const B = rows.length;
-    const T = Math.max(...rows.map((i) => enc[i].prompt.length));
-    // tokens (B, T), left-padded
-    const tokens = new Int32Array(B * T);
-    const mask = new Uint8Array(B * T);
-    rows.forEach((i, b) => {
-      const p = enc[i].prompt;
-      tokens.set(p, b * T + T - p.length);
-      mask.fill(1, b * T + T - p.length, (b + 1) * T);
-    });
+    const { tokens, mask, B, T } = leftPad(rows.map((i) => enc[i].prompt)); // (B, T)
     const longest = (j: 0 | 1) => Math.max(...rows.map((i) => enc[i].choices[j].length));
     const needCache = longest(0) > 1 || longest(1) > 1;
     // logits (B, V) at each prompt's last token: the first token of either choice
@@ -98,15 +90,12 @@ export async function promptLogOdds(
       const Tc = longest(j) - 1;
       if (Tc === 0) continue;
       // the choice's tokens but the last, left-padded to (B, Tc), after the prompt's cache
-      const cont = new Int32Array(B * Tc);
-      const cmask = new Uint8Array(B * Tc);
+      const { tokens: cont, mask: cmask } = leftPad(rows.map((i) => enc[i].choices[j].slice(0, -1)));
       const positions: number[] = [];
       const targets: [number, number][] = [];
       rows.forEach((i, b) => {
         const c = enc[i].choices[j];
         const off = b * Tc + Tc - (c.length - 1);
-        cont.set(c.slice(0, -1), off);
-        cmask.fill(1, off, (b + 1) * Tc);
         for (let k = 1; k < c.length; k++) {
           positions.push(off + k - 1); // predicts c[k]
           targets.push([b, c[k]]);
