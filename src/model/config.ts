@@ -118,59 +118,41 @@ export function parseConfig(raw: unknown, where = "config.json"): ModelConfig {
   const nKvHeads = arch === "gpt_neox" ? nHeads : int("num_key_value_heads", nHeads);
   if (nHeads % nKvHeads !== 0) throw new ConfigError(where, `num_attention_heads ${nHeads} is not a multiple of num_key_value_heads ${nKvHeads}`);
 
+  const shared = { arch, vocabSize: int("vocab_size"), dModel, nLayers: int("num_hidden_layers"), nHeads, nKvHeads, headDim, activation, ropeScaling, modelNames };
   if (arch === "gpt_neox") {
     // Hugging Face's GPTNeoXConfig default: rotary on a quarter of each head
     const rotaryPct = num("rotary_pct", 0.25);
     if (rotaryPct < 0 || rotaryPct > 1) throw new ConfigError(where, `rotary_pct must be in [0, 1], got ${rotaryPct}`);
     return {
-      arch,
-      vocabSize: int("vocab_size"),
-      dModel,
-      nLayers: int("num_hidden_layers"),
-      nHeads,
-      nKvHeads,
-      headDim,
+      ...shared,
       dFF: int("intermediate_size", 4 * dModel),
       norm: "layernorm",
       normEps: num("layer_norm_eps", 1e-5),
       rotaryDims: Math.trunc(headDim * rotaryPct),
       ropeTheta: num("rotary_emb_base", num("rope_theta", 10000)),
-      ropeScaling,
       parallelResidual: c.use_parallel_residual !== false,
       gatedMlp: false,
-      activation,
       attentionBias: c.attention_bias !== false,
       mlpBias: true,
       slidingWindow: null,
       tieWordEmbeddings: c.tie_word_embeddings === true,
       maxPositions: int("max_position_embeddings", 2048),
-      modelNames,
     };
   }
-  const window = arch === "mistral" && c.sliding_window != null ? int("sliding_window") : null;
   return {
-    arch,
-    vocabSize: int("vocab_size"),
-    dModel,
-    nLayers: int("num_hidden_layers"),
-    nHeads,
-    nKvHeads,
-    headDim,
+    ...shared,
     dFF: int("intermediate_size"),
     norm: "rmsnorm",
     normEps: num("rms_norm_eps", 1e-6),
     rotaryDims: headDim,
     ropeTheta: num("rope_theta", 10000),
-    ropeScaling,
     parallelResidual: false,
     gatedMlp: true,
-    activation,
     attentionBias: c.attention_bias === true,
     mlpBias: c.mlp_bias === true,
-    slidingWindow: window,
+    slidingWindow: arch === "mistral" && c.sliding_window != null ? int("sliding_window") : null,
     tieWordEmbeddings: c.tie_word_embeddings === true,
     maxPositions: int("max_position_embeddings", 4096),
-    modelNames,
   };
 }
 
