@@ -110,35 +110,27 @@ export function ropeTables(positions: Int32Array, R: number, theta: number, scal
  * `stride` is the distance between consecutive positions in x, `offset` where head 0 starts.
  */
 export function ropeForward(x: Float32Array, cos: Float32Array, sin: Float32Array, N: number, heads: number, D: number, R: number, stride: number, offset: number, headStride = D): void {
-  const half = R / 2;
-  for (let n = 0; n < N; n++) {
-    for (let h = 0; h < heads; h++) {
-      const o = n * stride + offset + h * headStride;
-      for (let i = 0; i < half; i++) {
-        const c = cos[n * half + i];
-        const s = sin[n * half + i];
-        const x1 = x[o + i];
-        const x2 = x[o + i + half];
-        x[o + i] = x1 * c - x2 * s;
-        x[o + i + half] = x2 * c + x1 * s;
-      }
-    }
-  }
+  rotate(x, cos, sin, 1, N, heads, R, stride, offset, headStride);
 }
 
 /** Rotary backward: the transpose of the rotation, i.e. the rotation by −angle, in place on the gradient. */
 export function ropeBackward(dx: Float32Array, cos: Float32Array, sin: Float32Array, N: number, heads: number, D: number, R: number, stride: number, offset: number, headStride = D): void {
+  rotate(dx, cos, sin, -1, N, heads, R, stride, offset, headStride);
+}
+
+/** x1' = x1·cos − x2·(±sin), x2' = x2·cos + x1·(±sin): the rotation by ±angle (negating sin is exact). */
+function rotate(x: Float32Array, cos: Float32Array, sin: Float32Array, sign: 1 | -1, N: number, heads: number, R: number, stride: number, offset: number, headStride: number): void {
   const half = R / 2;
   for (let n = 0; n < N; n++) {
     for (let h = 0; h < heads; h++) {
       const o = n * stride + offset + h * headStride;
       for (let i = 0; i < half; i++) {
         const c = cos[n * half + i];
-        const s = sin[n * half + i];
-        const g1 = dx[o + i];
-        const g2 = dx[o + i + half];
-        dx[o + i] = g1 * c + g2 * s;
-        dx[o + i + half] = g2 * c - g1 * s;
+        const s = sign * sin[n * half + i];
+        const x1 = x[o + i];
+        const x2 = x[o + i + half];
+        x[o + i] = x1 * c - x2 * s;
+        x[o + i + half] = x2 * c + x1 * s;
       }
     }
   }
