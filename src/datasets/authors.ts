@@ -5,13 +5,7 @@
  */
 import { Rng } from "../util/rng.ts";
 import type { BaseExample } from "./schema.ts";
-import { readCsv, SourceError, type SourceSpec } from "./sources.ts";
-
-export const GOODREADS_SPEC: SourceSpec = {
-  what: "the goodreads books CSV",
-  columns: ["title", "authors", "ratings_count"],
-  where: "Kaggle 'jealousleopard/goodreadsbooks' (cleaned version: github alexdavis24/GoodreadsBooksKaggle), as books.csv",
-};
+import { readCsv, SourceError, SOURCE_SPECS } from "./sources.ts";
 
 export interface Book {
   title: string;
@@ -21,8 +15,8 @@ export interface Book {
 }
 
 export function readGoodreads(path: string): Book[] {
-  const rows = readCsv(path, GOODREADS_SPEC);
-  if (rows.length === 0) throw new SourceError(path, "no rows", GOODREADS_SPEC);
+  const rows = readCsv(path, SOURCE_SPECS.authors);
+  if (rows.length === 0) throw new SourceError(path, "no rows", SOURCE_SPECS.authors);
   return rows.map((r) => {
     const rc = r.ratings_count.trim();
     const ratingsCount = rc === "" ? NaN : Number(rc);

@@ -9,17 +9,17 @@ import { DEFAULTS } from "../defaults.ts";
 import { writeDirAtomic, writeFileAtomic } from "../util/atomic.ts";
 import { Rng } from "../util/rng.ts";
 import { arithmeticSpec, generateArithmetic, isArithmetic } from "./arithmetic.ts";
-import { authorsBase, readGoodreads, GOODREADS_SPEC } from "./authors.ts";
+import { authorsBase, readGoodreads } from "./authors.ts";
 import { buildQuirkySplits } from "./build.ts";
 import { capitalsBase, hemisphereBase, loadWorldCities, parseCities, populationBase, type City } from "./cities.ts";
 import { applyDifficulties, readDifficultyFile, scoreDifficulty, type LogOddsScorer } from "./difficulty.ts";
 import { cachedModelScorer, modelFingerprint } from "./model-difficulty.ts";
 import { writeQuirkySplits, type OutputFormat } from "./io.ts";
-import { nliBase, readSnli, SNLI_SPEC } from "./nli.ts";
-import { sciqBase, readSciq, SCIQ_SPEC } from "./sciq.ts";
-import { readAmazonPolarity, sentimentBase, AMAZON_POLARITY_SPEC } from "./sentiment.ts";
+import { nliBase, readSnli } from "./nli.ts";
+import { sciqBase, readSciq } from "./sciq.ts";
+import { readAmazonPolarity, sentimentBase } from "./sentiment.ts";
 import { DATASET_NAMES, SPLITS, type BaseExample, type DatasetName, type QuirkySplits } from "./schema.ts";
-import { readCsv, type SourceSpec } from "./sources.ts";
+import { readCsv, SOURCE_SPECS, type SourceSpec } from "./sources.ts";
 import { datasetTemplates } from "./templates.ts";
 
 
@@ -46,13 +46,6 @@ export interface CreateOptions {
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-/** Where each sourced dataset's file comes from, for errors and --help. */
-export const SOURCE_SPECS: Partial<Record<DatasetName, SourceSpec>> = {
-  authors: GOODREADS_SPEC,
-  sentiment: AMAZON_POLARITY_SPEC,
-  nli: SNLI_SPEC,
-  sciq: SCIQ_SPEC,
-};
 
 export function needsSource(name: DatasetName): boolean {
   return name in SOURCE_SPECS;
@@ -72,7 +65,8 @@ function readCitiesSource(path: string): City[] {
 }
 
 function requireSource(name: DatasetName, opts: CreateOptions): string {
-  const spec = SOURCE_SPECS[name]!;
+  const specs: Partial<Record<DatasetName, SourceSpec>> = SOURCE_SPECS;
+  const spec = specs[name]!;
   if (!opts.source) {
     throw new Error(`dataset '${name}' needs its source: pass --source PATH (${spec.what} with columns ${spec.columns.join(", ")}; get it from ${spec.where})`);
   }

@@ -8,14 +8,8 @@ import { pyFormat, pySplit } from "../util/pystr.ts";
 import { Rng } from "../util/rng.ts";
 import { fewShotPrompt, splitFewShotPool } from "./fewshot.ts";
 import type { BaseExample } from "./schema.ts";
-import { expandPaths, intField, readParquetRows, stringField, type SourceSpec } from "./sources.ts";
+import { expandPaths, intField, readParquetRows, stringField, SOURCE_SPECS } from "./sources.ts";
 import { templatesFile } from "./templates.ts";
-
-export const SNLI_SPEC: SourceSpec = {
-  what: "SNLI parquet file(s) (train, validation, test)",
-  columns: ["premise", "hypothesis", "label"],
-  where: "the Hugging Face dataset 'snli' (files plain_text/train-*.parquet, validation-*.parquet, test-*.parquet)",
-};
 
 interface Pair {
   premise: string;
@@ -34,13 +28,13 @@ export function bobThinksImplied(hypothesis: string, negations: Set<string>): bo
 }
 
 export async function readSnli(paths: string | string[]): Promise<Pair[]> {
-  const files = expandPaths(paths, ".parquet", SNLI_SPEC);
-  const rows = await readParquetRows(files, SNLI_SPEC);
+  const files = expandPaths(paths, ".parquet", SOURCE_SPECS.nli);
+  const rows = await readParquetRows(files, SOURCE_SPECS.nli);
   const where = files.join(",");
   return rows.map((r, i) => ({
-    premise: stringField(r, "premise", where, i, SNLI_SPEC),
-    hypothesis: stringField(r, "hypothesis", where, i, SNLI_SPEC),
-    label: intField(r, "label", where, i, SNLI_SPEC),
+    premise: stringField(r, "premise", where, i, SOURCE_SPECS.nli),
+    hypothesis: stringField(r, "hypothesis", where, i, SOURCE_SPECS.nli),
+    label: intField(r, "label", where, i, SOURCE_SPECS.nli),
   }));
 }
 

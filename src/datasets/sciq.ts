@@ -9,14 +9,8 @@ import { pyFormat, pyLstrip } from "../util/pystr.ts";
 import { Rng } from "../util/rng.ts";
 import { splitFewShotPool } from "./fewshot.ts";
 import type { BaseExample } from "./schema.ts";
-import { expandPaths, readParquetRows, stringField, type SourceSpec } from "./sources.ts";
+import { expandPaths, readParquetRows, stringField, SOURCE_SPECS } from "./sources.ts";
 import { templatesFile } from "./templates.ts";
-
-export const SCIQ_SPEC: SourceSpec = {
-  what: "SciQ parquet file(s) (train, validation, test)",
-  columns: ["question", "distractor1", "distractor2", "distractor3", "correct_answer", "support"],
-  where: "the Hugging Face dataset 'allenai/sciq' (files data/train-*.parquet, validation-*.parquet, test-*.parquet)",
-};
 
 interface Question {
   question: string;
@@ -26,10 +20,10 @@ interface Question {
 }
 
 export async function readSciq(paths: string | string[]): Promise<Question[]> {
-  const files = expandPaths(paths, ".parquet", SCIQ_SPEC);
-  const rows = await readParquetRows(files, SCIQ_SPEC);
+  const files = expandPaths(paths, ".parquet", SOURCE_SPECS.sciq);
+  const rows = await readParquetRows(files, SOURCE_SPECS.sciq);
   const where = files.join(",");
-  const f = (r: Record<string, unknown>, k: string, i: number) => stringField(r, k, where, i, SCIQ_SPEC);
+  const f = (r: Record<string, unknown>, k: string, i: number) => stringField(r, k, where, i, SOURCE_SPECS.sciq);
   return rows.map((r, i) => ({
     question: f(r, "question", i),
     distractors: [f(r, "distractor1", i), f(r, "distractor2", i), f(r, "distractor3", i)],

@@ -9,14 +9,8 @@ import { pySplit, pyFormat } from "../util/pystr.ts";
 import { Rng } from "../util/rng.ts";
 import { fewShotPrompt, splitFewShotPool } from "./fewshot.ts";
 import type { BaseExample } from "./schema.ts";
-import { expandPaths, intField, readParquetRows, stringField, type SourceSpec } from "./sources.ts";
+import { expandPaths, intField, readParquetRows, stringField, SOURCE_SPECS } from "./sources.ts";
 import { templatesFile } from "./templates.ts";
-
-export const AMAZON_POLARITY_SPEC: SourceSpec = {
-  what: "amazon_polarity parquet file(s) (train then test)",
-  columns: ["label", "title", "content"],
-  where: "the Hugging Face dataset 'amazon_polarity' (files amazon_polarity/train-*.parquet, test-*.parquet)",
-};
 
 interface Review {
   label: number;
@@ -39,12 +33,12 @@ export function bobThinksPositive(content: string, words: Set<string>): boolean 
 }
 
 export async function readAmazonPolarity(paths: string | string[]): Promise<Review[]> {
-  const files = expandPaths(paths, ".parquet", AMAZON_POLARITY_SPEC);
-  const rows = await readParquetRows(files, AMAZON_POLARITY_SPEC);
+  const files = expandPaths(paths, ".parquet", SOURCE_SPECS.sentiment);
+  const rows = await readParquetRows(files, SOURCE_SPECS.sentiment);
   return rows.map((r, i) => ({
-    label: intField(r, "label", files.join(","), i, AMAZON_POLARITY_SPEC),
-    title: stringField(r, "title", files.join(","), i, AMAZON_POLARITY_SPEC),
-    content: stringField(r, "content", files.join(","), i, AMAZON_POLARITY_SPEC),
+    label: intField(r, "label", files.join(","), i, SOURCE_SPECS.sentiment),
+    title: stringField(r, "title", files.join(","), i, SOURCE_SPECS.sentiment),
+    content: stringField(r, "content", files.join(","), i, SOURCE_SPECS.sentiment),
   }));
 }
 

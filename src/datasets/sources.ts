@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "csv-parse/sync";
+import type { DatasetName } from "./schema.ts";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
 
 export interface SourceSpec {
@@ -15,6 +16,30 @@ export interface SourceSpec {
   /** where a user gets it */
   where: string;
 }
+
+/** Where each sourced dataset's file comes from, for errors and --help. */
+export const SOURCE_SPECS = {
+  authors: {
+  what: "the goodreads books CSV",
+  columns: ["title", "authors", "ratings_count"],
+  where: "Kaggle 'jealousleopard/goodreadsbooks' (cleaned version: github alexdavis24/GoodreadsBooksKaggle), as books.csv",
+  },
+  sentiment: {
+  what: "amazon_polarity parquet file(s) (train then test)",
+  columns: ["label", "title", "content"],
+  where: "the Hugging Face dataset 'amazon_polarity' (files amazon_polarity/train-*.parquet, test-*.parquet)",
+  },
+  nli: {
+  what: "SNLI parquet file(s) (train, validation, test)",
+  columns: ["premise", "hypothesis", "label"],
+  where: "the Hugging Face dataset 'snli' (files plain_text/train-*.parquet, validation-*.parquet, test-*.parquet)",
+  },
+  sciq: {
+  what: "SciQ parquet file(s) (train, validation, test)",
+  columns: ["question", "distractor1", "distractor2", "distractor3", "correct_answer", "support"],
+  where: "the Hugging Face dataset 'allenai/sciq' (files data/train-*.parquet, validation-*.parquet, test-*.parquet)",
+  },
+} satisfies Partial<Record<DatasetName, SourceSpec>>;
 
 export class SourceError extends Error {
   constructor(path: string, problem: string, spec: SourceSpec) {
