@@ -1,0 +1,88 @@
+"""
+A minimal GPT-NeoX forward pass in PyTorch, for bench/engine.bench.ts: the same weights (an f32 model.safetensors +
+config.json written by the bench), the same batch (B x T token ids, no padding), logits at the last position only.
+Prints one JSON line: seconds per forward (after one warm-up) and the logits of the timed batch, so the bench checks
+that both engines computed the same thing before comparing their speed.
+
+  /usr/bin/python3 bench/torch_neox.py <model-dir> <tokens.bin (int32, B*T)> B T reps threads
+"""
+import json
+import math
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", f"{name}: {t['dtype']}"
+        b, e = t["data_offsets"]
+        out[name] = torch.from_numpy(np.frombuffer(data[b:e], dtype=np.float32).reshape(t["shape"]).copy())
+    return out
+
+
+def main():
+    model_dir, tokens_path, B, T, reps, threads = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
+    torch.set_num_threads(threads)
+    cfg = json.load(open(f"{model_dir}/config.json"))
+    w = read_safetensors(f"{model_dir}/model.safetensors")
+    C, H, L = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
+    D = C // H
+    R = int(D * cfg["rotary_pct"])
+    eps = cfg["layer_norm_eps"]
+    tokens = torch.from_numpy(np.fromfile(tokens_path, dtype=np.int32).astype(np.int64)).view(B, T)
+
+    # rotary tables as Hugging Face's GPTNeoXRotaryEmbedding computes them (float32)
+    inv_freq = 1.0 / (cfg["rotary_emb_base"] ** (torch.arange(0, R, 2).float() / R))
+    freqs = torch.outer(torch.arange(T, dtype=torch.float32), inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos()[None, None], emb.sin()[None, None]
+    causal = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+
+    def rotate_half(x):
+        x1, x2 = x[..., : R // 2], x[..., R // 2 :]
+        return torch.cat((-x2, x1), dim=-1)
+
+    def rope(x):  # (B, H, T, D): rotate the first R dims
+        xr, xp = x[..., :R], x[..., R:]
+        return torch.cat((xr * cos + rotate_half(xr) * sin, xp), dim=-1)
+
+    def forward():
+        x = w["gpt_neox.embed_in.weight"][tokens]  # (B, T, C)
+        for i in range(L):
+            p = f"gpt_neox.layers.{i}"
+            h1 = torch.nn.functional.layer_norm(x, (C,), w[f"{p}.input_layernorm.weight"], w[f"{p}.input_layernorm.bias"], eps)
+            qkv = torch.nn.functional.linear(h1, w[f"{p}.attention.query_key_value.weight"], w[f"{p}.attention.query_key_value.bias"])
+            qkv = qkv.view(B, T, H, 3 * D).permute(0, 2, 1, 3)
+            q, k, v = rope(qkv[..., :D]), rope(qkv[..., D : 2 * D]), qkv[..., 2 * D :]
+            s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+            a = torch.softmax(s.masked_fill(causal, float("-inf")), dim=-1) @ v
+            a = a.permute(0, 2, 1, 3).reshape(B, T, C)
+            attn = torch.nn.functional.linear(a, w[f"{p}.attention.dense.weight"], w[f"{p}.attention.dense.bias"])
+            h2 = torch.nn.functional.layer_norm(x, (C,), w[f"{p}.post_attention_layernorm.weight"], w[f"{p}.post_attention_layernorm.bias"], eps)
+            up = torch.nn.functional.gelu(torch.nn.functional.linear(h2, w[f"{p}.mlp.dense_h_to_4h.weight"], w[f"{p}.mlp.dense_h_to_4h.bias"]))
+            mlp = torch.nn.functional.linear(up, w[f"{p}.mlp.dense_4h_to_h.weight"], w[f"{p}.mlp.dense_4h_to_h.bias"])
+            x = x + attn + mlp
+        h = torch.nn.functional.layer_norm(x[:, -1], (C,), w["gpt_neox.final_layer_norm.weight"], w["gpt_neox.final_layer_norm.bias"], eps)
+        return torch.nn.functional.linear(h, w["embed_out.weight"])  # (B, V)
+
+    with torch.no_grad():
+        logits = forward()  # warm-up
+        t = time.perf_counter()
+        for _ in range(reps):
+            logits = forward()
+        seconds = (time.perf_counter() - t) / reps
+    print(json.dumps({"seconds": seconds, "torch": torch.__version__, "threads": torch.get_num_threads(), "logits": logits.flatten().tolist()}))
+
+
+main()
