@@ -11,7 +11,7 @@
  * thread count), its tokens/s, quirky's speed relative to it, and the largest logit difference between the two
  * (relative to the largest logit).
  *
- *   npm run bench:engine                  (both sizes, each in its own process)
+ *   npm run bench:engine                  (every size, each in its own process)
  *   npm run bench:engine -- --only 70m
  */
 import { spawnSync } from "node:child_process";
