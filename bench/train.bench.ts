@@ -12,7 +12,6 @@ import { fileURLToPath } from "node:url";
 import { randomModel } from "../src/model/load.ts";
 import { allocParams } from "../src/model/params.ts";
 import { gemm, bmm } from "../src/model/matmul.ts";
-import type { Tape } from "../src/model/transformer.ts";
 import { backward, crossEntropy } from "../src/train/backward.ts";
 import { AdamW } from "../src/train/optim.ts";
 import { Rng } from "../src/util/rng.ts";
@@ -42,10 +41,9 @@ const positions = Int32Array.from({ length: B * T }, (_, i) => i); // answer + n
 const targets = Int32Array.from({ length: B * T }, () => rng.int(2, 97));
 
 async function step(): Promise<void> {
-  const tape = {} as Tape;
-  const { logits } = await model.forward({ tokens, B, T }, { logits: positions, tape });
+  const { logits, tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true });
   const { dlogits } = crossEntropy(logits, targets, cfg.vocabSize);
-  await backward(model, tape, dlogits, { grads });
+  await backward(model, tape!, dlogits, { grads });
   opt.update(1e-3);
   opt.zeroGrad();
 }

@@ -11,7 +11,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomModel } from "../src/model/load.ts";
 import { allocParams } from "../src/model/params.ts";
-import type { Tape, Transformer } from "../src/model/transformer.ts";
+import type { Transformer } from "../src/model/transformer.ts";
+import type { Tape } from "../src/model/activations.ts";
 import { backward, crossEntropy, type LoraGrad } from "../src/train/backward.ts";
 import { Rng } from "../src/util/rng.ts";
 
@@ -25,9 +26,9 @@ const MASK = Uint8Array.from([0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
 const POSITIONS = Int32Array.from([5, 3, 11, 8]);
 const TARGETS = Int32Array.from([2, 4, 10, 1]);
 
-async function loss(m: Transformer, tape?: Tape): Promise<{ loss: number; dlogits: Float32Array }> {
-  const { logits } = await m.forward({ tokens: TOKENS, B: 2, T: 6, mask: MASK }, { logits: POSITIONS, tape });
-  return crossEntropy(logits, TARGETS, m.cfg.vocabSize);
+async function loss(m: Transformer, record = false): Promise<{ loss: number; dlogits: Float32Array; tape?: Tape }> {
+  const { logits, tape } = await m.forward({ tokens: TOKENS, B: 2, T: 6, mask: MASK }, { logits: POSITIONS, tape: record });
+  return { ...crossEntropy(logits, TARGETS, m.cfg.vocabSize), tape };
 }
 
 async function check(config: Record<string, unknown>, withLora: boolean) {
@@ -43,10 +44,9 @@ async function check(config: Record<string, unknown>, withLora: boolean) {
       }
     }
   }
-  const tape = {} as Tape;
-  const { dlogits } = await loss(m, tape);
+  const { dlogits, tape } = await loss(m, true);
   const grads = allocParams(m.cfg);
-  await backward(m, tape, dlogits, { grads, loraGrads });
+  await backward(m, tape!, dlogits, { grads, loraGrads });
 
   const eps = 1e-2;
   const numeric = async (arr: Float32Array, i: number) => {

@@ -45,6 +45,7 @@ export interface ExtractOptions {
 
 /** sha256 of every parameter's stored bytes, for models that exist only in memory (not loaded from a folder). */
 export function weightsFingerprint(model: Transformer): string {
+  if (model.stream) throw new Error("a streamed model's weights are not all in memory: pass modelFingerprint (sourceFingerprint of its folder, model/source.ts)");
   const h = createHash("sha256");
   for (const [name, t] of model.params.tensors) {
     // f32 weights are Float32Arrays; 16-bit ones keep their raw bits in `.bits`

@@ -26,6 +26,7 @@ import {
   ropeTables,
 } from "./layers.ts";
 import { bmm, gemm, linear } from "./matmul.ts";
+import { qkvLayout, type Activation, type LayerTape, type NormTape, type Tape } from "./activations.ts";
 import { allocParams, embedRows, toF32, type FusedLinear, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
 
 /** A hook reads, and may edit in place, an activation of shape (B,T,C). */
@@ -72,57 +73,18 @@ export interface ForwardOptions {
   logits?: "all" | "last" | "none" | Int32Array;
   /** return the KV cache for a continuation */
   returnCache?: boolean;
-  /** record what the backward pass needs (see src/train/backward.ts) */
-  tape?: Tape;
-}
-
-/** Statistics of one norm application: its input, output and per-row mean (LayerNorm) and 1/std. */
-export interface NormTape {
-  inp: Float32Array;
-  out: Float32Array;
-  mean: Float32Array;
-  rstd: Float32Array;
-}
-
-export interface LayerTape {
-  ln1: NormTape;
-  /** (N, W) projections after rotary */
-  qkv: Float32Array;
-  /** (B·Hkv, g·T, D), (B·Hkv, Tk, D), (B·Hkv, Tk, D) */
-  Q: Float32Array;
-  K: Float32Array;
-  V: Float32Array;
-  /** (B·Hkv, g·T, Tk) attention probabilities */
-  P: Float32Array;
-  /** (N, H·D) input of the output projection */
-  merged: Float32Array;
-  ln2: NormTape;
-  /** (N, F) or (N, 2F): the up projection before the activation */
-  up: Float32Array;
-  /** (N, F): input of the down projection */
-  act: Float32Array;
-}
-
-/** Everything a forward pass recorded for its backward pass. */
-export interface Tape {
-  B: number;
-  T: number;
-  tokens: Int32Array;
-  keyMask: Uint8Array;
-  keyPos: Int32Array;
-  rope: { cos: Float32Array; sin: Float32Array };
-  layers: LayerTape[];
-  lnFinal: NormTape;
-  /** flat positions that got logits, and the final hidden rows there (M, C) */
-  logitPositions: Int32Array;
-  hRows: Float32Array;
+  /** record what the backward pass needs (returned as `tape`; see src/train/backward.ts) */
+  tape?: boolean;
 }
 
 export interface ForwardOutput {
   /** (B, T, V) for "all"; (B, V) for "last"; empty for "none" */
   logits: Float32Array;
   cache?: KVCache;
+  /** with opts.tape */
+  tape?: Tape;
 }
+
 
 /** Where a streamed model's blocks come from: `fetch(l)` resolves once block l's weights are in its window. */
 export interface BlockStream {
@@ -136,8 +98,8 @@ export class Transformer<W extends Weight = Weight> {
   readonly stream?: BlockStream;
   /** unmerged LoRA updates by module path (e.g. gpt_neox.layers.3.attention.query_key_value) */
   readonly lora = new Map<string, LoraDelta>();
-  /** activation buffers, allocated once per size and reused by every forward (llm.c style) */
-  private readonly workspace = new Map<string, Float32Array>();
+  /** activation buffers (ACTIVATIONS), allocated once per size and reused by every forward (llm.c style) */
+  private readonly workspace = new Map<Activation, Float32Array>();
   private busy = false;
   /** while recording a tape every buffer is fresh (the tape keeps them) */
   private taping = false;
@@ -168,7 +130,7 @@ export class Transformer<W extends Weight = Weight> {
   }
 
   /** A reusable activation buffer of n floats (contents undefined). */
-  private buf(name: string, n: number): Float32Array {
+  private buf(name: Activation, n: number): Float32Array {
     if (this.taping) return new Float32Array(n);
     let b = this.workspace.get(name);
     if (!b || b.length < n) {
@@ -183,7 +145,7 @@ export class Transformer<W extends Weight = Weight> {
     if (this.busy) throw new Error("Transformer.forward is already running on this model; await it before the next call");
     if (opts.tape && this.stream) throw new Error("a streamed model cannot record a tape for training: its blocks leave memory after the forward pass; load it with weights: \"resident\"");
     this.busy = true;
-    this.taping = opts.tape !== undefined;
+    this.taping = opts.tape === true;
     try {
       return await this.forwardImpl(input, opts);
     } finally {
@@ -237,57 +199,56 @@ export class Transformer<W extends Weight = Weight> {
     embedRows(x, tokens, params.embed, C);
     hook("hook_embed", x);
 
-    const tape = opts.tape;
-    if (tape) Object.assign(tape, { B, T, tokens, keyMask, keyPos, rope, layers: [] });
+    const record = opts.tape === true;
+    const layerTapes: LayerTape[] = [];
     const newK: Float32Array[] = [];
     const newV: Float32Array[] = [];
     const h = this.buf("h", N * C);
     for (let l = 0; l < cfg.nLayers; l++) {
       await this.stream?.fetch(l);
       const layer = params.layers[l];
-      const lt = tape ? ({} as LayerTape) : undefined;
       hook(`blocks.${l}.hook_resid_pre`, x);
-      this.norm(h, x, layer.ln1, N, lt && (lt.ln1 = {} as NormTape));
-      const { out: attn, k, v } = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache, opts.returnCache === true || lt !== undefined, lt);
-      newK.push(k);
-      newV.push(v);
+      const ln1 = this.norm(h, x, layer.ln1, N, record);
+      const attn = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache, opts.returnCache === true || record);
+      newK.push(attn.k);
+      newV.push(attn.v);
+      let ln2: NormTape | undefined;
+      let mlp: Awaited<ReturnType<typeof this.mlp>>;
       if (cfg.parallelResidual) {
-        this.norm(h, x, layer.ln2, N, lt && (lt.ln2 = {} as NormTape));
-        const m = await this.mlp(l, h, N, lt);
-        addInPlace(x, attn);
-        addInPlace(x, m);
+        ln2 = this.norm(h, x, layer.ln2, N, record);
+        mlp = await this.mlp(l, h, N, record);
+        addInPlace(x, attn.out);
+        addInPlace(x, mlp.out);
       } else {
-        addInPlace(x, attn);
-        this.norm(h, x, layer.ln2, N, lt && (lt.ln2 = {} as NormTape));
-        addInPlace(x, await this.mlp(l, h, N, lt));
+        addInPlace(x, attn.out);
+        ln2 = this.norm(h, x, layer.ln2, N, record);
+        mlp = await this.mlp(l, h, N, record);
+        addInPlace(x, mlp.out);
       }
-      if (tape && lt) tape.layers.push(lt);
+      if (ln1 && ln2 && attn.tape && mlp.tape) layerTapes.push({ ln1, ...attn.tape, ln2, ...mlp.tape });
       hook(`blocks.${l}.hook_resid_post`, x);
     }
-    this.norm(h, x, params.lnFinal, N, tape && (tape.lnFinal = {} as NormTape));
+    const lnFinal = this.norm(h, x, params.lnFinal, N, record);
     hook("ln_final.hook_normalized", h);
 
-    const which = opts.logits ?? "last";
-    const logits = await this.unembed(h, B, T, which, tape);
+    const { logits, positions: logitPositions, rows: hRows } = await this.unembed(h, B, T, opts.logits ?? "last");
     const out: ForwardOutput = { logits };
-    if (opts.returnCache) {
-      const cacheMask = keyMask;
-      out.cache = { B, T: Tk, k: newK, v: newV, mask: cacheMask, nextPos };
-    }
+    if (opts.returnCache) out.cache = { B, T: Tk, k: newK, v: newV, mask: keyMask, nextPos };
+    if (lnFinal) out.tape = { B, T, tokens, keyMask, keyPos, rope, layers: layerTapes, lnFinal, logitPositions, hRows };
     return out;
   }
 
-  /** out = norm(inp); with a tape, records copies of input and output and the row statistics */
-  private norm(out: Float32Array, inp: Float32Array, n: Norm, N: number, t?: NormTape): void {
-    const mean = t ? new Float32Array(N) : undefined;
-    const rstd = t ? new Float32Array(N) : undefined;
-    if (this.cfg.norm === "layernorm") layernormForward(out, inp, n.w, n.b, N, this.cfg.dModel, this.cfg.normEps, mean, rstd);
-    else rmsnormForward(out, inp, n.w, N, this.cfg.dModel, this.cfg.normEps, rstd);
-    if (t) Object.assign(t, { inp: inp.slice(), out: out.slice(), mean, rstd });
+  /** out = norm(inp); when recording, returns copies of input and output and the row statistics */
+  private norm(out: Float32Array, inp: Float32Array, n: Norm, N: number, record: boolean): NormTape | undefined {
+    const mean = new Float32Array(record ? N : 0);
+    const rstd = new Float32Array(record ? N : 0);
+    if (this.cfg.norm === "layernorm") layernormForward(out, inp, n.w, n.b, N, this.cfg.dModel, this.cfg.normEps, record ? mean : undefined, record ? rstd : undefined);
+    else rmsnormForward(out, inp, n.w, N, this.cfg.dModel, this.cfg.normEps, record ? rstd : undefined);
+    return record ? { inp: inp.slice(), out: out.slice(), mean, rstd } : undefined;
   }
 
   /** y (N, out) = x · wᵀ + b for a fused group of linears, plus their unmerged LoRA updates. */
-  private async fusedLinear(f: FusedLinear, x: Float32Array, N: number, out: string): Promise<Float32Array> {
+  private async fusedLinear(f: FusedLinear, x: Float32Array, N: number, out: Activation): Promise<Float32Array> {
     const y = await linear(x, f.w, N, f.inDim, f.outDim, f.b, this.buf(out, N * f.outDim));
     let col = 0;
     for (const part of f.parts) {
@@ -298,7 +259,7 @@ export class Transformer<W extends Weight = Weight> {
     return y;
   }
 
-  private async plainLinear(lin: Linear, x: Float32Array, N: number, out: string): Promise<Float32Array> {
+  private async plainLinear(lin: Linear, x: Float32Array, N: number, out: Activation): Promise<Float32Array> {
     const y = await linear(x, lin.w, N, lin.inDim, lin.outDim, lin.b, this.buf(out, N * lin.outDim));
     const d = this.lora.get(lin.name);
     if (d) await addLoraDelta(y, x, d, N, lin.inDim, lin.outDim, lin.outDim, 0);
@@ -319,29 +280,15 @@ export class Transformer<W extends Weight = Weight> {
     keyPos: Int32Array,
     cache: KVCache | undefined,
     keepKV: boolean,
-    tape?: LayerTape,
-  ): Promise<{ out: Float32Array; k: Float32Array; v: Float32Array }> {
+  ): Promise<{ out: Float32Array; k: Float32Array; v: Float32Array; tape?: Pick<LayerTape, "qkv" | "Q" | "K" | "V" | "P" | "merged"> }> {
     const { cfg } = this;
-    const { nHeads: H, nKvHeads: Hkv, headDim: D, rotaryDims: R } = cfg;
+    const { nHeads: H, nKvHeads: Hkv, headDim: D } = cfg;
     const g = H / Hkv;
     const N = B * T;
-    const qkv = await this.fusedLinear(this.params.layers[l].qkv, h, N, "qkv");
-    const W = qkv.length / N;
-
-    // where head hd's q, k, v start within a row of qkv
-    const neox = cfg.arch === "gpt_neox"; // (H, 3, D) per row; Llama: [q (H·D) | k (Hkv·D) | v (Hkv·D)]
-    const qOff = (hd: number) => (neox ? hd * 3 * D : hd * D);
-    const kOff = (hd: number) => (neox ? hd * 3 * D + D : H * D + hd * D);
-    const vOff = (hd: number) => (neox ? hd * 3 * D + 2 * D : H * D + Hkv * D + hd * D);
-    if (R > 0) {
-      if (neox) {
-        ropeForward(qkv, rope.cos, rope.sin, N, H, D, R, W, 0, 3 * D);
-        ropeForward(qkv, rope.cos, rope.sin, N, H, D, R, W, D, 3 * D);
-      } else {
-        ropeForward(qkv, rope.cos, rope.sin, N, H, D, R, W, 0, D);
-        ropeForward(qkv, rope.cos, rope.sin, N, Hkv, D, R, W, H * D, D);
-      }
-    }
+    const layout = qkvLayout(cfg);
+    const qkv = await this.fusedLinear(this.params.layers[l].qkv, h, N, "qkv"); // (N, W)
+    const W = layout.W;
+    layout.rope(ropeForward, qkv, rope, N);
 
     // K, V: (B, Hkv, Tk, D) = cached then new;  Q: (B, Hkv, g, T, D) = (B, H, T, D)
     const Tpast = cache?.T ?? 0;
@@ -358,8 +305,8 @@ export class Transformer<W extends Weight = Weight> {
           K.set(cache.k[l].subarray(src, src + Tpast * D), dst);
           V.set(cache.v[l].subarray(src, src + Tpast * D), dst);
         }
-        const ko = kOff(hd);
-        const vo = vOff(hd);
+        const ko = layout.k(hd);
+        const vo = layout.v(hd);
         for (let t = 0; t < T; t++) {
           const row = (b * T + t) * W;
           const o = dst + (Tpast + t) * D;
@@ -370,7 +317,7 @@ export class Transformer<W extends Weight = Weight> {
         }
       }
       for (let hd = 0; hd < H; hd++) {
-        const qo = qOff(hd);
+        const qo = layout.q(hd);
         for (let t = 0; t < T; t++) {
           const row = (b * T + t) * W;
           const o = ((b * H + hd) * T + t) * D;
@@ -395,29 +342,29 @@ export class Transformer<W extends Weight = Weight> {
       }
     }
     const out = await this.plainLinear(this.params.layers[l].o, merged, N, "attn");
-    if (tape) Object.assign(tape, { qkv, Q, K, V, P: scores, merged });
-    return { out, k: K, v: V };
+    return { out, k: K, v: V, tape: this.taping ? { qkv, Q, K, V, P: scores, merged } : undefined };
   }
 
-  private async mlp(l: number, h: Float32Array, N: number, tape?: LayerTape): Promise<Float32Array> {
+  private async mlp(l: number, h: Float32Array, N: number, record: boolean): Promise<{ out: Float32Array; tape?: Pick<LayerTape, "up" | "act"> }> {
     const { cfg } = this;
     const layer = this.params.layers[l];
     const up = await this.fusedLinear(layer.up, h, N, "up");
     let act: Float32Array;
+    let upBefore = up;
     if (cfg.gatedMlp) {
       act = this.buf("act", N * cfg.dFF);
       gatedActivationForward(act, up, N, cfg.dFF, cfg.activation);
-      if (tape) Object.assign(tape, { up, act });
     } else {
-      if (tape) tape.up = up.slice();
+      if (record) upBefore = up.slice(); // the activation runs in place
       activationForward(up, cfg.activation);
       act = up;
-      if (tape) tape.act = act;
     }
-    return this.plainLinear(layer.down, act, N, "mlp");
+    const out = await this.plainLinear(layer.down, act, N, "mlp");
+    return { out, tape: record ? { up: upBefore, act } : undefined };
   }
 
-  private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none" | Int32Array, tape?: Tape): Promise<Float32Array> {
+  /** logits (M, V) at the asked-for flat positions, with those positions and the final hidden rows there (M, C) */
+  private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none" | Int32Array): Promise<{ logits: Float32Array; positions: Int32Array; rows: Float32Array }> {
     const { dModel: C, vocabSize: V } = this.cfg;
     const positions =
       which === "none" ? new Int32Array(0) : which === "all" ? Int32Array.from({ length: B * T }, (_, i) => i) : which === "last" ? Int32Array.from({ length: B }, (_, b) => b * T + T - 1) : which;
@@ -427,8 +374,7 @@ export class Transformer<W extends Weight = Weight> {
       if (!(positions[i] >= 0 && positions[i] < B * T)) throw new Error(`forward: logit position ${positions[i]} outside 0..${B * T - 1}`);
       rows.set(h.subarray(positions[i] * C, positions[i] * C + C), i * C);
     }
-    if (tape) Object.assign(tape, { logitPositions: positions, hRows: rows });
-    return M === 0 ? new Float32Array(0) : linear(rows, this.params.unembed, M, C, V);
+    return { logits: M === 0 ? new Float32Array(0) : await linear(rows, this.params.unembed, M, C, V), positions, rows };
   }
 }
 

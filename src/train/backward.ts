@@ -12,7 +12,8 @@ import type { ModelConfig } from "../model/config.ts";
 import { activationBackward, addInPlace, gatedActivationBackward, layernormBackward, rmsnormBackward, ropeBackward, softmaxBackward } from "../model/layers.ts";
 import { bmm, gemm, linear } from "../model/matmul.ts";
 import type { FusedLinear, Linear, ModelParams, Norm, Weight } from "../model/params.ts";
-import type { LayerTape, LoraDelta, NormTape, Tape, Transformer } from "../model/transformer.ts";
+import type { LoraDelta, Transformer } from "../model/transformer.ts";
+import { qkvLayout, type LayerTape, type NormTape, type Tape } from "../model/activations.ts";
 
 export interface LoraGrad {
   A: Float32Array;
@@ -143,7 +144,7 @@ const plainBackward = (lin: Linear, gl: Linear<Float32Array> | undefined, x: Flo
 /** dOut (N,C) of the MLP's output → gradient at its input (N,C) */
 async function mlpBackward(model: Transformer, l: number, t: LayerTape, dOut: Float32Array, opts: BackwardOptions): Promise<Float32Array> {
   const cfg = model.cfg;
-  const N = tape0(t);
+  const N = t.ln1.rstd.length; // rows: one norm statistic each
   const p = model.params.layers[l];
   const gl = opts.grads?.layers[l];
   const dAct = await plainBackward(p.down, gl?.down, t.act, dOut, N, model, opts);
@@ -153,14 +154,12 @@ async function mlpBackward(model: Transformer, l: number, t: LayerTape, dOut: Fl
   return fusedBackward(p.up, gl?.up, t.ln2.out, dUp, N, model, opts);
 }
 
-const tape0 = (t: LayerTape) => t.ln1.mean.length;
-
 /** dOut (N,C) of the attention's output → gradient at its input (N,C) */
 async function attentionBackward(model: Transformer, l: number, t: LayerTape, tape: Tape, dOut: Float32Array, opts: BackwardOptions): Promise<Float32Array> {
   const cfg = model.cfg;
   const { B, T } = tape;
   const N = B * T;
-  const { nHeads: H, nKvHeads: Hkv, headDim: D, rotaryDims: R } = cfg;
+  const { nHeads: H, nKvHeads: Hkv, headDim: D } = cfg;
   const g = H / Hkv;
   const rows = g * T;
   const Tk = T; // no cache while training
@@ -184,15 +183,12 @@ async function attentionBackward(model: Transformer, l: number, t: LayerTape, ta
   const dK = await bmm(dS, t.Q, B * Hkv, Tk, rows, D, false, undefined, true); // dSᵀ·Q
 
   // scatter into dqkv (N, W), in the forward's layout
-  const W = t.qkv.length / N;
-  const neox = cfg.arch === "gpt_neox";
-  const qOff = (hd: number) => (neox ? hd * 3 * D : hd * D);
-  const kOff = (hd: number) => (neox ? hd * 3 * D + D : H * D + hd * D);
-  const vOff = (hd: number) => (neox ? hd * 3 * D + 2 * D : H * D + Hkv * D + hd * D);
+  const layout = qkvLayout(cfg);
+  const W = layout.W;
   const dqkv = new Float32Array(N * W);
   for (let b = 0; b < B; b++) {
     for (let hd = 0; hd < H; hd++) {
-      const qo = qOff(hd);
+      const qo = layout.q(hd);
       for (let tt = 0; tt < T; tt++) {
         const src = ((b * H + hd) * T + tt) * D;
         const dst = (b * T + tt) * W + qo;
@@ -200,8 +196,8 @@ async function attentionBackward(model: Transformer, l: number, t: LayerTape, ta
       }
     }
     for (let hd = 0; hd < Hkv; hd++) {
-      const ko = kOff(hd);
-      const vo = vOff(hd);
+      const ko = layout.k(hd);
+      const vo = layout.v(hd);
       for (let tt = 0; tt < T; tt++) {
         const src = ((b * Hkv + hd) * Tk + tt) * D;
         const row = (b * T + tt) * W;
@@ -212,16 +208,7 @@ async function attentionBackward(model: Transformer, l: number, t: LayerTape, ta
       }
     }
   }
-  if (R > 0) {
-    const { cos, sin } = tape.rope;
-    if (neox) {
-      ropeBackward(dqkv, cos, sin, N, H, D, R, W, 0, 3 * D);
-      ropeBackward(dqkv, cos, sin, N, H, D, R, W, D, 3 * D);
-    } else {
-      ropeBackward(dqkv, cos, sin, N, H, D, R, W, 0, D);
-      ropeBackward(dqkv, cos, sin, N, Hkv, D, R, W, H * D, D);
-    }
-  }
+  layout.rope(ropeBackward, dqkv, tape.rope, N);
   return fusedBackward(p.qkv, gl?.qkv, t.ln1.out, dqkv, N, model, opts);
 }
 

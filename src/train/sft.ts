@@ -17,7 +17,7 @@ import { Rng } from "../util/rng.ts";
 import { linearModules } from "../model/lora.ts";
 import { allocParams, type ModelParams } from "../model/params.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
-import type { Tape, Transformer } from "../model/transformer.ts";
+import type { Transformer } from "../model/transformer.ts";
 import { backward, crossEntropy, type LoraGrad } from "./backward.ts";
 import { AdamW, learningRate, type ParamGroup } from "./optim.ts";
 import { evaluate, makeBatch, type EvalResult, type TrainExample } from "./examples.ts";
@@ -211,8 +211,7 @@ async function microStep(model: Transformer, trainable: Trainable, xs: TrainExam
         }
   }
   const positions = Int32Array.from([...ans, ...aux]);
-  const tape = {} as Tape;
-  const { logits } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape });
+  const { logits, tape } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape: true });
   const ansCe = crossEntropy(logits.subarray(0, b.B * V), Int32Array.from(xs, (x) => x.choices[+x.label]), V);
   const dlogits = new Float32Array(logits.length);
   for (let i = 0; i < ansCe.dlogits.length; i++) dlogits[i] = ansCe.dlogits[i] / cfg.accumSteps;
@@ -222,7 +221,7 @@ async function microStep(model: Transformer, trainable: Trainable, xs: TrainExam
     for (let i = 0; i < auxCe.dlogits.length; i++) dlogits[b.B * V + i] = (cfg.auxWeight * auxCe.dlogits[i]) / cfg.accumSteps;
     auxLoss = auxCe.loss / cfg.accumSteps;
   }
-  await backward(model, tape, dlogits, { grads: trainable.grads, loraGrads: trainable.loraGrads, lowestLayer: trainable.lowestLayer });
+  await backward(model, tape!, dlogits, { grads: trainable.grads, loraGrads: trainable.loraGrads, lowestLayer: trainable.lowestLayer });
   return { ansLoss: ansCe.loss / cfg.accumSteps, auxLoss, tokens: b.mask.reduce((a, m) => a + m, 0) };
 }
 
