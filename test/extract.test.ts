@@ -7,9 +7,9 @@ import { loadExamples } from "../src/extract/examples.ts";
 import { extractStates } from "../src/extract/extract.ts";
 import { readLayer, readLmLogOdds, readStatesMeta } from "../src/extract/states.ts";
 import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
-import { randomModel } from "../src/model/load.ts";
+import { randomModel, saveModel } from "../src/model/load.ts";
 import { encodeChoice, loadTokenizer } from "../src/model/tokenizer.ts";
-import { tempDir } from "./helpers.ts";
+import { runCli, tempDir } from "./helpers.ts";
 
 const CFG = { model_type: "gpt_neox", vocab_size: 98, hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, intermediate_size: 32, rotary_pct: 0.5, max_position_embeddings: 256 };
 
@@ -78,4 +78,18 @@ test("an interrupted extraction resumes and ends with the same files as an unint
   assert.deepEqual(readFileSync(join(b, "states.safetensors")), readFileSync(join(a, "states.safetensors")));
   assert.equal(await extractStates({ model, tokenizer: tok, examples, outDir: b, info, batchSize: 8, warn: quiet }), "skipped");
   assert.ok(ran > 0);
+});
+
+test("a prompt longer than the model's context is an error naming the example, and nothing is written", async (t) => {
+  const dir = tempDir(t);
+  await writeDataset(dir, "addition", { baseExamples: 200, nValidation: 100, nTest: 100 });
+  const modelDir = join(dir, "short");
+  saveModel(randomModel({ ...CFG, max_position_embeddings: 12 }, 1, 0.2), modelDir);
+  writeCharTokenizer(join(modelDir, "tokenizer.json"));
+  const out = join(dir, "states");
+  const r = runCli(["extract", "--model", modelDir, "--dataset", join(dir, "addition"), "--distribution", "A", "--split", "test", "--max-examples", "4", "--out", out]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /^quirky: example [0-9a-f]{8}: the prompt is \d+ tokens, but the model's context holds 12 \(prompt \+ one answer token\)/);
+  assert.ok(!existsSync(out), "nothing written");
 });
