@@ -1,27 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
 import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import { randomModel, saveModel } from "../src/model/load.ts";
 import { parseShard, runConfig, validateRunConfig } from "../src/pipeline/run.ts";
-import { runCli, tempDir } from "./helpers.ts";
+import { runCli, tempDir, files, TINY_NEOX as TINY } from "./helpers.ts";
 
-const TINY = { model_type: "gpt_neox", vocab_size: 98, hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, intermediate_size: 32, rotary_pct: 0.5, max_position_embeddings: 128 };
 
-function files(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 async function setup(t: { after: (fn: () => void) => void }) {
   const dir = tempDir(t);

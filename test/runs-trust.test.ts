@@ -6,10 +6,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { createHash } from "node:crypto";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
 import { readQuirkyJsonl } from "../src/datasets/io.ts";
 import { loadExamples } from "../src/extract/examples.ts";
@@ -21,23 +21,9 @@ import { loadTokenizer } from "../src/model/tokenizer.ts";
 import { runConfig, validateRunConfig } from "../src/pipeline/run.ts";
 import { runTransfer, testDirOf } from "../src/analysis/transfer.ts";
 import { writeFileAtomic } from "../src/util/atomic.ts";
-import { ROOT, runCli, tempDir } from "./helpers.ts";
+import { ROOT, runCli, tempDir, files, TINY_NEOX as TINY } from "./helpers.ts";
 
-const TINY = { model_type: "gpt_neox", vocab_size: 98, hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, intermediate_size: 32, rotary_pct: 0.5, max_position_embeddings: 128 };
 
-/** Every file under dir (relative path → bytes). */
-function files(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function assertSameFiles(a: Map<string, Buffer>, b: Map<string, Buffer>, what: string) {
   assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort(), `${what}: the same files`);

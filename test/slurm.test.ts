@@ -1,33 +1,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
 import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import { randomModel, saveModel } from "../src/model/load.ts";
 import { parseShard } from "../src/pipeline/run.ts";
 import { positiveCount, slurmScript, type SlurmOptions } from "../src/pipeline/slurm.ts";
 import { ProgressLines, secondsLeft } from "../src/util/progress.ts";
-import { ROOT, runCli, tempDir } from "./helpers.ts";
+import { ROOT, runCli, tempDir, files, TINY_NEOX as TINY } from "./helpers.ts";
 
-const TINY = { model_type: "gpt_neox", vocab_size: 98, hidden_size: 16, num_hidden_layers: 3, num_attention_heads: 2, intermediate_size: 32, rotary_pct: 0.5, max_position_embeddings: 128 };
 
-/** every file under `dir`, by path relative to it */
-function files(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** A tiny random model and a small addition dataset, the kind the pipeline tests use. */
 async function tinySetup(dir: string) {
