@@ -1,7 +1,7 @@
 """
 A minimal GPT-NeoX forward pass in PyTorch, for bench/engine.bench.ts: the same weights (an f32 model.safetensors +
 config.json written by the bench), the same batch (B x T token ids, no padding), logits at the last position only.
-Prints one JSON line: seconds per forward (after one warm-up) and the logits of the timed batch, so the bench checks
+Prints one JSON line: median seconds per forward (after one warm-up) and the logits of the timed batch, so the bench checks
 that both engines computed the same thing before comparing their speed.
 
   /usr/bin/python3 bench/torch_neox.py <model-dir> <tokens.bin (int32, B*T)> B T reps threads
@@ -78,10 +78,12 @@ def main():
 
     with torch.no_grad():
         logits = forward()  # warm-up
-        t = time.perf_counter()
+        times = []
         for _ in range(reps):
+            t = time.perf_counter()
             logits = forward()
-        seconds = (time.perf_counter() - t) / reps
+            times.append(time.perf_counter() - t)
+        seconds = sorted(times)[reps // 2]  # the median, as the bench takes quirky's
     print(json.dumps({"seconds": seconds, "torch": torch.__version__, "threads": torch.get_num_threads(), "logits": logits.flatten().tolist()}))
 
 

@@ -97,14 +97,16 @@ for (const [arch, config] of Object.entries(CONFIGS)) {
       assertBitIdentical(await run(streamed), reference, `${dtype} streamed`);
       assertBitIdentical(await run(streamed), reference, `${dtype} streamed, second pass over the windows`);
 
-      // every product sliced into weight chunks of a few rows: still identical across dtypes
+      // every product sliced into weight chunks of a few rows (so the blocks take the per-layer path instead of one
+      // graph each): still identical across dtypes, and within f32 rounding of the graphs (the same ops, in another
+      // order and precision; both paths are held to Hugging Face's outputs in model-engine.test.ts)
       setWeightChunk(3 * 32);
       try {
         const sliced = await run(wide);
         assertBitIdentical(await run(low), sliced, `${dtype} resident, sliced products`);
         assertBitIdentical(await run(streamed), sliced, `${dtype} streamed, sliced products`);
         for (let i = 0; i < sliced.length; i++) {
-          for (let j = 0; j < sliced[i].length; j++) assert.ok(Math.abs(sliced[i][j] - reference[i][j]) <= 1e-5 * (1 + Math.abs(reference[i][j])), "sliced products agree with whole ones");
+          for (let j = 0; j < sliced[i].length; j++) assert.ok(Math.abs(sliced[i][j] - reference[i][j]) <= 1e-4 * (1 + Math.abs(reference[i][j])), "per-layer path with sliced products agrees with the block graphs");
         }
       } finally {
         setWeightChunk(WEIGHT_CHUNK);

@@ -11,6 +11,7 @@ import type { ModelConfig } from "./config.ts";
  */
 export const ACTIVATIONS = {
   x: "(N, C) residual stream",
+  xNext: "(N, C) residual stream after a block run as one graph (it and x take turns)",
   h: "(N, C) normalised residual",
   qkv: "(N, W) fused q/k/v projections, rotary applied",
   Q: "(B, H, T, D) queries, grouped by K/V head",

@@ -30,8 +30,20 @@ const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-/** The onnxruntime session of a graph, built once per key (shared by every product layer). */
-export function session(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
+/** $QUIRKY_ORT_PROFILE=PREFIX: every session records each run's kernels, written to PREFIX_<date>.json by endProfiling. */
+const profilePrefix = process.env.QUIRKY_ORT_PROFILE;
+
+/** Write the profiles of every session so far (with $QUIRKY_ORT_PROFILE; Chrome trace format, one file per session). */
+export async function endProfiling(): Promise<void> {
+  for (const s of sessions.values()) (await s).endProfiling();
+}
+
+/**
+ * The onnxruntime session of a graph, built once per key (shared by every product layer). `arena`: keep the graph's
+ * intermediate tensors in an arena reused across runs (worth it for graphs with many intermediates, such as a
+ * block: fresh allocations of megabytes each run cost page faults); single products write to our buffers.
+ */
+export function session(key: string, build: () => Uint8Array, arena = false): Promise<ort.InferenceSession> {
   let s = sessions.get(key);
   if (!s) {
     s = ort.InferenceSession.create(build(), {
@@ -39,7 +51,10 @@ export function session(key: string, build: () => Uint8Array): Promise<ort.Infer
       interOpNumThreads: 1,
       executionMode: "sequential",
       graphOptimizationLevel: "all",
-      enableCpuMemArena: false,
+      enableCpuMemArena: arena,
+      // idle workers sleep instead of spinning: several sessions (blocks, products, probes) share two cores
+      extra: { session: { intra_op: { allow_spinning: "0" } } },
+      ...(profilePrefix ? { enableProfiling: true, profileFilePrefix: profilePrefix } : {}),
     });
     sessions.set(key, s);
   }
@@ -86,6 +101,11 @@ export function setWeightChunk(values: number): void {
   weightChunk = values;
 }
 
+/** Whether a linear with an (out, in) weight runs as one product: its weight fits one slice. */
+export function oneProduct(inDim: number, outDim: number): boolean {
+  return Math.floor(weightChunk / inDim) >= outDim;
+}
+
 /**
  * f32 scratch buffers, each lent to one product at a time (concurrent forwards of different models get their own).
  * Sized WEIGHT_CHUNK or more, so one serves every product; pages never written take no memory.
@@ -98,6 +118,22 @@ function borrow(n: number): Float32Array {
 function giveBack(b: Float32Array): void {
   scratchPool.push(b);
   if (scratchPool.length > 4) scratchPool.sort((a, c) => c.length - a.length).pop();
+}
+
+/** fn over the f32 values of each weight: f32 weights as they are, 16-bit ones upcast (exact) into pooled scratch. */
+export async function withF32<T>(ws: Weight[], fn: (f32: Float32Array[]) => Promise<T>): Promise<T> {
+  const lent: Float32Array[] = [];
+  try {
+    const f32 = ws.map((w) => {
+      if (!(w instanceof Half)) return w;
+      const s = borrow(w.length);
+      lent.push(s);
+      return w.upcastInto(s.subarray(0, w.length));
+    });
+    return await fn(f32);
+  } finally {
+    for (const s of lent) giveBack(s);
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
 const utf8 = new TextEncoder();
 
 function varint(n: number): number[] {
+  if (n < 0) return varintBig(BigInt.asUintN(64, BigInt(n))); // int64 attributes: two's complement, 10 bytes
   const out: number[] = [];
   while (n > 127) {
     out.push((n & 127) | 128);
@@ -13,13 +14,26 @@ function varint(n: number): number[] {
   out.push(n);
   return out;
 }
+function varintBig(n: bigint): number[] {
+  const out: number[] = [];
+  while (n > 127n) {
+    out.push(Number(n & 127n) | 128);
+    n >>= 7n;
+  }
+  out.push(Number(n));
+  return out;
+}
 const fieldVarint = (field: number, v: number) => [...varint(field << 3), ...varint(v)];
 const fieldBytes = (field: number, bytes: number[]) => [...varint((field << 3) | 2), ...varint(bytes.length), ...bytes];
 const fieldString = (field: number, s: string) => fieldBytes(field, [...utf8.encode(s)]);
+const fieldFloat = (field: number, v: number) => [...varint((field << 3) | 5), ...new Uint8Array(Float32Array.of(v).buffer)];
 
 /** onnx.TensorProto.DataType of the graphs' tensors */
 export type ElemType = "float32" | "float64";
 const ELEM: Record<ElemType, number> = { float32: 1, float64: 11 };
+
+/** Attribute values: an integer, integers, a float ({ float }), or a string ({ string }). */
+export type AttrValue = number | number[] | { float: number } | { string: string };
 
 /** ValueInfoProto of a tensor; dims are names (symbolic) or sizes. */
 function valueInfo(name: string, dims: (string | number)[], elem: ElemType): number[] {
@@ -32,29 +46,40 @@ export interface OnnxNode {
   op: string;
   inputs: string[];
   outputs: string[];
-  /** integer and integer-list attributes */
-  attrs?: Record<string, number | number[]>;
+  attrs?: Record<string, AttrValue>;
+  /** operator domain, e.g. "com.microsoft" (default: the ONNX domain) */
+  domain?: string;
+}
+
+/** AttributeProto: name 1, f 2, i 3, s 4, ints 8, type 20 (FLOAT 1, INT 2, STRING 3, INTS 7) */
+function attribute(name: string, v: AttrValue): number[] {
+  const head = fieldString(1, name);
+  if (typeof v === "number") return [...head, ...fieldVarint(3, v), ...fieldVarint(20, 2)];
+  if (Array.isArray(v)) return [...head, ...v.flatMap((x) => fieldVarint(8, x)), ...fieldVarint(20, 7)];
+  if ("float" in v) return [...head, ...fieldFloat(2, v.float), ...fieldVarint(20, 1)];
+  return [...head, ...fieldString(4, v.string), ...fieldVarint(20, 3)];
 }
 
 function node(n: OnnxNode): number[] {
-  const attr = (name: string, v: number | number[]) =>
-    typeof v === "number"
-      ? [...fieldString(1, name), ...fieldVarint(3, v), ...fieldVarint(20, 2 /* INT */)]
-      : [...fieldString(1, name), ...v.flatMap((x) => fieldVarint(8, x)), ...fieldVarint(20, 7 /* INTS */)];
   return [
     ...n.inputs.flatMap((i) => fieldString(1, i)),
     ...n.outputs.flatMap((o) => fieldString(2, o)),
     ...fieldString(4, n.op),
-    ...Object.entries(n.attrs ?? {}).flatMap(([k, v]) => fieldBytes(5, attr(k, v))),
+    ...Object.entries(n.attrs ?? {}).flatMap(([k, v]) => fieldBytes(5, attribute(k, v))),
+    ...(n.domain ? fieldString(7, n.domain) : []),
   ];
 }
 
-/** A ModelProto (IR 8, opset 17) whose inputs and outputs are all of one element type (default float32). */
+/**
+ * A ModelProto (IR 8; the ONNX opset `opset`, default 17, and com.microsoft 1) whose inputs and outputs are all of
+ * one element type (default float32).
+ */
 export function onnxModel(
   nodes: OnnxNode[],
   inputs: [string, (string | number)[]][],
   outputs: [string, (string | number)[]][],
   elem: ElemType = "float32",
+  opset = 17,
 ): Uint8Array {
   const graph = [
     ...nodes.flatMap((n) => fieldBytes(1, node(n))),
@@ -62,5 +87,6 @@ export function onnxModel(
     ...inputs.flatMap(([name, dims]) => fieldBytes(11, valueInfo(name, dims, elem))),
     ...outputs.flatMap(([name, dims]) => fieldBytes(12, valueInfo(name, dims, elem))),
   ];
-  return new Uint8Array([...fieldVarint(1, 8), ...fieldBytes(8, fieldVarint(2, 17)), ...fieldBytes(7, graph)]);
+  const opsets = [...fieldBytes(8, fieldVarint(2, opset)), ...fieldBytes(8, [...fieldString(1, "com.microsoft"), ...fieldVarint(2, 1)])];
+  return new Uint8Array([...fieldVarint(1, 8), ...opsets, ...fieldBytes(7, graph)]);
 }

@@ -25,9 +25,10 @@ import {
   ropeForward,
   ropeTables,
 } from "./layers.ts";
-import { bmm, gemm, linear } from "./matmul.ts";
+import { bmm, gemm, linear, oneProduct, withF32 } from "./matmul.ts";
+import { attentionMask, PROJECTIONS, runBlock, type BlockSpec, type Projection } from "./block.ts";
 import { qkvLayout, type Activation, type LayerTape, type NormTape, type Tape } from "./activations.ts";
-import { allocParams, embedRows, toF32, type FusedLinear, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
+import { allocParams, embedRows, toF32, type FusedLinear, type LayerParams, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
 
 /** A hook reads, and may edit in place, an activation of shape (B,T,C). */
 export type Hook = (x: Float32Array, shape: { B: number; T: number; C: number }) => void;
@@ -195,19 +196,35 @@ export class Transformer<W extends Weight = Weight> {
     const hook = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
 
     // x is (N,C)
-    const x = this.buf("x", N * C);
-    embedRows(x, tokens, params.embed, C);
-    hook("hook_embed", x);
+    const x0 = this.buf("x", N * C);
+    embedRows(x0, tokens, params.embed, C);
+    hook("hook_embed", x0);
 
     const record = opts.tape === true;
     const layerTapes: LayerTape[] = [];
     const newK: Float32Array[] = [];
     const newV: Float32Array[] = [];
     const h = this.buf("h", N * C);
+    const keepKV = opts.returnCache === true || record;
+    let x = x0;
+    let inX0 = true; // whether x is the workspace's "x" (else "xNext")
+    let graphMask: ReturnType<typeof attentionMask> | undefined;
     for (let l = 0; l < cfg.nLayers; l++) {
       await this.stream?.fetch(l);
       const layer = params.layers[l];
       hook(`blocks.${l}.hook_resid_pre`, x);
+      if (!record && wholeProducts(layer)) {
+        // inference: the whole block in one onnxruntime graph (block.ts)
+        graphMask ??= attentionMask(B, T, Tk, keyMask, keyPos, cfg.slidingWindow);
+        const y = this.buf(inX0 ? "xNext" : "x", N * C);
+        inX0 = !inX0;
+        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, keepKV);
+        newK.push(kv.K);
+        newV.push(kv.V);
+        x = y;
+        hook(`blocks.${l}.hook_resid_post`, x);
+        continue;
+      }
       const ln1 = this.norm(h, x, layer.ln1, N, record);
       const attn = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache, opts.returnCache === true || record);
       newK.push(attn.k);
@@ -236,6 +253,85 @@ export class Transformer<W extends Weight = Weight> {
     if (opts.returnCache) out.cache = { B, T: Tk, k: newK, v: newV, mask: keyMask, nextPos };
     if (lnFinal) out.tape = { B, T, tokens, keyMask, keyPos, rope, layers: layerTapes, lnFinal, logitPositions, hRows };
     return out;
+  }
+
+  /** y (N,C) = block l of x (N,C), as one graph; returns the block's keys and values when keepKV (else empty). */
+  private async block(
+    l: number,
+    x: Float32Array,
+    y: Float32Array,
+    B: number,
+    T: number,
+    rope: { cos: Float32Array; sin: Float32Array },
+    mask: { bias: Float32Array; query: Float32Array },
+    cache: KVCache | undefined,
+    keepKV: boolean,
+  ): Promise<{ K: Float32Array; V: Float32Array }> {
+    const { cfg } = this;
+    const layer = this.params.layers[l];
+    const lin = { qkv: layer.qkv, o: layer.o, up: layer.up, down: layer.down };
+    const loras = { qkv: this.combinedLora(layer.qkv.parts, layer.qkv), o: this.combinedLora([layer.o], layer.o), up: this.combinedLora(layer.up.parts, layer.up), down: this.combinedLora([layer.down], layer.down) };
+    const flags = (f: (p: Projection) => boolean) => ({ qkv: f("qkv"), o: f("o"), up: f("up"), down: f("down") });
+    const spec: BlockSpec = {
+      layernorm: cfg.norm === "layernorm",
+      parallel: cfg.parallelResidual,
+      gated: cfg.gatedMlp,
+      activation: cfg.activation,
+      H: cfg.nHeads,
+      Hkv: cfg.nKvHeads,
+      D: cfg.headDim,
+      R: cfg.rotaryDims,
+      neox: cfg.arch === "gpt_neox",
+      eps: cfg.normEps,
+      bias: flags((p) => lin[p].b !== undefined),
+      lora: flags((p) => loras[p] !== undefined),
+      past: cache !== undefined,
+      keepKV,
+    };
+    const Tk = T + (cache?.T ?? 0);
+    const kv = keepKV ? { K: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim), V: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim) } : { K: new Float32Array(0), V: new Float32Array(0) };
+    await withF32(
+      PROJECTIONS.map((p) => lin[p].w),
+      async ([wqkv, wo, wup, wdown]) => {
+        const w = { qkv: wqkv, o: wo, up: wup, down: wdown };
+        const proj = (p: Projection) => ({ w: w[p], out: lin[p].outDim, in: lin[p].inDim, b: lin[p].b, lora: loras[p] });
+        const feeds = {
+          x,
+          norm1: layer.ln1,
+          norm2: layer.ln2,
+          proj: { qkv: proj("qkv"), o: proj("o"), up: proj("up"), down: proj("down") },
+          rope,
+          mask,
+          past: cache ? { k: cache.k[l], v: cache.v[l], T: cache.T } : undefined,
+        };
+        await runBlock(spec, feeds, B, T, y, keepKV ? kv : undefined);
+      },
+    );
+    return kv;
+  }
+
+  /**
+   * The LoRA updates of a group of linears computed as one product, as one update of rank Σr: A (Σr, in) stacks the
+   * parts' A; B (out, Σr) holds each part's s·B in its rows and rank columns, zeros elsewhere.
+   */
+  private combinedLora(parts: Linear[], f: { inDim: number; outDim: number }): { A: Float32Array; B: Float32Array; r: number } | undefined {
+    const deltas = parts.map((p) => this.lora.get(p.name));
+    if (deltas.every((d) => d === undefined)) return undefined;
+    const r = deltas.reduce((s, d) => s + (d?.r ?? 0), 0);
+    const A = new Float32Array(r * f.inDim);
+    const B = new Float32Array(f.outDim * r);
+    let r0 = 0;
+    let row = 0;
+    parts.forEach((part, i) => {
+      const d = deltas[i];
+      if (d) {
+        A.set(d.A.subarray(0, d.r * f.inDim), r0 * f.inDim);
+        for (let o = 0; o < part.outDim; o++) for (let j = 0; j < d.r; j++) B[(row + o) * r + r0 + j] = d.scale * d.B[o * d.r + j];
+        r0 += d.r;
+      }
+      row += part.outDim;
+    });
+    return { A, B, r };
   }
 
   /** out = norm(inp); when recording, returns copies of input and output and the row statistics */
@@ -376,6 +472,11 @@ export class Transformer<W extends Weight = Weight> {
     }
     return { logits: M === 0 ? new Float32Array(0) : await linear(rows, this.params.unembed, M, C, V), positions, rows };
   }
+}
+
+/** Whether every linear of a block runs as one product (its weights within one slice): then the block is one graph. */
+function wholeProducts(layer: LayerParams): boolean {
+  return [layer.qkv, layer.o, layer.up, layer.down].every((f) => oneProduct(f.inDim, f.outDim));
 }
 
 /** y[:, col:col+out] += scale · (x · Aᵀ) · Bᵀ, for y (N, width). */

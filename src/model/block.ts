@@ -1,0 +1,248 @@
+/**
+ * One transformer block as one onnxruntime graph: the inference path of the forward pass. Every step of the block
+ * (norms, projections, rotary, attention, activation, residual adds) runs inside onnxruntime, vectorised and on
+ * every core, in one call per block; the JavaScript of transformer.ts only walks the blocks and runs the hooks.
+ *
+ *   h1 = norm1(x)
+ *   q, k, v = split(h1 · Wqkvᵀ + b)                    (B,T,H,D), (B,T,Hkv,D), (B,T,Hkv,D)
+ *   q, k = rotary(q), rotary(k)                         over the first R dims of each head, rotate-half
+ *   K, V = [past K | k], [past V | v]                   (B,Hkv,Tk,D)
+ *   P = softmax(q·Kᵀ/√D + mask) ⊙ query mask            (B,Hkv,g,T,Tk); q grouped by K/V head, g = H/Hkv
+ *   attn = merge(P·V) · Woᵀ + b                         (N,C)
+ *   parallel:    y = x + attn + mlp(norm2(x))
+ *   sequential:  x' = x + attn;  y = x' + mlp(norm2(x'))
+ *   mlp(h) = act(h · Wupᵀ + b) · Wdownᵀ + b             gated: act(gate) ⊙ up
+ *
+ * with unmerged LoRA updates (h·Aᵀ)·(s·B)ᵀ added to the projections that have one. The mask is additive: 0 where a
+ * query sees a key, −1e9 elsewhere (exp underflows to exactly 0), so real rows equal a masked softmax; padding
+ * queries see nothing and get zeros, as in layers.ts's causalSoftmaxForward, whose rule `attentionMask` encodes.
+ * The graph's outputs are identical in shape and meaning to the per-layer path of transformer.ts (used for training,
+ * where the backward pass needs every intermediate, and for weights too large for one product).
+ */
+import ort from "onnxruntime-node";
+import type { ModelConfig } from "./config.ts";
+import { onnxModel, type AttrValue, type OnnxNode } from "./onnx.ts";
+import { session } from "./matmul.ts";
+
+/** What shapes one block graph: the architecture, which optional pieces are present. */
+export interface BlockSpec {
+  layernorm: boolean;
+  parallel: boolean;
+  gated: boolean;
+  activation: ModelConfig["activation"];
+  H: number;
+  Hkv: number;
+  D: number;
+  /** rotary dims per head */
+  R: number;
+  neox: boolean;
+  eps: number;
+  /** which projections have a bias, which a LoRA update */
+  bias: Record<Projection, boolean>;
+  lora: Record<Projection, boolean>;
+  /** past keys and values come in */
+  past: boolean;
+  /** keys and values go out (for a cache) */
+  keepKV: boolean;
+}
+
+export type Projection = "qkv" | "o" | "up" | "down";
+export const PROJECTIONS: Projection[] = ["qkv", "o", "up", "down"];
+
+/**
+ * The additive attention mask (B, 1, 1, T, Tk) and the query mask (B, 1, 1, T, 1) of the rule in
+ * causalSoftmaxForward: query t of row b (key index Tpast + t) sees key j when j ≤ Tpast + t, key j is real, and
+ * (sliding window W) keyPos(query) − keyPos(j) < W; a padding query sees nothing (its output is zeros).
+ */
+export function attentionMask(B: number, T: number, Tk: number, keyMask: Uint8Array, keyPos: Int32Array, window: number | null): { bias: Float32Array; query: Float32Array } {
+  const Tpast = Tk - T;
+  const bias = new Float32Array(B * T * Tk).fill(-1e9);
+  const query = new Float32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const km = b * Tk;
+    for (let t = 0; t < T; t++) {
+      const qi = Tpast + t;
+      if (!keyMask[km + qi]) continue;
+      query[b * T + t] = 1;
+      const minPos = window === null ? -Infinity : keyPos[km + qi] - window + 1;
+      const o = (b * T + t) * Tk;
+      for (let j = 0; j <= qi; j++) if (keyMask[km + j] && keyPos[km + j] >= minPos) bias[o + j] = 0;
+    }
+  }
+  return { bias, query };
+}
+
+/** The ONNX graph of one block (opset 20: Gelu), inputs and outputs named as in `runBlock`. */
+function blockGraph(s: BlockSpec): Uint8Array {
+  const nodes: OnnxNode[] = [];
+  let next = 0;
+  const op = (type: string, inputs: string[], attrs?: Record<string, AttrValue>, outputs = 1): string[] => {
+    const outs = Array.from({ length: outputs }, () => `t${next++}`);
+    nodes.push({ op: type, inputs, outputs: outs, attrs });
+    return outs;
+  };
+  const one = (type: string, inputs: string[], attrs?: Record<string, AttrValue>) => op(type, inputs, attrs)[0];
+  const ints = (v: number[]) => one("Constant", [], { value_ints: v });
+  const float = (v: number) => one("Constant", [], { value_float: { float: v } });
+  const name = (out: string, from: string) => nodes.push({ op: "Identity", inputs: [from], outputs: [out] });
+
+  const { H, Hkv, D, R } = s;
+  const g = H / Hkv;
+  const inputs: [string, (string | number)[]][] = [["x", ["N", "C"]], ["mask", ["B", 1, 1, "T", "Tk"]], ["qmask", ["B", 1, 1, "T", 1]]];
+  const input = (n: string, dims: (string | number)[]) => (inputs.push([n, dims]), n);
+
+  // B and T from the mask's shape: reshapes between (N, ·) and (B, T, ·)
+  const BT = one("Concat", [one("Shape", ["mask"], { start: 0, end: 1 }), one("Shape", ["mask"], { start: 3, end: 4 })], { axis: 0 });
+  const reshape = (x: string, tail: number[]) => one("Reshape", [x, one("Concat", [BT, ints(tail)], { axis: 0 })]);
+
+  const norm = (x: string, which: 1 | 2) => {
+    const w = input(`n${which}w`, ["C"]);
+    if (s.layernorm) return one("LayerNormalization", [x, w, input(`n${which}b`, ["C"])], { axis: -1, epsilon: { float: s.eps } });
+    // RMSNorm: x · 1/sqrt(mean(x²) + eps) · w
+    const ms = one("ReduceMean", [one("Mul", [x, x]), ints([-1])], { keepdims: 1 });
+    const rstd = one("Reciprocal", [one("Sqrt", [one("Add", [ms, float(s.eps)])])]);
+    return one("Mul", [one("Mul", [x, rstd]), w]);
+  };
+  const linear = (x: string, p: Projection, outDim: string, inDim: string) => {
+    const w = input(`w_${p}`, [outDim, inDim]);
+    let y = one("Gemm", s.bias[p] ? [x, w, input(`b_${p}`, [outDim])] : [x, w], { transB: 1 });
+    if (s.lora[p]) {
+      const xa = one("Gemm", [x, input(`lora_a_${p}`, [`r_${p}`, inDim])], { transB: 1 });
+      y = one("Add", [y, one("Gemm", [xa, input(`lora_b_${p}`, [outDim, `r_${p}`])], { transB: 1 })]);
+    }
+    return y;
+  };
+  const activation = (x: string) => {
+    switch (s.activation) {
+      case "gelu":
+        return one("Gelu", [x]);
+      case "gelu_new":
+        return one("Gelu", [x], { approximate: { string: "tanh" } });
+      case "relu":
+        return one("Relu", [x]);
+      case "silu":
+        return one("Mul", [x, one("Sigmoid", [x])]);
+    }
+  };
+
+  // attention
+  const qkv = linear(norm("x", 1), "qkv", "W", "C");
+  let q: string, k: string, v: string;
+  if (s.neox) [q, k, v] = op("Split", [reshape(qkv, [H, 3 * D])], { axis: -1, num_outputs: 3 }, 3); // (B,T,H,D) each
+  else {
+    const [q2, k2, v2] = op("Split", [qkv, ints([H * D, Hkv * D, Hkv * D])], { axis: -1 }, 3);
+    [q, k, v] = [reshape(q2, [H, D]), reshape(k2, [Hkv, D]), reshape(v2, [Hkv, D])];
+  }
+  if (R > 0) {
+    const cos = input("cos", ["B", "T", 1, R / 2]);
+    const sin = input("sin", ["B", "T", 1, R / 2]);
+    const rotate = (x: string) => {
+      const [x1, x2, pass] = R === D ? op("Split", [x], { axis: -1, num_outputs: 2 }, 2) : op("Split", [x, ints([R / 2, R / 2, D - R])], { axis: -1 }, 3);
+      const r1 = one("Sub", [one("Mul", [x1, cos]), one("Mul", [x2, sin])]);
+      const r2 = one("Add", [one("Mul", [x2, cos]), one("Mul", [x1, sin])]);
+      return one("Concat", pass ? [r1, r2, pass] : [r1, r2], { axis: -1 });
+    };
+    [q, k] = [rotate(q), rotate(k)];
+  }
+  const Q = one("Transpose", [reshape(q, [Hkv, g, D])], { perm: [0, 2, 3, 1, 4] }); // (B,Hkv,g,T,D)
+  let K = one("Transpose", [k], { perm: [0, 2, 1, 3] }); // (B,Hkv,T,D)
+  let V = one("Transpose", [v], { perm: [0, 2, 1, 3] });
+  if (s.past) {
+    K = one("Concat", [input("past_k", ["B", Hkv, "P", D]), K], { axis: 2 });
+    V = one("Concat", [input("past_v", ["B", Hkv, "P", D]), V], { axis: 2 });
+  }
+  const Kt = one("Unsqueeze", [one("Transpose", [K], { perm: [0, 1, 3, 2] }), ints([2])]); // (B,Hkv,1,D,Tk)
+  const scores = one("Add", [one("Mul", [one("MatMul", [Q, Kt]), float(1 / Math.sqrt(D))]), "mask"]);
+  const P = one("Mul", [one("Softmax", [scores], { axis: -1 }), "qmask"]); // (B,Hkv,g,T,Tk)
+  const ctx = one("MatMul", [P, one("Unsqueeze", [V, ints([2])])]); // (B,Hkv,g,T,D)
+  const merged = one("Reshape", [one("Transpose", [ctx], { perm: [0, 3, 1, 2, 4] }), ints([-1, H * D])]);
+  const attn = linear(merged, "o", "C", "HD");
+
+  // MLP and residual
+  const mlp = (h: string) => {
+    const up = linear(h, "up", "U", "C");
+    let act: string;
+    if (s.gated) {
+      const [gate, u] = op("Split", [up], { axis: -1, num_outputs: 2 }, 2);
+      act = one("Mul", [activation(gate), u]);
+    } else act = activation(up);
+    return linear(act, "down", "C", "F");
+  };
+  const outputs: [string, (string | number)[]][] = [["y", ["N", "C"]]];
+  if (s.parallel) name("y", one("Add", [one("Add", ["x", attn]), mlp(norm("x", 2))]));
+  else {
+    const mid = one("Add", ["x", attn]);
+    name("y", one("Add", [mid, mlp(norm(mid, 2))]));
+  }
+  if (s.keepKV) {
+    name("k_out", K);
+    name("v_out", V);
+    outputs.push(["k_out", ["B", Hkv, "Tk", D]], ["v_out", ["B", Hkv, "Tk", D]]);
+  }
+  return onnxModel(nodes, inputs, outputs, "float32", 20);
+}
+
+/** The session of a block graph, built once per spec. */
+export function blockSession(s: BlockSpec): Promise<ort.InferenceSession> {
+  return session(`block:${JSON.stringify(s)}`, () => blockGraph(s), true);
+}
+
+/** Feeds of one block, all f32 (16-bit weights upcast by the caller). */
+export interface BlockFeeds {
+  /** (N, C) */
+  x: Float32Array;
+  norm1: { w: Float32Array; b?: Float32Array };
+  norm2: { w: Float32Array; b?: Float32Array };
+  /** per projection: weight (out, in), bias (out), LoRA A (r, in) and s·B (out, r) */
+  proj: Record<Projection, { w: Float32Array; out: number; in: number; b?: Float32Array; lora?: { A: Float32Array; B: Float32Array; r: number } }>;
+  /** (B, T, R/2) */
+  rope?: { cos: Float32Array; sin: Float32Array };
+  mask: { bias: Float32Array; query: Float32Array };
+  past?: { k: Float32Array; v: Float32Array; T: number };
+}
+
+/**
+ * Run block graph `s` on a batch of B rows × T new positions (Tk = past + T keys); y (N, C) receives the block's
+ * output (it must not be x). With s.keepKV, K and V (B, Hkv, Tk, D) receive the keys and values.
+ */
+export async function runBlock(s: BlockSpec, f: BlockFeeds, B: number, T: number, y: Float32Array, kv?: { K: Float32Array; V: Float32Array }): Promise<void> {
+  const N = B * T;
+  const C = f.x.length / N;
+  const Tk = T + (f.past?.T ?? 0);
+  const t = (data: Float32Array, dims: number[]) => new ort.Tensor("float32", data.subarray(0, dims.reduce((a, d) => a * d, 1)), dims);
+  const feeds: Record<string, ort.Tensor> = {
+    x: t(f.x, [N, C]),
+    mask: t(f.mask.bias, [B, 1, 1, T, Tk]),
+    qmask: t(f.mask.query, [B, 1, 1, T, 1]),
+    n1w: t(f.norm1.w, [C]),
+    n2w: t(f.norm2.w, [C]),
+  };
+  if (s.layernorm) {
+    feeds.n1b = t(f.norm1.b!, [C]);
+    feeds.n2b = t(f.norm2.b!, [C]);
+  }
+  for (const p of PROJECTIONS) {
+    const { w, b, lora, out, in: inDim } = f.proj[p];
+    feeds[`w_${p}`] = t(w, [out, inDim]);
+    if (s.bias[p]) feeds[`b_${p}`] = t(b!, [out]);
+    if (s.lora[p]) {
+      feeds[`lora_a_${p}`] = t(lora!.A, [lora!.r, inDim]);
+      feeds[`lora_b_${p}`] = t(lora!.B, [out, lora!.r]);
+    }
+  }
+  if (s.R > 0) {
+    feeds.cos = t(f.rope!.cos, [B, T, 1, s.R / 2]);
+    feeds.sin = t(f.rope!.sin, [B, T, 1, s.R / 2]);
+  }
+  if (s.past) {
+    feeds.past_k = t(f.past!.k, [B, s.Hkv, f.past!.T, s.D]);
+    feeds.past_v = t(f.past!.v, [B, s.Hkv, f.past!.T, s.D]);
+  }
+  const fetches: Record<string, ort.Tensor> = { y: t(y, [N, C]) };
+  if (s.keepKV) {
+    fetches.k_out = t(kv!.K, [B, s.Hkv, Tk, s.D]);
+    fetches.v_out = t(kv!.V, [B, s.Hkv, Tk, s.D]);
+  }
+  const sess = await blockSession(s);
+  await sess.run(feeds, fetches);
+}
