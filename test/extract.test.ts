@@ -46,7 +46,10 @@ test("extraction stores hiddens [L,n,d] (last layer after the final norm), pair 
   const full = await model.forward({ tokens: ids, B: 1, T }, { logits: "all", hooks: { "blocks.0.hook_resid_post": grab, "blocks.1.hook_resid_post": grab, "ln_final.hook_normalized": grab } });
   for (let l = 0; l < 3; l++) {
     const layer = readLayer(out, "hiddens", l);
-    assert.deepEqual(Array.from(layer.data.subarray(5 * d, 6 * d)), Array.from(seen[l]), `layer ${l}`);
+    // alone vs inside a padded batch of 8: the same values up to f32 rounding (softmax and products sum rows of
+    // other lengths, in other orders)
+    const stored = layer.data.subarray(5 * d, 6 * d);
+    stored.forEach((v, i) => assert.ok(Math.abs(v - seen[l][i]) <= 1e-5 * (1 + Math.abs(v)), `layer ${l}, dim ${i}: ${v} vs ${seen[l][i]}`));
   }
   const f = encodeChoice(ex.choices[0], tok, quiet);
   const tr = encodeChoice(ex.choices[1], tok, quiet);

@@ -72,7 +72,7 @@ export function attentionMask(B: number, T: number, Tk: number, keyMask: Uint8Ar
   return { bias, query };
 }
 
-/** The ONNX graph of one block (opset 20: Gelu), inputs and outputs named as in `runBlock`. */
+/** The ONNX graph of one block (opset 23: Gelu, RotaryEmbedding), inputs and outputs named as in `runBlock`. */
 function blockGraph(s: BlockSpec): Uint8Array {
   const nodes: OnnxNode[] = [];
   let next = 0;
@@ -125,28 +125,21 @@ function blockGraph(s: BlockSpec): Uint8Array {
     }
   };
 
-  // attention
+  // attention: q, k, v as (B, T, heads·D), rotary on q and k (ONNX RotaryEmbedding: rotate-half over the first R
+  // dims of each head, cos/sin given per position, (B, T, R/2)), then head-major
   const qkv = linear(norm("x", 1), "qkv", "W", "C");
   let q: string, k: string, v: string;
-  if (s.neox) [q, k, v] = op("Split", [reshape(qkv, [H, 3 * D])], { axis: -1, num_outputs: 3 }, 3); // (B,T,H,D) each
-  else {
-    const [q2, k2, v2] = op("Split", [qkv, ints([H * D, Hkv * D, Hkv * D])], { axis: -1 }, 3);
-    [q, k, v] = [reshape(q2, [H, D]), reshape(k2, [Hkv, D]), reshape(v2, [Hkv, D])];
-  }
+  if (s.neox) [q, k, v] = op("Split", [reshape(qkv, [H, 3 * D])], { axis: -1, num_outputs: 3 }, 3).map((t) => reshape(t, [H * D]));
+  else [q, k, v] = op("Split", [reshape(qkv, [-1]), ints([H * D, Hkv * D, Hkv * D])], { axis: -1 }, 3);
   if (R > 0) {
-    const cos = input("cos", ["B", "T", 1, R / 2]);
-    const sin = input("sin", ["B", "T", 1, R / 2]);
-    const rotate = (x: string) => {
-      const [x1, x2, pass] = R === D ? op("Split", [x], { axis: -1, num_outputs: 2 }, 2) : op("Split", [x, ints([R / 2, R / 2, D - R])], { axis: -1 }, 3);
-      const r1 = one("Sub", [one("Mul", [x1, cos]), one("Mul", [x2, sin])]);
-      const r2 = one("Add", [one("Mul", [x2, cos]), one("Mul", [x1, sin])]);
-      return one("Concat", pass ? [r1, r2, pass] : [r1, r2], { axis: -1 });
-    };
-    [q, k] = [rotate(q), rotate(k)];
+    const cos = input("cos", ["B", "T", R / 2]);
+    const sin = input("sin", ["B", "T", R / 2]);
+    const rotate = (x: string, heads: number) => one("RotaryEmbedding", [x, cos, sin], { num_heads: heads, rotary_embedding_dim: R, interleaved: 0 });
+    [q, k] = [rotate(q, H), rotate(k, Hkv)];
   }
   const Q = one("Transpose", [reshape(q, [Hkv, g, D])], { perm: [0, 2, 3, 1, 4] }); // (B,Hkv,g,T,D)
-  let K = one("Transpose", [k], { perm: [0, 2, 1, 3] }); // (B,Hkv,T,D)
-  let V = one("Transpose", [v], { perm: [0, 2, 1, 3] });
+  let K = one("Transpose", [reshape(k, [Hkv, D])], { perm: [0, 2, 1, 3] }); // (B,Hkv,T,D)
+  let V = one("Transpose", [reshape(v, [Hkv, D])], { perm: [0, 2, 1, 3] });
   if (s.past) {
     K = one("Concat", [input("past_k", ["B", Hkv, "P", D]), K], { axis: 2 });
     V = one("Concat", [input("past_v", ["B", Hkv, "P", D]), V], { axis: 2 });
@@ -179,7 +172,7 @@ function blockGraph(s: BlockSpec): Uint8Array {
     name("v_out", V);
     outputs.push(["k_out", ["B", Hkv, "Tk", D]], ["v_out", ["B", Hkv, "Tk", D]]);
   }
-  return onnxModel(nodes, inputs, outputs, "float32", 20);
+  return onnxModel(nodes, inputs, outputs, "float32", 23);
 }
 
 /** The session of a block graph, built once per spec. */
@@ -231,8 +224,8 @@ export async function runBlock(s: BlockSpec, f: BlockFeeds, B: number, T: number
     }
   }
   if (s.R > 0) {
-    feeds.cos = t(f.rope!.cos, [B, T, 1, s.R / 2]);
-    feeds.sin = t(f.rope!.sin, [B, T, 1, s.R / 2]);
+    feeds.cos = t(f.rope!.cos, [B, T, s.R / 2]);
+    feeds.sin = t(f.rope!.sin, [B, T, s.R / 2]);
   }
   if (s.past) {
     feeds.past_k = t(f.past!.k, [B, s.Hkv, f.past!.T, s.D]);
