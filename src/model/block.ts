@@ -103,15 +103,21 @@ function blockGraph(s: BlockSpec): Uint8Array {
     const rstd = one("Reciprocal", [one("Sqrt", [one("Add", [ms, float(s.eps)])])]);
     return one("Mul", [one("Mul", [x, rstd]), w]);
   };
-  const linear = (x: string, p: Projection, outDim: string, inDim: string) => {
+  /**
+   * y = x·wᵀ + b (+ LoRA). With `onto` (a residual), y = onto + x·wᵀ (+ LoRA): the product accumulates onto it inside
+   * the Gemm, and the bias, if any, is left to the caller (returned as `bias`), who may add several at once.
+   */
+  const linearOnto = (x: string, p: Projection, outDim: string, inDim: string, onto?: string) => {
     const w = input(`w_${p}`, [outDim, inDim]);
-    let y = one("Gemm", s.bias[p] ? [x, w, input(`b_${p}`, [outDim])] : [x, w], { transB: 1 });
+    const b = s.bias[p] ? input(`b_${p}`, [outDim]) : undefined;
+    let y = one("Gemm", onto ? [x, w, onto] : b ? [x, w, b] : [x, w], { transB: 1 });
     if (s.lora[p]) {
       const xa = one("Gemm", [x, input(`lora_a_${p}`, [`r_${p}`, inDim])], { transB: 1 });
       y = one("Add", [y, one("Gemm", [xa, input(`lora_b_${p}`, [outDim, `r_${p}`])], { transB: 1 })]);
     }
-    return y;
+    return { y, bias: onto ? b : undefined };
   };
+  const linear = (x: string, p: Projection, outDim: string, inDim: string) => linearOnto(x, p, outDim, inDim).y;
   const activation = (x: string) => {
     switch (s.activation) {
       case "gelu":
@@ -149,23 +155,26 @@ function blockGraph(s: BlockSpec): Uint8Array {
   const P = one("Mul", [one("Softmax", [scores], { axis: -1 }), "qmask"]); // (B,Hkv,g,T,Tk)
   const ctx = one("MatMul", [P, one("Unsqueeze", [V, ints([2])])]); // (B,Hkv,g,T,D)
   const merged = one("Reshape", [one("Transpose", [ctx], { perm: [0, 3, 1, 2, 4] }), ints([-1, H * D])]);
-  const attn = linear(merged, "o", "C", "HD");
 
-  // MLP and residual
-  const mlp = (h: string) => {
+  // MLP and residual: the output and down projections accumulate onto the residual stream inside their Gemms
+  const mlpAct = (h: string) => {
     const up = linear(h, "up", "U", "C");
-    let act: string;
-    if (s.gated) {
-      const [gate, u] = op("Split", [up], { axis: -1, num_outputs: 2 }, 2);
-      act = one("Mul", [activation(gate), u]);
-    } else act = activation(up);
-    return linear(act, "down", "C", "F");
+    if (!s.gated) return activation(up);
+    const [gate, u] = op("Split", [up], { axis: -1, num_outputs: 2 }, 2);
+    return one("Mul", [activation(gate), u]);
   };
+  const withBias = (t: { y: string; bias?: string }) => (t.bias ? one("Add", [t.y, t.bias]) : t.y);
   const outputs: [string, (string | number)[]][] = [["y", ["N", "C"]]];
-  if (s.parallel) name("y", one("Add", [one("Add", ["x", attn]), mlp(norm("x", 2))]));
-  else {
-    const mid = one("Add", ["x", attn]);
-    name("y", one("Add", [mid, mlp(norm(mid, 2))]));
+  if (s.parallel) {
+    // y = x + attn + mlp, the two biases added together in one pass
+    const act = mlpAct(norm("x", 2));
+    const mid = linearOnto(merged, "o", "C", "HD", "x");
+    const out = linearOnto(act, "down", "C", "F", mid.y);
+    const biases = [mid.bias, out.bias].filter((b): b is string => b !== undefined);
+    name("y", biases.length === 0 ? out.y : one("Add", [out.y, biases.length === 1 ? biases[0] : one("Add", biases)]));
+  } else {
+    const mid = withBias(linearOnto(merged, "o", "C", "HD", "x"));
+    name("y", withBias(linearOnto(mlpAct(norm(mid, 2)), "down", "C", "F", mid)));
   }
   if (s.keepKV) {
     name("k_out", K);
