@@ -3,13 +3,18 @@
  * character-level vocabulary of 98) on batches of 128 quirky-addition prompts: forward with tape, backward of
  * every parameter, AdamW update. Prints tokens/s and achieved GFLOP/s (matrix products of forward + backward)
  * next to the ceiling measured in the same run: onnxruntime's products alone on exactly those shapes.
- * (PyTorch on these 2 cores trains this model at ≈4,700 tokens/s, per the issue.)
+ * When Debian's python3-torch is importable, the same step in PyTorch (bench/torch_train.py: same weights, batch,
+ * loss at every position, AdamW settings), measured first in the same run: its tokens/s, quirky's speed relative to
+ * it, and both first-step losses (they must agree). Step times are medians.
  *
  *   npm run bench:train [-- --batch 128 --steps 5]
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { randomModel } from "../src/model/load.ts";
+import { randomModel, saveModel } from "../src/model/load.ts";
 import { allocParams } from "../src/model/params.ts";
 import { gemm, bmm } from "../src/model/matmul.ts";
 import { backward, crossEntropy } from "../src/train/backward.ts";
@@ -40,12 +45,36 @@ const tokens = Int32Array.from({ length: B * T }, () => rng.int(2, 97));
 const positions = Int32Array.from({ length: B * T }, (_, i) => i); // answer + next-token loss everywhere
 const targets = Int32Array.from({ length: B * T }, () => rng.int(2, 97));
 
+// PyTorch first, on the initial weights (bench/torch_train.py: the same model, batch, loss and optimizer settings)
+let torch: { seconds: number; first_loss: number; torch: string } | undefined;
+if (spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0) {
+  const dir = mkdtempSync(join(tmpdir(), "quirky-bench-train-"));
+  try {
+    saveModel(model, dir);
+    writeFileSync(join(dir, "tokens.bin"), new Uint8Array(tokens.buffer));
+    writeFileSync(join(dir, "targets.bin"), new Uint8Array(targets.buffer));
+    const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
+    const { lr, weightDecay, beta1, beta2, eps } = opt.cfg;
+    const args = [dir, join(dir, "tokens.bin"), join(dir, "targets.bin"), B, T, steps, threads, lr, weightDecay, beta1, beta2, eps].map(String);
+    const py = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("torch_train.py", import.meta.url)), ...args], { encoding: "utf8" });
+    if (py.status !== 0) throw new Error(`bench/torch_train.py failed: ${py.stderr}`);
+    torch = JSON.parse(py.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const times: number[] = [];
+let firstLoss = NaN;
 async function step(): Promise<void> {
+  const t0 = performance.now();
   const { logits, tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true });
-  const { dlogits } = crossEntropy(logits, targets, cfg.vocabSize);
+  const { loss, dlogits } = crossEntropy(logits, targets, cfg.vocabSize);
+  if (Number.isNaN(firstLoss)) firstLoss = loss;
   await backward(model, tape!, dlogits, { grads });
-  opt.update(1e-3);
+  opt.update(opt.cfg.lr);
   opt.zeroGrad();
+  times.push((performance.now() - t0) / 1000);
 }
 
 const { dModel: C, dFF: F, nHeads: H, headDim: D, vocabSize: V, nLayers: L } = cfg;
@@ -53,10 +82,10 @@ const N = B * T;
 const fwd = L * (2 * N * C * 3 * C + 2 * N * C * C + 4 * N * C * F + 4 * B * H * T * T * D) + 2 * N * C * V;
 const flops = 3 * fwd; // backward: two products per forward product
 
-await step();
-let t = performance.now();
+await step(); // warm-up
+times.length = 0;
 for (let i = 0; i < steps; i++) await step();
-const stepS = (performance.now() - t) / 1000 / steps;
+const stepS = times.sort((a, b) => a - b)[Math.floor(steps / 2)]; // the median, as PyTorch's
 
 // ceiling: every product of forward + backward alone
 const x = Float32Array.from({ length: N * Math.max(3 * C, F, V) }, () => rng.random());
@@ -80,9 +109,12 @@ async function products(): Promise<void> {
   await gemm(x, x, V, N, C, { transA: true, out: wC });
 }
 await products();
-t = performance.now();
+const t = performance.now();
 for (let i = 0; i < steps; i++) await products();
 const ceilS = (performance.now() - t) / 1000 / steps;
 
 console.log(`training step, GPT-NeoX 4×128, batch ${B} × ${T} tokens, full backward + AdamW; node ${process.version}`);
 console.log(`tokens/s ${Math.round(N / stepS)}   step ${(stepS * 1000).toFixed(0)} ms   achieved ${(flops / stepS / 1e9).toFixed(2)} GFLOP/s   ceiling ${(flops / ceilS / 1e9).toFixed(2)} GFLOP/s   ratio ${((100 * ceilS) / stepS).toFixed(0)}%`);
+if (torch) {
+  console.log(`PyTorch ${torch.torch}: tokens/s ${Math.round(N / torch.seconds)}   step ${(torch.seconds * 1000).toFixed(0)} ms   quirky/PyTorch ${(torch.seconds / stepS).toFixed(2)}×   first-step loss: quirky ${firstLoss.toFixed(6)}, PyTorch ${torch.first_loss.toFixed(6)}`);
+} else console.log("PyTorch: not importable from /usr/bin/python3 (Debian's python3-torch); no comparison");
