@@ -19,6 +19,7 @@ import { allocParams } from "../src/model/params.ts";
 import { gemm, bmm } from "../src/model/matmul.ts";
 import { backward, crossEntropy } from "../src/train/backward.ts";
 import { AdamW } from "../src/train/optim.ts";
+import type { Tape } from "../src/model/activations.ts";
 import { Rng } from "../src/util/rng.ts";
 
 const arg = (name: string, d: number) => {
@@ -66,12 +67,14 @@ if (spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0) {
 
 const times: number[] = [];
 let firstLoss = NaN;
+let spent: Tape | undefined;
 async function step(): Promise<void> {
   const t0 = performance.now();
-  const { logits, tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true });
+  const { logits, tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true, reuseTape: spent });
   const { loss, dlogits } = crossEntropy(logits, targets, cfg.vocabSize);
   if (Number.isNaN(firstLoss)) firstLoss = loss;
   await backward(model, tape!, dlogits, { grads });
+  spent = tape; // as quirky train does: the next forward records into this tape's buffers
   opt.update(opt.cfg.lr);
   opt.zeroGrad();
   times.push((performance.now() - t0) / 1000);

@@ -37,8 +37,6 @@ export interface NormTape {
 
 export interface LayerTape {
   ln1: NormTape;
-  /** (N, W) projections after rotary */
-  qkv: Float32Array;
   /** (B·Hkv, g·T, D), (B·Hkv, Tk, D), (B·Hkv, Tk, D) */
   Q: Float32Array;
   K: Float32Array;

@@ -44,6 +44,20 @@ export interface BlockSpec {
   past: boolean;
   /** keys and values go out (for a cache) */
   keepKV: boolean;
+  /** every intermediate the backward pass reads goes out too (TAPE_OUTPUTS) */
+  tape: boolean;
+}
+
+/**
+ * What a block graph records for the backward pass (LayerTape in activations.ts), by output name: norm inputs,
+ * outputs and statistics, attention operands and probabilities, the up projection before and after its activation.
+ */
+export const TAPE_OUTPUTS = ["ln1_inp", "ln1_out", "ln1_mean", "ln1_rstd", "Q", "K", "V", "P", "merged", "ln2_inp", "ln2_out", "ln2_mean", "ln2_rstd", "up", "act"] as const;
+export type TapeOutput = (typeof TAPE_OUTPUTS)[number];
+
+/** The tape entries a graph outputs: all but the block's input x, which the caller has (ln1's input; ln2's too when parallel). */
+function tapeOutputs(s: BlockSpec): TapeOutput[] {
+  return TAPE_OUTPUTS.filter((t) => t !== "ln1_inp" && !(t === "ln2_inp" && s.parallel));
 }
 
 export type Projection = "qkv" | "o" | "up" | "down";
@@ -95,13 +109,19 @@ function blockGraph(s: BlockSpec): Uint8Array {
   const BT = one("Concat", [one("Shape", ["mask"], { start: 0, end: 1 }), one("Shape", ["mask"], { start: 3, end: 4 })], { axis: 0 });
   const reshape = (x: string, tail: number[]) => one("Reshape", [x, one("Concat", [BT, ints(tail)], { axis: 0 })]);
 
+  const tape: Partial<Record<TapeOutput, string>> = {};
   const norm = (x: string, which: 1 | 2) => {
     const w = input(`n${which}w`, ["C"]);
-    if (s.layernorm) return one("LayerNormalization", [x, w, input(`n${which}b`, ["C"])], { axis: -1, epsilon: { float: s.eps } });
-    // RMSNorm: x · 1/sqrt(mean(x²) + eps) · w
-    const ms = one("ReduceMean", [one("Mul", [x, x]), ints([-1])], { keepdims: 1 });
-    const rstd = one("Reciprocal", [one("Sqrt", [one("Add", [ms, float(s.eps)])])]);
-    return one("Mul", [one("Mul", [x, rstd]), w]);
+    let out: string, mean: string | undefined, rstd: string;
+    if (s.layernorm) [out, mean, rstd] = op("LayerNormalization", [x, w, input(`n${which}b`, ["C"])], { axis: -1, epsilon: { float: s.eps } }, 3);
+    else {
+      // RMSNorm: x · 1/sqrt(mean(x²) + eps) · w
+      const ms = one("ReduceMean", [one("Mul", [x, x]), ints([-1])], { keepdims: 1 });
+      rstd = one("Reciprocal", [one("Sqrt", [one("Add", [ms, float(s.eps)])])]);
+      out = one("Mul", [one("Mul", [x, rstd]), w]);
+    }
+    Object.assign(tape, which === 1 ? { ln1_inp: x, ln1_out: out, ln1_mean: mean, ln1_rstd: rstd } : { ln2_inp: x, ln2_out: out, ln2_mean: mean, ln2_rstd: rstd });
+    return out;
   };
   /**
    * y = x·wᵀ + b (+ LoRA). With `onto` (a residual), y = onto + x·wᵀ (+ LoRA): the product accumulates onto it inside
@@ -159,9 +179,10 @@ function blockGraph(s: BlockSpec): Uint8Array {
   // MLP and residual: the output and down projections accumulate onto the residual stream inside their Gemms
   const mlpAct = (h: string) => {
     const up = linear(h, "up", "U", "C");
-    if (!s.gated) return activation(up);
+    tape.up = up;
+    if (!s.gated) return (tape.act = activation(up));
     const [gate, u] = op("Split", [up], { axis: -1, num_outputs: 2 }, 2);
-    return one("Mul", [activation(gate), u]);
+    return (tape.act = one("Mul", [activation(gate), u]));
   };
   const withBias = (t: { y: string; bias?: string }) => (t.bias ? one("Add", [t.y, t.bias]) : t.y);
   const outputs: [string, (string | number)[]][] = [["y", ["N", "C"]]];
@@ -176,10 +197,29 @@ function blockGraph(s: BlockSpec): Uint8Array {
     const mid = withBias(linearOnto(merged, "o", "C", "HD", "x"));
     name("y", withBias(linearOnto(mlpAct(norm(mid, 2)), "down", "C", "F", mid)));
   }
-  if (s.keepKV) {
+  if (s.keepKV && !s.tape) {
     name("k_out", K);
     name("v_out", V);
     outputs.push(["k_out", ["B", Hkv, "Tk", D]], ["v_out", ["B", Hkv, "Tk", D]]);
+  }
+  if (s.tape) {
+    Object.assign(tape, { Q, K, V, P, merged });
+    const stat = ["N", 1];
+    const dims: Record<TapeOutput, (string | number)[]> = {
+      ln1_inp: ["N", "C"], ln1_out: ["N", "C"], ln1_mean: stat, ln1_rstd: stat, Q: ["B", Hkv, g, "T", D], K: ["B", Hkv, "Tk", D], V: ["B", Hkv, "Tk", D],
+      P: ["B", Hkv, g, "T", "Tk"], merged: ["N", H * D], ln2_inp: ["N", "C"], ln2_out: ["N", "C"], ln2_mean: stat, ln2_rstd: stat, up: ["N", "U"], act: ["N", "F"],
+    };
+    // an RMSNorm has no mean: a zero column stands for it
+    if (!s.layernorm) Object.assign(tape, { ln1_mean: one("Mul", [tape.ln1_rstd!, float(0)]), ln2_mean: one("Mul", [tape.ln2_rstd!, float(0)]) });
+    for (const t of tapeOutputs(s)) {
+      const from = tape[t]!;
+      // the intermediate itself becomes the output (renamed), so its kernel writes into the caller's buffer: no copy
+      for (const n of nodes) {
+        n.inputs = n.inputs.map((i) => (i === from ? `tape_${t}` : i));
+        n.outputs = n.outputs.map((o) => (o === from ? `tape_${t}` : o));
+      }
+      outputs.push([`tape_${t}`, dims[t]]);
+    }
   }
   return onnxModel(nodes, inputs, outputs, "float32", 23);
 }
@@ -205,9 +245,19 @@ export interface BlockFeeds {
 
 /**
  * Run block graph `s` on a batch of B rows × T new positions (Tk = past + T keys); y (N, C) receives the block's
- * output (it must not be x). With s.keepKV, K and V (B, Hkv, Tk, D) receive the keys and values.
+ * output (it must not be x). With s.keepKV, K and V (B, Hkv, Tk, D) receive the keys and values (with s.tape: the tape's
+ * K and V are they); with s.tape, returns the recorded intermediates, written into `reuse` (a tape the caller is done
+ * with) when its sizes fit, else into fresh arrays; the block's input x is recorded as itself.
  */
-export async function runBlock(s: BlockSpec, f: BlockFeeds, B: number, T: number, y: Float32Array, kv?: { K: Float32Array; V: Float32Array }): Promise<void> {
+export async function runBlock(
+  s: BlockSpec,
+  f: BlockFeeds,
+  B: number,
+  T: number,
+  y: Float32Array,
+  kv?: { K: Float32Array; V: Float32Array },
+  reuse?: Record<TapeOutput, Float32Array>,
+): Promise<Record<TapeOutput, Float32Array> | undefined> {
   const N = B * T;
   const C = f.x.length / N;
   const Tk = T + (f.past?.T ?? 0);
@@ -241,10 +291,26 @@ export async function runBlock(s: BlockSpec, f: BlockFeeds, B: number, T: number
     feeds.past_v = t(f.past!.v, [B, s.Hkv, f.past!.T, s.D]);
   }
   const fetches: Record<string, ort.Tensor> = { y: t(y, [N, C]) };
-  if (s.keepKV) {
+  if (s.keepKV && !s.tape) {
     fetches.k_out = t(kv!.K, [B, s.Hkv, Tk, s.D]);
     fetches.v_out = t(kv!.V, [B, s.Hkv, Tk, s.D]);
   }
+  let tape: Record<TapeOutput, Float32Array> | undefined;
+  if (s.tape) {
+    const { H, Hkv, D } = s;
+    const g = H / Hkv;
+    const dims: Record<TapeOutput, number[]> = {
+      ln1_inp: [N, C], ln1_out: [N, C], ln1_mean: [N, 1], ln1_rstd: [N, 1], Q: [B, Hkv, g, T, D], K: [B, Hkv, Tk, D], V: [B, Hkv, Tk, D],
+      P: [B, Hkv, g, T, Tk], merged: [N, H * D], ln2_inp: [N, C], ln2_out: [N, C], ln2_mean: [N, 1], ln2_rstd: [N, 1], up: [N, f.proj.up.out], act: [N, f.proj.down.in],
+    };
+    const size = (name: TapeOutput) => dims[name].reduce((a, d) => a * d, 1);
+    const outs = tapeOutputs(s);
+    // an earlier tape's buffers when they have these sizes: fresh pages cost a fault each, more than the writes
+    const into = reuse && outs.every((name) => reuse[name].length === size(name)) ? reuse : undefined;
+    tape = Object.fromEntries(TAPE_OUTPUTS.map((name) => [name, outs.includes(name) ? (into?.[name] ?? new Float32Array(size(name))) : f.x])) as Record<TapeOutput, Float32Array>;
+    for (const name of outs) fetches[`tape_${name}`] = t(tape[name], dims[name]);
+  }
   const sess = await blockSession(s);
   await sess.run(feeds, fetches);
+  return tape;
 }

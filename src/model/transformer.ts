@@ -76,6 +76,8 @@ export interface ForwardOptions {
   returnCache?: boolean;
   /** record what the backward pass needs (returned as `tape`; see src/train/backward.ts) */
   tape?: boolean;
+  /** with tape: an earlier forward's tape the caller is done with, whose buffers this one may overwrite */
+  reuseTape?: Tape;
 }
 
 export interface ForwardOutput {
@@ -213,14 +215,15 @@ export class Transformer<W extends Weight = Weight> {
       await this.stream?.fetch(l);
       const layer = params.layers[l];
       hook(`blocks.${l}.hook_resid_pre`, x);
-      if (!record && wholeProducts(layer)) {
-        // inference: the whole block in one onnxruntime graph (block.ts)
+      if (wholeProducts(layer)) {
+        // the whole block in one onnxruntime graph (block.ts), recording what the backward pass needs when taping
         graphMask ??= attentionMask(B, T, Tk, keyMask, keyPos, cfg.slidingWindow);
         const y = this.buf(inX0 ? "xNext" : "x", N * C);
         inX0 = !inX0;
-        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, keepKV);
-        newK.push(kv.K);
-        newV.push(kv.V);
+        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, opts.returnCache === true, record, opts.reuseTape?.layers[l]);
+        newK.push(kv.tape?.K ?? kv.K);
+        newV.push(kv.tape?.V ?? kv.V);
+        if (kv.tape) layerTapes.push(kv.tape);
         x = y;
         hook(`blocks.${l}.hook_resid_post`, x);
         continue;
@@ -266,7 +269,9 @@ export class Transformer<W extends Weight = Weight> {
     mask: { bias: Float32Array; query: Float32Array },
     cache: KVCache | undefined,
     keepKV: boolean,
-  ): Promise<{ K: Float32Array; V: Float32Array }> {
+    record: boolean,
+    reuse?: LayerTape,
+  ): Promise<{ K: Float32Array; V: Float32Array; tape?: LayerTape }> {
     const { cfg } = this;
     const layer = this.params.layers[l];
     const lin = { qkv: layer.qkv, o: layer.o, up: layer.up, down: layer.down };
@@ -287,10 +292,11 @@ export class Transformer<W extends Weight = Weight> {
       lora: flags((p) => loras[p] !== undefined),
       past: cache !== undefined,
       keepKV,
+      tape: record,
     };
     const Tk = T + (cache?.T ?? 0);
-    const kv = keepKV ? { K: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim), V: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim) } : { K: new Float32Array(0), V: new Float32Array(0) };
-    await withF32(
+    const kv = keepKV && !record ? { K: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim), V: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim) } : { K: new Float32Array(0), V: new Float32Array(0) };
+    const rec = await withF32(
       PROJECTIONS.map((p) => lin[p].w),
       async ([wqkv, wo, wup, wdown]) => {
         const w = { qkv: wqkv, o: wo, up: wup, down: wdown };
@@ -304,10 +310,13 @@ export class Transformer<W extends Weight = Weight> {
           mask,
           past: cache ? { k: cache.k[l], v: cache.v[l], T: cache.T } : undefined,
         };
-        await runBlock(spec, feeds, B, T, y, keepKV ? kv : undefined);
+        const again = reuse && { ...reuse, ln1_inp: reuse.ln1.inp, ln1_out: reuse.ln1.out, ln1_mean: reuse.ln1.mean, ln1_rstd: reuse.ln1.rstd, ln2_inp: reuse.ln2.inp, ln2_out: reuse.ln2.out, ln2_mean: reuse.ln2.mean, ln2_rstd: reuse.ln2.rstd };
+        return runBlock(spec, feeds, B, T, y, keepKV ? kv : undefined, again);
       },
     );
-    return kv;
+    if (!rec) return kv;
+    const norm = (i: 1 | 2): NormTape => ({ inp: rec[`ln${i}_inp`], out: rec[`ln${i}_out`], mean: rec[`ln${i}_mean`], rstd: rec[`ln${i}_rstd`] });
+    return { ...kv, tape: { ln1: norm(1), Q: rec.Q, K: rec.K, V: rec.V, P: rec.P, merged: rec.merged, ln2: norm(2), up: rec.up, act: rec.act } };
   }
 
   /**
@@ -376,7 +385,7 @@ export class Transformer<W extends Weight = Weight> {
     keyPos: Int32Array,
     cache: KVCache | undefined,
     keepKV: boolean,
-  ): Promise<{ out: Float32Array; k: Float32Array; v: Float32Array; tape?: Pick<LayerTape, "qkv" | "Q" | "K" | "V" | "P" | "merged"> }> {
+  ): Promise<{ out: Float32Array; k: Float32Array; v: Float32Array; tape?: Pick<LayerTape, "Q" | "K" | "V" | "P" | "merged"> }> {
     const { cfg } = this;
     const { nHeads: H, nKvHeads: Hkv, headDim: D } = cfg;
     const g = H / Hkv;
@@ -438,7 +447,7 @@ export class Transformer<W extends Weight = Weight> {
       }
     }
     const out = await this.plainLinear(this.params.layers[l].o, merged, N, "attn");
-    return { out, k: K, v: V, tape: this.taping ? { qkv, Q, K, V, P: scores, merged } : undefined };
+    return { out, k: K, v: V, tape: this.taping ? { Q, K, V, P: scores, merged } : undefined };
   }
 
   private async mlp(l: number, h: Float32Array, N: number, record: boolean): Promise<{ out: Float32Array; tape?: Pick<LayerTape, "up" | "act"> }> {

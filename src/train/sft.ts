@@ -18,6 +18,7 @@ import { linearModules } from "../model/lora.ts";
 import { allocParams, type ModelParams } from "../model/params.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
 import type { Transformer } from "../model/transformer.ts";
+import type { Tape } from "../model/activations.ts";
 import { backward, crossEntropy, type LoraGrad } from "./backward.ts";
 import { AdamW, learningRate, type ParamGroup } from "./optim.ts";
 import { evaluate, makeBatch, type EvalResult, type TrainExample } from "./examples.ts";
@@ -196,6 +197,9 @@ export interface TrainRun {
  * position) plus auxWeight × the next-token loss at every other real position, and backward into the trainable
  * gradients, scaled by 1/accumSteps so the accumulated gradient is the mean over the step's micro-batches.
  */
+/** Per model, the tape of its last micro-step, spent once its backward ran: the next forward reuses its buffers. */
+const spentTapes = new WeakMap<Transformer, Tape>();
+
 async function microStep(model: Transformer, trainable: Trainable, xs: TrainExample[], cfg: TrainConfig): Promise<{ ansLoss: number; auxLoss: number; tokens: number }> {
   const V = model.cfg.vocabSize;
   const b = makeBatch(xs);
@@ -211,7 +215,7 @@ async function microStep(model: Transformer, trainable: Trainable, xs: TrainExam
         }
   }
   const positions = Int32Array.from([...ans, ...aux]);
-  const { logits, tape } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape: true });
+  const { logits, tape } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape: true, reuseTape: spentTapes.get(model) });
   const ansCe = crossEntropy(logits.subarray(0, b.B * V), Int32Array.from(xs, (x) => x.choices[+x.label]), V);
   const dlogits = new Float32Array(logits.length);
   for (let i = 0; i < ansCe.dlogits.length; i++) dlogits[i] = ansCe.dlogits[i] / cfg.accumSteps;
@@ -222,6 +226,7 @@ async function microStep(model: Transformer, trainable: Trainable, xs: TrainExam
     auxLoss = auxCe.loss / cfg.accumSteps;
   }
   await backward(model, tape!, dlogits, { grads: trainable.grads, loraGrads: trainable.loraGrads, lowestLayer: trainable.lowestLayer });
+  spentTapes.set(model, tape!);
   return { ansLoss: ansCe.loss / cfg.accumSteps, auxLoss, tokens: b.mask.reduce((a, m) => a + m, 0) };
 }
 
