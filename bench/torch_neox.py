@@ -31,8 +31,11 @@ def read_safetensors(path):
     return out
 
 
-def neox_forward(cfg, w, B, T, last_only):
-    """forward(tokens (B, T) int64) -> logits, (B, V) at the last position or (B, T, V) at every position."""
+def neox_forward(cfg, w, B, T, last_only, lora=None):
+    """
+    forward(tokens (B, T) int64) -> logits, (B, V) at the last position or (B, T, V) at every position.
+    lora: module path -> (A (r, in), B (out, r), scale), added unmerged: y += scale * (x A^T) B^T.
+    """
     C, H, L = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_hidden_layers"]
     D = C // H
     R = int(D * cfg["rotary_pct"])
@@ -53,21 +56,28 @@ def neox_forward(cfg, w, B, T, last_only):
         xr, xp = x[..., :R], x[..., R:]
         return torch.cat((xr * cos + rotate_half(xr) * sin, xp), dim=-1)
 
+    def linear(x, module):
+        y = torch.nn.functional.linear(x, w[f"{module}.weight"], w.get(f"{module}.bias"))
+        if lora and module in lora:
+            a, b, scale = lora[module]
+            y = y + scale * torch.nn.functional.linear(torch.nn.functional.linear(x, a), b)
+        return y
+
     def forward(tokens):
         x = w["gpt_neox.embed_in.weight"][tokens]  # (B, T, C)
         for i in range(L):
             p = f"gpt_neox.layers.{i}"
             h1 = torch.nn.functional.layer_norm(x, (C,), w[f"{p}.input_layernorm.weight"], w[f"{p}.input_layernorm.bias"], eps)
-            qkv = torch.nn.functional.linear(h1, w[f"{p}.attention.query_key_value.weight"], w[f"{p}.attention.query_key_value.bias"])
+            qkv = linear(h1, f"{p}.attention.query_key_value")
             qkv = qkv.view(B, T, H, 3 * D).permute(0, 2, 1, 3)
             q, k, v = rope(qkv[..., :D]), rope(qkv[..., D : 2 * D]), qkv[..., 2 * D :]
             s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
             a = torch.softmax(s.masked_fill(causal, float("-inf")), dim=-1) @ v
             a = a.permute(0, 2, 1, 3).reshape(B, T, C)
-            attn = torch.nn.functional.linear(a, w[f"{p}.attention.dense.weight"], w[f"{p}.attention.dense.bias"])
+            attn = linear(a, f"{p}.attention.dense")
             h2 = torch.nn.functional.layer_norm(x, (C,), w[f"{p}.post_attention_layernorm.weight"], w[f"{p}.post_attention_layernorm.bias"], eps)
-            up = torch.nn.functional.gelu(torch.nn.functional.linear(h2, w[f"{p}.mlp.dense_h_to_4h.weight"], w[f"{p}.mlp.dense_h_to_4h.bias"]))
-            mlp = torch.nn.functional.linear(up, w[f"{p}.mlp.dense_4h_to_h.weight"], w[f"{p}.mlp.dense_4h_to_h.bias"])
+            up = torch.nn.functional.gelu(linear(h2, f"{p}.mlp.dense_h_to_4h"))
+            mlp = linear(up, f"{p}.mlp.dense_4h_to_h")
             x = x + attn + mlp
         h = torch.nn.functional.layer_norm(x[:, -1] if last_only else x, (C,), w["gpt_neox.final_layer_norm.weight"], w["gpt_neox.final_layer_norm.bias"], eps)
         return torch.nn.functional.linear(h, w["embed_out.weight"])

@@ -102,3 +102,27 @@ test("cross-entropy gradient is softmax − one-hot, weighted", () => {
   assert.ok(Math.abs(dlogits[2] - (Math.exp(3 - lse) - 1) / 4) < 1e-7);
   assert.ok(Math.abs(dlogits[3] - (3 * (1 / 3 - 1)) / 4) < 1e-7);
 });
+
+test("checkpointed blocks (recorded again in the backward pass) give bit for bit the gradients of a full tape", async () => {
+  for (const config of [NEOX, LLAMA]) {
+    const results: Float32Array[][] = [];
+    for (const checkpoint of [false, true]) {
+      const m = randomModel(config, 3, 0.3);
+      const rng = new Rng(4, "checkpoint");
+      const loraGrads = new Map<string, LoraGrad>();
+      for (const layer of m.params.layers) {
+        const lin = layer.down;
+        m.lora.set(lin.name, { r: 2, scale: 1.5, A: Float32Array.from({ length: 2 * lin.inDim }, () => rng.normal() * 0.3), B: Float32Array.from({ length: lin.outDim * 2 }, () => rng.normal() * 0.3) });
+        loraGrads.set(lin.name, { A: new Float32Array(2 * lin.inDim), B: new Float32Array(lin.outDim * 2) });
+      }
+      const { logits, tape } = await m.forward({ tokens: TOKENS, B: 2, T: 6, mask: MASK }, { logits: POSITIONS, tape: true, checkpoint });
+      assert.equal(tape!.layers.every((t) => t === undefined), checkpoint, "a checkpointed tape keeps no block's intermediates");
+      const grads = allocParams(m.cfg);
+      await backward(m, tape!, crossEntropy(logits, TARGETS, m.cfg.vocabSize).dlogits, { grads, loraGrads });
+      results.push([...grads.groups.flatMap((g) => [g.matrices as Float32Array, g.vectors]), ...[...loraGrads.values()].flatMap((g) => [g.A, g.B])]);
+    }
+    const [full, again] = results;
+    full.forEach((a, i) => assert.deepEqual(new Uint32Array(again[i].buffer, again[i].byteOffset, again[i].length), new Uint32Array(a.buffer, a.byteOffset, a.length), `${config.model_type}: gradient buffer ${i}`));
+    assert.ok(full.some((a) => a.some((v) => v !== 0)), "the gradients are not all zero");
+  }
+});

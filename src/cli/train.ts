@@ -55,6 +55,7 @@ export function trainCommand(): Command {
     .option("--seed <n>", "seed (data order, LoRA initialisation)", num("--seed"), DEFAULT_TRAIN.seed)
     .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-blocks); default: --seed", num("--init-seed"))
     .option("--max-eval <n>", "examples per validation set", num("--max-eval"), DEFAULT_TRAIN.maxEvalExamples)
+    .option("--checkpoint", "record each block again in the backward pass instead of keeping all their activations: less memory for large models, about one more forward pass of work, the same gradients")
     .action(async (o) => {
       if (!o.model === !o.fromScratch) throw new Error("pass exactly one of --model DIR or --from-scratch CONFIG");
       // the model first: a bad config.json stops the run before anything is written
@@ -74,7 +75,7 @@ export function trainCommand(): Command {
         ...DEFAULT_TRAIN,
         mode, loraRank: o.loraRank, loraAlpha: o.loraAlpha, loraTargets: o.loraModules, layers: o.layers, lr: o.lr, decay: o.decay,
         warmupFrac: o.warmup, weightDecay: o.weightDecay, batchSize: o.batchSize, accumSteps: o.accumSteps, steps: o.steps,
-        auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval,
+        auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval, checkpoint: o.checkpoint === true,
       };
       const data = await trainingData(o.dataset, { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed }, tokenizer);
       const bar = progressBar("train");

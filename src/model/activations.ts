@@ -60,7 +60,10 @@ export interface Tape {
   keyMask: Uint8Array;
   keyPos: Int32Array;
   rope: { cos: Float32Array; sin: Float32Array };
-  layers: LayerTape[];
+  /** per block; a checkpointed block has none here: `recompute` records it again from its saved input */
+  layers: (LayerTape | undefined)[];
+  /** block l's tape, recomputed (into `reuse`'s buffers when given: a tape of another block the caller is done with) */
+  recompute?: (l: number, reuse?: LayerTape) => Promise<LayerTape>;
   lnFinal: NormTape;
   /** flat positions that got logits, and the final hidden rows there (M, C) */
   logitPositions: Int32Array;

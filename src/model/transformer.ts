@@ -78,6 +78,11 @@ export interface ForwardOptions {
   tape?: boolean;
   /** with tape: an earlier forward's tape the caller is done with, whose buffers this one may overwrite */
   reuseTape?: Tape;
+  /**
+   * with tape: keep only each block's input and record the block again when the backward pass reaches it (one more
+   * forward's work for a tape of one block instead of all of them: what makes LoRA on large models fit)
+   */
+  checkpoint?: boolean;
 }
 
 export interface ForwardOutput {
@@ -203,7 +208,7 @@ export class Transformer<W extends Weight = Weight> {
     hook("hook_embed", x0);
 
     const record = opts.tape === true;
-    const layerTapes: LayerTape[] = [];
+    const layerTapes: (LayerTape | undefined)[] = [];
     const newK: Float32Array[] = [];
     const newV: Float32Array[] = [];
     const h = this.buf("h", N * C);
@@ -211,6 +216,7 @@ export class Transformer<W extends Weight = Weight> {
     let x = x0;
     let inX0 = true; // whether x is the workspace's "x" (else "xNext")
     let graphMask: ReturnType<typeof attentionMask> | undefined;
+    const checkpoints = new Map<number, Float32Array>(); // block → its input, for blocks recorded again in backward
     for (let l = 0; l < cfg.nLayers; l++) {
       await this.stream?.fetch(l);
       const layer = params.layers[l];
@@ -220,10 +226,12 @@ export class Transformer<W extends Weight = Weight> {
         graphMask ??= attentionMask(B, T, Tk, keyMask, keyPos, cfg.slidingWindow);
         const y = this.buf(inX0 ? "xNext" : "x", N * C);
         inX0 = !inX0;
-        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, opts.returnCache === true, record, opts.reuseTape?.layers[l]);
+        const checkpoint = record && opts.checkpoint === true;
+        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, opts.returnCache === true, record && !checkpoint, opts.reuseTape?.layers[l]);
         newK.push(kv.tape?.K ?? kv.K);
         newV.push(kv.tape?.V ?? kv.V);
-        if (kv.tape) layerTapes.push(kv.tape);
+        layerTapes.push(kv.tape);
+        if (checkpoint) checkpoints.set(l, x); // fresh while taping: the block's input stays as it was
         x = y;
         hook(`blocks.${l}.hook_resid_post`, x);
         continue;
@@ -254,7 +262,18 @@ export class Transformer<W extends Weight = Weight> {
     const { logits, positions: logitPositions, rows: hRows } = await this.unembed(h, B, T, opts.logits ?? "last");
     const out: ForwardOutput = { logits };
     if (opts.returnCache) out.cache = { B, T: Tk, k: newK, v: newV, mask: keyMask, nextPos };
-    if (lnFinal) out.tape = { B, T, tokens, keyMask, keyPos, rope, layers: layerTapes, lnFinal, logitPositions, hRows };
+    if (lnFinal) {
+      out.tape = { B, T, tokens, keyMask, keyPos, rope, layers: layerTapes, lnFinal, logitPositions, hRows };
+      if (checkpoints.size > 0) {
+        const mask = graphMask!;
+        const discard = new Float32Array(N * C);
+        out.tape.recompute = async (l, reuse) => {
+          const x = checkpoints.get(l);
+          if (!x) throw new Error(`block ${l} was not checkpointed`);
+          return (await this.block(l, x, discard, B, T, rope, mask, undefined, false, true, reuse)).tape!;
+        };
+      }
+    }
     return out;
   }
 

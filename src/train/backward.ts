@@ -61,8 +61,9 @@ export async function backward(model: Transformer, tape: Tape, dlogits: Float32A
   let dx = new Float32Array(N * C);
   normBackward(cfg, dx, g?.lnFinal, dh, tape.lnFinal, model.params.lnFinal, N);
 
+  let recomputed: LayerTape | undefined; // a checkpointed block's tape; the next one recorded again reuses its buffers
   for (let l = cfg.nLayers - 1; l >= lowest; l--) {
-    const t = tape.layers[l];
+    const t = tape.layers[l] ?? (recomputed = await tape.recompute!(l, recomputed));
     const gl = g?.layers[l];
     const p = model.params.layers[l];
     const dIn = dx.slice(); // residual

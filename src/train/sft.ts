@@ -49,6 +49,8 @@ export interface TrainConfig {
   saveEvery: number;
   /** evaluate at most this many examples per validation set */
   maxEvalExamples: number;
+  /** record each block again in the backward pass instead of keeping every block's tape: less memory, one more forward's work, the same gradients bit for bit */
+  checkpoint: boolean;
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -69,6 +71,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   seed: 42,
   saveEvery: 25,
   maxEvalExamples: 1000,
+  checkpoint: false,
 };
 
 export interface TrainLog {
@@ -215,7 +218,7 @@ async function microStep(model: Transformer, trainable: Trainable, xs: TrainExam
         }
   }
   const positions = Int32Array.from([...ans, ...aux]);
-  const { logits, tape } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape: true, reuseTape: spentTapes.get(model) });
+  const { logits, tape } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape: true, reuseTape: spentTapes.get(model), checkpoint: cfg.checkpoint });
   const ansCe = crossEntropy(logits.subarray(0, b.B * V), Int32Array.from(xs, (x) => x.choices[+x.label]), V);
   const dlogits = new Float32Array(logits.length);
   for (let i = 0; i < ansCe.dlogits.length; i++) dlogits[i] = ansCe.dlogits[i] / cfg.accumSteps;
@@ -253,7 +256,7 @@ interface RunRecord {
 function resumeState(workDir: string, cfg: TrainConfig, trainable: Trainable, opt: AdamW) {
   const statePath = join(workDir, "resume.safetensors");
   const metaPath = join(workDir, "resume.json");
-  const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined });
+  const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined, checkpoint: undefined });
   return {
     /** restore a saved state into the weights and optimizer; its record, or a fresh one */
     load(): RunRecord {

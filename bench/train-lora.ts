@@ -1,0 +1,107 @@
+/**
+ * bench:train's second part, run in its own process so its peak memory is its own: one LoRA training step at a real
+ * size. A random Pythia-410m-shaped model (f32, frozen: no gradient buffers), rank-8 LoRA (alpha 16) on
+ * query_key_value, dense_h_to_4h and dense_4h_to_h of every block (the paper's settings), batch 8 × 64 tokens, loss
+ * at every position, backward into the LoRA parameters, AdamW over them; blocks checkpointed (each recorded again when
+ * the backward pass reaches it: one tape of one block in memory instead of all 24). Prints one JSON line: median seconds per step,
+ * the first step's loss, peak RSS growth and the base weights' size; and, when Debian's python3-torch is importable,
+ * the same step in PyTorch (bench/torch_lora.py: same weights, initial adapters, batch, optimizer settings), after.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseConfig } from "../src/model/config.ts";
+import { saveModel } from "../src/model/load.ts";
+import { linearModules } from "../src/model/lora.ts";
+import { allocParams, numParams } from "../src/model/params.ts";
+import { writeSafetensors } from "../src/model/safetensors.ts";
+import { Transformer } from "../src/model/transformer.ts";
+import type { Tape } from "../src/model/activations.ts";
+import { backward, crossEntropy, type LoraGrad } from "../src/train/backward.ts";
+import { AdamW, type ParamGroup } from "../src/train/optim.ts";
+import { Rng } from "../src/util/rng.ts";
+
+const B = 8;
+const T = 64;
+const steps = 5;
+const r = 8;
+const alpha = 16;
+const TARGETS = ["query_key_value", "dense_h_to_4h", "dense_4h_to_h"];
+
+const cfg = parseConfig({ model_type: "gpt_neox", vocab_size: 50304, hidden_size: 1024, num_hidden_layers: 24, num_attention_heads: 16, intermediate_size: 4096, rotary_pct: 0.25, max_position_embeddings: 2048 });
+const rssBefore = process.memoryUsage().rss;
+const params = allocParams(cfg);
+const rng = new Rng(3, "bench-lora");
+for (const g of params.groups) for (const buf of [g.matrices, g.vectors]) for (let i = 0; i < buf.length; i++) buf[i] = (rng.random() - 0.5) * 0.04;
+const model = new Transformer(cfg, params);
+const weightBytes = numParams(cfg) * 4;
+
+// adapters: A ~ U(±1/√in) as PEFT; B small and random (not PEFT's zeros) so the first step already exercises them
+const loraGrads = new Map<string, LoraGrad>();
+const groups: ParamGroup[] = [];
+for (const [name, lin] of linearModules(model)) {
+  if (!TARGETS.some((t) => name.endsWith(`.${t}`))) continue;
+  const bound = 1 / Math.sqrt(lin.inDim);
+  const A = Float32Array.from({ length: r * lin.inDim }, () => (2 * rng.random() - 1) * bound);
+  const Bm = Float32Array.from({ length: lin.outDim * r }, () => (2 * rng.random() - 1) * 0.01);
+  model.lora.set(name, { A, B: Bm, r, scale: alpha / r });
+  const g = { A: new Float32Array(A.length), B: new Float32Array(Bm.length) };
+  loraGrads.set(name, g);
+  groups.push({ params: A, grads: g.A, decay: true }, { params: Bm, grads: g.B, decay: true });
+}
+const opt = new AdamW(groups, { lr: 1e-4 });
+const initial = new Map([...model.lora].map(([name, d]) => {
+  const lin = linearModules(model).get(name)!;
+  return [name, { A: d.A.slice(), B: d.B.slice(), shape: [lin.outDim, lin.inDim] }];
+}));
+const tokens = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
+const targets = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
+const positions = Int32Array.from({ length: B * T }, (_, i) => i);
+
+const times: number[] = [];
+let firstLoss = NaN;
+let spent: Tape | undefined;
+async function step(): Promise<void> {
+  const t0 = performance.now();
+  const { logits, tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true, reuseTape: spent, checkpoint: true });
+  const { loss, dlogits } = crossEntropy(logits, targets, cfg.vocabSize);
+  if (Number.isNaN(firstLoss)) firstLoss = loss;
+  await backward(model, tape!, dlogits, { loraGrads });
+  spent = tape;
+  opt.update(opt.cfg.lr);
+  opt.zeroGrad();
+  times.push((performance.now() - t0) / 1000);
+}
+await step(); // warm-up
+times.length = 0;
+for (let i = 0; i < steps; i++) await step();
+const peak = process.resourceUsage().maxRSS * 1024 - rssBefore; // before PyTorch's files are written
+
+// PyTorch after (the steps above leave the base weights as they were; the adapters start from their snapshot)
+let torch: { seconds: number; first_loss: number; peak_rss: number } | undefined;
+if (spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0) {
+  const dir = mkdtempSync(join(tmpdir(), "quirky-bench-lora-"));
+  try {
+    saveModel(model, dir);
+    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, { A, B: Bm, shape }] of initial) {
+      tensors.set(`${name}.lora_A`, { shape: [r, shape[1]], data: A });
+      tensors.set(`${name}.lora_B`, { shape: [shape[0], r], data: Bm });
+    }
+    writeSafetensors(join(dir, "lora.safetensors"), tensors);
+    writeFileSync(join(dir, "tokens.bin"), new Uint8Array(tokens.buffer));
+    writeFileSync(join(dir, "targets.bin"), new Uint8Array(targets.buffer));
+    const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
+    const { lr, weightDecay, beta1, beta2, eps } = opt.cfg;
+    const args = [dir, B, T, steps, threads, alpha / r, lr, weightDecay, beta1, beta2, eps].map(String);
+    const py = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("torch_lora.py", import.meta.url)), ...args], { encoding: "utf8" });
+    if (py.status !== 0) throw new Error(`bench/torch_lora.py failed: ${py.stderr}`);
+    torch = JSON.parse(py.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(JSON.stringify({ seconds: times.sort((a, b) => a - b)[Math.floor(steps / 2)], firstLoss, peak, weightBytes, tokens: B * T, torch }));
