@@ -7,7 +7,7 @@
  * loss at every position, AdamW settings), measured first in the same run: its tokens/s, quirky's speed relative to
  * it, and both first-step losses (they must agree). Step times are medians.
  *
- *   npm run bench:train [-- --batch 128 --steps 5]
+ *   npm run bench:train [-- --batch 128 --steps 5 --no-lora]
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -121,3 +121,16 @@ console.log(`tokens/s ${Math.round(N / stepS)}   step ${(stepS * 1000).toFixed(0
 if (torch) {
   console.log(`PyTorch ${torch.torch}: tokens/s ${Math.round(N / torch.seconds)}   step ${(torch.seconds * 1000).toFixed(0)} ms   quirky/PyTorch ${(torch.seconds / stepS).toFixed(2)}×   first-step loss: quirky ${firstLoss.toFixed(6)}, PyTorch ${torch.first_loss.toFixed(6)}`);
 } else console.log("PyTorch: not importable from /usr/bin/python3 (Debian's python3-torch); no comparison");
+
+// the LoRA step at a real size, in its own process (its peak memory is its own): bench/train-lora.ts
+if (!process.argv.includes("--no-lora")) {
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(new URL("train-lora.ts", import.meta.url))], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 });
+  if (child.status !== 0) throw new Error(`bench/train-lora.ts failed (exit ${child.status})`);
+  const r = JSON.parse(child.stdout.trim().split("\n").pop()!) as { seconds: number; firstLoss: number; peak: number; weightBytes: number; tokens: number; torch?: { seconds: number; first_loss: number; peak_rss: number } };
+  const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+  console.log(`\nLoRA step, Pythia-410m shape (f32 base, frozen), rank 8 on query_key_value, dense_h_to_4h, dense_4h_to_h, batch 8 × 64, blocks checkpointed`);
+  console.log(`tokens/s ${Math.round(r.tokens / r.seconds)}   step ${r.seconds.toFixed(2)} s   peak RSS growth ${gib(r.peak)} GiB = ${(r.peak / r.weightBytes).toFixed(2)}× the base weights (${gib(r.weightBytes)} GiB)`);
+  if (r.torch) {
+    console.log(`PyTorch: tokens/s ${Math.round(r.tokens / r.torch.seconds)}   step ${r.torch.seconds.toFixed(2)} s   quirky/PyTorch ${(r.torch.seconds / r.seconds).toFixed(2)}×   peak RSS ${gib(r.torch.peak_rss)} GiB   first-step loss: quirky ${r.firstLoss.toFixed(6)}, PyTorch ${r.torch.first_loss.toFixed(6)}`);
+  } else console.log("PyTorch: not importable; no comparison");
+}
