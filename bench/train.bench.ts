@@ -5,7 +5,8 @@
  * next to the ceiling measured in the same run: onnxruntime's products alone on exactly those shapes.
  * When Debian's python3-torch is importable, the same step in PyTorch (bench/torch_train.py: same weights, batch,
  * loss at every position, AdamW settings), measured first in the same run: its tokens/s, quirky's speed relative to
- * it, and both first-step losses (they must agree). Step times are medians.
+ * it, and both first-step losses (they must agree). Step times are medians. Then, in its own process, a LoRA step at
+ * the 410m shape next to PyTorch's (bench/train-lora.ts): tokens/s and peak memory against the base weights.
  *
  *   npm run bench:train [-- --batch 128 --steps 5 --no-lora]
  */
