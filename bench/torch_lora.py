@@ -11,13 +11,12 @@ import json
 import os
 import resource
 import sys
-import time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_neox import neox_forward, read_safetensors  # noqa: E402
+from torch_neox import neox_forward, read_safetensors, time_training  # noqa: E402
 
 
 def main():
@@ -39,22 +38,8 @@ def main():
     params = [p for a, b, _ in lora.values() for p in (a, b)]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=(beta1, beta2), eps=eps)
 
-    def step():
-        loss = torch.nn.functional.cross_entropy(forward(tokens).reshape(B * T, -1), targets)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
-        return loss.item()
-
-    first = step()  # warm-up
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": sorted(times)[steps // 2], "first_loss": first, "peak_rss": peak}))
-
+    seconds, first = time_training(forward, tokens, targets, opt, steps)
+    print(json.dumps({"seconds": seconds, "first_loss": first, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 if __name__ == "__main__":
     main()

@@ -85,6 +85,27 @@ def neox_forward(cfg, w, B, T, last_only, lora=None):
     return forward
 
 
+def time_training(forward, tokens, targets, opt, steps):
+    """Train `steps` steps (after a warm-up step): mean cross-entropy at every position, backward, opt.step.
+    Returns (the median seconds per step, the warm-up step's loss)."""
+    B, T = tokens.shape
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(forward(tokens).reshape(B * T, -1), targets)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+        return loss.item()
+
+    first = step()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[steps // 2], first
+
+
 def main():
     model_dir, tokens_path, B, T, reps, threads = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
     torch.set_num_threads(threads)

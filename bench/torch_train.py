@@ -10,13 +10,12 @@ first step, so the bench checks both sides computed the same thing.
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_neox import neox_forward, read_safetensors  # noqa: E402
+from torch_neox import neox_forward, read_safetensors, time_training  # noqa: E402
 
 
 def main():
@@ -31,21 +30,8 @@ def main():
     forward = neox_forward(cfg, w, B, T, last_only=False)
     opt = torch.optim.AdamW(list(w.values()), lr=lr, weight_decay=weight_decay, betas=(beta1, beta2), eps=eps)
 
-    def step():
-        loss = torch.nn.functional.cross_entropy(forward(tokens).reshape(B * T, -1), targets)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=False)
-        return loss.item()
-
-    first = step()  # warm-up
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    print(json.dumps({"seconds": sorted(times)[steps // 2], "first_loss": first, "torch": torch.__version__, "threads": torch.get_num_threads()}))
-
+    seconds, first = time_training(forward, tokens, targets, opt, steps)
+    print(json.dumps({"seconds": seconds, "first_loss": first, "torch": torch.__version__, "threads": torch.get_num_threads()}))
 
 if __name__ == "__main__":
     main()
