@@ -6,6 +6,7 @@
  * the backward pass reaches it: one tape of one block in memory instead of all 24). Prints one JSON line: median seconds per step,
  * the first step's loss, peak RSS growth and the base weights' size; and, when Debian's python3-torch is importable,
  * the same step in PyTorch (bench/torch_lora.py: same weights, initial adapters, batch, optimizer settings), after.
+ *   node --import tsx bench/train-lora.ts [--no-checkpoint]
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -65,7 +66,7 @@ let firstLoss = NaN;
 let spent: Tape | undefined;
 async function step(): Promise<void> {
   const t0 = performance.now();
-  const { logits, tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true, reuseTape: spent, checkpoint: true });
+  const { logits, tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true, reuseTape: spent, checkpoint: !process.argv.includes("--no-checkpoint") });
   const { loss, dlogits } = crossEntropy(logits, targets, cfg.vocabSize);
   if (Number.isNaN(firstLoss)) firstLoss = loss;
   await backward(model, tape!, dlogits, { loraGrads });
