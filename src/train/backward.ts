@@ -224,16 +224,18 @@ export function crossEntropy(logits: Float32Array, targets: Int32Array, V: numbe
   let wsum = 0;
   for (let i = 0; i < M; i++) wsum += weights ? weights[i] : 1;
   if (wsum === 0) return { loss: 0, dlogits };
+  const e = new Float64Array(V); // exp(logit − max) of a row, computed once
   for (let i = 0; i < M; i++) {
     const w = weights ? weights[i] : 1;
     const o = i * V;
     let max = -Infinity;
     for (let v = 0; v < V; v++) if (logits[o + v] > max) max = logits[o + v];
     let sum = 0;
-    for (let v = 0; v < V; v++) sum += Math.exp(logits[o + v] - max);
-    const logZ = max + Math.log(sum);
-    total += w * (logZ - logits[o + targets[i]]);
-    for (let v = 0; v < V; v++) dlogits[o + v] = (w * Math.exp(logits[o + v] - logZ)) / wsum;
+    for (let v = 0; v < V; v++) sum += e[v] = Math.exp(logits[o + v] - max);
+    total += w * (max + Math.log(sum) - logits[o + targets[i]]);
+    // softmax · w / wsum, minus w / wsum at the target
+    const k = w / (sum * wsum);
+    for (let v = 0; v < V; v++) dlogits[o + v] = e[v] * k;
     dlogits[o + targets[i]] -= w / wsum;
   }
   return { loss: total / wsum, dlogits };
