@@ -55,6 +55,17 @@ export interface BlockSpec {
 export const TAPE_OUTPUTS = ["ln1_inp", "ln1_out", "ln1_mean", "ln1_rstd", "Q", "K", "V", "P", "merged", "ln2_inp", "ln2_out", "ln2_mean", "ln2_rstd", "up", "act"] as const;
 export type TapeOutput = (typeof TAPE_OUTPUTS)[number];
 
+/** The shape of each tape entry, in the block's dimensions: names in the graph ("N", "T", …), sizes when run. */
+function tapeShapes<D extends string | number>(s: BlockSpec, d: Record<"N" | "C" | "B" | "T" | "Tk" | "U" | "F", D>): Record<TapeOutput, (D | number)[]> {
+  const { H, Hkv, D: hd } = s;
+  const g = H / Hkv;
+  const stat = [d.N, 1];
+  return {
+    ln1_inp: [d.N, d.C], ln1_out: [d.N, d.C], ln1_mean: stat, ln1_rstd: stat, Q: [d.B, Hkv, g, d.T, hd], K: [d.B, Hkv, d.Tk, hd], V: [d.B, Hkv, d.Tk, hd],
+    P: [d.B, Hkv, g, d.T, d.Tk], merged: [d.N, H * hd], ln2_inp: [d.N, d.C], ln2_out: [d.N, d.C], ln2_mean: stat, ln2_rstd: stat, up: [d.N, d.U], act: [d.N, d.F],
+  };
+}
+
 /** The tape entries a graph outputs: all but the block's input x, which the caller has (ln1's input; ln2's too when parallel). */
 function tapeOutputs(s: BlockSpec): TapeOutput[] {
   return TAPE_OUTPUTS.filter((t) => t !== "ln1_inp" && !(t === "ln2_inp" && s.parallel));
@@ -204,11 +215,7 @@ function blockGraph(s: BlockSpec): Uint8Array {
   }
   if (s.tape) {
     Object.assign(tape, { Q, K, V, P, merged });
-    const stat = ["N", 1];
-    const dims: Record<TapeOutput, (string | number)[]> = {
-      ln1_inp: ["N", "C"], ln1_out: ["N", "C"], ln1_mean: stat, ln1_rstd: stat, Q: ["B", Hkv, g, "T", D], K: ["B", Hkv, "Tk", D], V: ["B", Hkv, "Tk", D],
-      P: ["B", Hkv, g, "T", "Tk"], merged: ["N", H * D], ln2_inp: ["N", "C"], ln2_out: ["N", "C"], ln2_mean: stat, ln2_rstd: stat, up: ["N", "U"], act: ["N", "F"],
-    };
+    const dims = tapeShapes(s, { N: "N", C: "C", B: "B", T: "T", Tk: "Tk", U: "U", F: "F" });
     // an RMSNorm has no mean: a zero column stands for it
     if (!s.layernorm) Object.assign(tape, { ln1_mean: one("Mul", [tape.ln1_rstd!, float(0)]), ln2_mean: one("Mul", [tape.ln2_rstd!, float(0)]) });
     for (const t of tapeOutputs(s)) {
@@ -297,12 +304,7 @@ export async function runBlock(
   }
   let tape: Record<TapeOutput, Float32Array> | undefined;
   if (s.tape) {
-    const { H, Hkv, D } = s;
-    const g = H / Hkv;
-    const dims: Record<TapeOutput, number[]> = {
-      ln1_inp: [N, C], ln1_out: [N, C], ln1_mean: [N, 1], ln1_rstd: [N, 1], Q: [B, Hkv, g, T, D], K: [B, Hkv, Tk, D], V: [B, Hkv, Tk, D],
-      P: [B, Hkv, g, T, Tk], merged: [N, H * D], ln2_inp: [N, C], ln2_out: [N, C], ln2_mean: [N, 1], ln2_rstd: [N, 1], up: [N, f.proj.up.out], act: [N, f.proj.down.in],
-    };
+    const dims = tapeShapes(s, { N, C, B, T, Tk, U: f.proj.up.out, F: f.proj.down.in });
     const size = (name: TapeOutput) => dims[name].reduce((a, d) => a * d, 1);
     const outs = tapeOutputs(s);
     // an earlier tape's buffers when they have these sizes: fresh pages cost a fault each, more than the writes

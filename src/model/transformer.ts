@@ -212,7 +212,7 @@ export class Transformer<W extends Weight = Weight> {
     const newK: Float32Array[] = [];
     const newV: Float32Array[] = [];
     const h = this.buf("h", N * C);
-    const keepKV = opts.returnCache === true || record;
+    const keepKV = opts.returnCache === true || record; // the per-layer path keeps K and V for a cache or a tape
     let x = x0;
     let inX0 = true; // whether x is the workspace's "x" (else "xNext")
     let graphMask: ReturnType<typeof attentionMask> | undefined;
@@ -237,7 +237,7 @@ export class Transformer<W extends Weight = Weight> {
         continue;
       }
       const ln1 = this.norm(h, x, layer.ln1, N, record);
-      const attn = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache, opts.returnCache === true || record);
+      const attn = await this.attention(l, h, B, T, rope, keyMask, keyPos, cache, keepKV);
       newK.push(attn.k);
       newV.push(attn.v);
       let ln2: NormTape | undefined;
