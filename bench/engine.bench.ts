@@ -17,6 +17,7 @@
  *   npm run bench:engine                  (every size, each in its own processes)
  *   npm run bench:engine -- --only 70m
  */
+import "./tuned-allocator.ts"; // first: this process, run again with the CLI's allocator settings
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";

@@ -9,6 +9,7 @@
  *   npm run bench:shapes                                   (all six shapes; needs ~25 GB of disk at a time)
  *   npm run bench:shapes -- --shapes pythia-410m,mistral-7b --prompts 8 --weights stream --dir /big/disk --keep
  */
+import "./tuned-allocator.ts"; // first: this process, run again with the CLI's allocator settings
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";

@@ -8,6 +8,7 @@
  * the same step in PyTorch (bench/torch_lora.py: same weights, initial adapters, batch, optimizer settings), after.
  *   node --import tsx bench/train-lora.ts [--no-checkpoint]
  */
+import "./tuned-allocator.ts"; // first: this process, run again with the CLI's allocator settings
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -20,7 +21,8 @@ import { allocParams, numParams } from "../src/model/params.ts";
 import { writeSafetensors } from "../src/model/safetensors.ts";
 import { Transformer } from "../src/model/transformer.ts";
 import type { Tape } from "../src/model/activations.ts";
-import { backward, crossEntropy, type LoraGrad } from "../src/train/backward.ts";
+import { backward, type LoraGrad } from "../src/train/backward.ts";
+import { headLoss } from "../src/train/loss.ts";
 import { AdamW, type ParamGroup } from "../src/train/optim.ts";
 import { Rng } from "../src/util/rng.ts";
 
@@ -59,6 +61,7 @@ const initial = new Map([...model.lora].map(([name, d]) => {
 }));
 const tokens = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
 const targets = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
+const meanCoef = new Float32Array(B * T).fill(1 / (B * T));
 const positions = Int32Array.from({ length: B * T }, (_, i) => i);
 
 const times: number[] = [];
@@ -66,10 +69,11 @@ let firstLoss = NaN;
 let spent: Tape | undefined;
 async function step(): Promise<void> {
   const t0 = performance.now();
-  const { logits, tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true, reuseTape: spent, checkpoint: !process.argv.includes("--no-checkpoint") });
-  const { loss, dlogits } = crossEntropy(logits, targets, cfg.vocabSize);
+  const { tape } = await model.forward({ tokens, B, T }, { logits: positions, tape: true, headless: true, reuseTape: spent, checkpoint: !process.argv.includes("--no-checkpoint") });
+  const { nll, dh } = await headLoss(model, tape!, targets, meanCoef);
+  const loss = nll.reduce((a, l) => a + l, 0) / nll.length;
   if (Number.isNaN(firstLoss)) firstLoss = loss;
-  await backward(model, tape!, dlogits, { loraGrads });
+  await backward(model, tape!, { dh }, { loraGrads });
   spent = tape;
   opt.update(opt.cfg.lr);
   opt.zeroGrad();

@@ -236,7 +236,7 @@ test("LoRA gradients through a bf16-held model equal, bit for bit, those through
     const tokens = Int32Array.from({ length: 2 * 6 }, () => rng.int(0, 66));
     const { logits, tape } = await m.forward({ tokens, B: 2, T: 6 }, { tape: true, logits: "all" });
     const dlogits = Float32Array.from(logits, () => rng.normal());
-    await backward(m, tape!, dlogits, { loraGrads });
+    await backward(m, tape!, { dlogits }, { loraGrads });
     grads.push(loraGrads);
   }
   assert.equal(low.params.dtype, "BF16");

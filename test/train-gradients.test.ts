@@ -9,11 +9,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomModel } from "../src/model/load.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
 import { allocParams } from "../src/model/params.ts";
 import type { Transformer } from "../src/model/transformer.ts";
 import type { Tape } from "../src/model/activations.ts";
-import { backward, crossEntropy, type LoraGrad } from "../src/train/backward.ts";
+import { backward, type LoraGrad } from "../src/train/backward.ts";
+import { crossEntropy, headLoss } from "../src/train/loss.ts";
 import { Rng } from "../src/util/rng.ts";
 
 const NEOX = { model_type: "gpt_neox", vocab_size: 13, hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 12, rotary_pct: 0.5, max_position_embeddings: 64 };
@@ -46,7 +50,7 @@ async function check(config: Record<string, unknown>, withLora: boolean) {
   }
   const { dlogits, tape } = await loss(m, true);
   const grads = allocParams(m.cfg);
-  await backward(m, tape!, dlogits, { grads, loraGrads });
+  await backward(m, tape!, { dlogits }, { grads, loraGrads });
 
   const eps = 1e-2;
   const numeric = async (arr: Float32Array, i: number) => {
@@ -118,11 +122,53 @@ test("checkpointed blocks (recorded again in the backward pass) give bit for bit
       const { logits, tape } = await m.forward({ tokens: TOKENS, B: 2, T: 6, mask: MASK }, { logits: POSITIONS, tape: true, checkpoint });
       assert.equal(tape!.layers.every((t) => t === undefined), checkpoint, "a checkpointed tape keeps no block's intermediates");
       const grads = allocParams(m.cfg);
-      await backward(m, tape!, crossEntropy(logits, TARGETS, m.cfg.vocabSize).dlogits, { grads, loraGrads });
+      await backward(m, tape!, { dlogits: crossEntropy(logits, TARGETS, m.cfg.vocabSize).dlogits }, { grads, loraGrads });
       results.push([...grads.groups.flatMap((g) => [g.matrices as Float32Array, g.vectors]), ...[...loraGrads.values()].flatMap((g) => [g.A, g.B])]);
     }
     const [full, again] = results;
     full.forEach((a, i) => assert.deepEqual(new Uint32Array(again[i].buffer, again[i].byteOffset, again[i].length), new Uint32Array(a.buffer, a.byteOffset, a.length), `${config.model_type}: gradient buffer ${i}`));
     assert.ok(full.some((a) => a.some((v) => v !== 0)), "the gradients are not all zero");
   }
+});
+
+test("headLoss (logits a few rows at a time, in onnxruntime) gives crossEntropy's loss and backward's gradients from the whole logits", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "quirky-headloss-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  saveModel(randomModel(NEOX, 5, 0.3), dir, "BF16");
+  const weights = Float32Array.from([1, 3, 0.5, 2]);
+  const wsum = weights.reduce((a, w) => a + w, 0);
+  for (const held of ["f32", "bf16"]) {
+    const m = loadModel(dir, { weights: "resident" });
+    if (held === "f32") m.widenWeights();
+    const run = async (how: "whole" | "rows" | "one row") => {
+      const grads = allocParams(m.cfg);
+      const { logits, tape } = await m.forward({ tokens: TOKENS, B: 2, T: 6, mask: MASK }, { logits: POSITIONS, tape: true, headless: how !== "whole" });
+      if (how === "whole") {
+        const { loss, dlogits } = crossEntropy(logits, TARGETS, m.cfg.vocabSize, weights);
+        await backward(m, tape!, { dlogits }, { grads });
+        return { loss, grads };
+      }
+      assert.equal(logits.length, 0, "a headless forward computes no logits");
+      const coef = weights.map((w) => w / wsum);
+      const { nll, dh } = await headLoss(m, tape!, TARGETS, coef, { gradUnembed: grads.unembed, chunk: how === "one row" ? m.cfg.vocabSize : undefined });
+      await backward(m, tape!, { dh }, { grads });
+      return { loss: nll.reduce((a, l, i) => a + coef[i] * l, 0), grads };
+    };
+    const whole = await run("whole");
+    for (const how of ["rows", "one row"] as const) {
+      const got = await run(how);
+      assert.ok(Math.abs(got.loss - whole.loss) < 1e-6 * Math.max(1, whole.loss), `${held} ${how}: loss ${got.loss} vs ${whole.loss}`);
+      for (const [name, tw] of whole.grads.tensors) {
+        const a = got.grads.tensors.get(name)!.data;
+        const scale = Math.max(1e-3, ...Array.from(tw.data, Math.abs));
+        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - tw.data[i]) <= 1e-5 * scale, `${held} ${how}: ${name}[${i}] ${a[i]} vs ${tw.data[i]}`);
+      }
+    }
+    assert.ok(whole.grads.unembed.some((v) => Math.abs(v) > 1e-3), "the unembedding's gradient is not zero");
+  }
+  await assert.rejects(async () => {
+    const m = randomModel(NEOX, 5, 0.3);
+    const { tape } = await m.forward({ tokens: TOKENS, B: 2, T: 6, mask: MASK }, { logits: POSITIONS, tape: true, headless: true });
+    await headLoss(m, tape!, Int32Array.from([1, 2, 3, 13]), new Float32Array(4));
+  }, /target 13 outside the vocabulary 0..12/);
 });

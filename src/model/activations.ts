@@ -64,6 +64,10 @@ export interface Tape {
   layers: (LayerTape | undefined)[];
   /** block l's tape, recomputed (into `reuse`'s buffers when given: a tape of another block the caller is done with) */
   recompute?: (l: number, reuse?: LayerTape) => Promise<LayerTape>;
+  /** checkpointed blocks' inputs (N, C), by block, from which `recompute` records them */
+  inputs?: Map<number, Float32Array>;
+  /** a block tape's buffers with nothing in them to keep: where the first recompute records (and a later forward) */
+  scratchLayer?: LayerTape;
   lnFinal: NormTape;
   /** flat positions that got logits, and the final hidden rows there (M, C) */
   logitPositions: Int32Array;

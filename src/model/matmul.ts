@@ -80,16 +80,21 @@ function gemmSession(transA: boolean, transB: boolean, bias: boolean): Promise<o
 export async function gemm(a: Float32Array, b: Weight, M: number, K: number, N: number, opts: GemmOptions = {}): Promise<Float32Array> {
   const { transA = false, transB = false, bias } = opts;
   if (a.length < M * K || b.length < K * N) throw new Error(`gemm: operands too small for (${M}×${K})·(${K}×${N})`);
-  const bf = b instanceof Half ? b.subarray(0, K * N).upcastInto(new Float32Array(K * N)) : b;
-  const s = await gemmSession(transA, transB, bias !== undefined);
-  const out = opts.out ?? new Float32Array(M * N);
-  const feeds: Record<string, ort.Tensor> = {
-    A: new ort.Tensor("float32", a.subarray(0, M * K), transA ? [K, M] : [M, K]),
-    B: new ort.Tensor("float32", bf.subarray(0, K * N), transB ? [N, K] : [K, N]),
-  };
-  if (bias) feeds.C = new ort.Tensor("float32", bias, [N]);
-  await s.run(feeds, { Y: new ort.Tensor("float32", out.subarray(0, M * N), [M, N]) });
-  return out;
+  const wide = b instanceof Half ? borrow(K * N) : undefined; // pooled: the backward pass upcasts a weight per product
+  try {
+    const bf = b instanceof Half ? b.subarray(0, K * N).upcastInto(wide!.subarray(0, K * N)) : b;
+    const s = await gemmSession(transA, transB, bias !== undefined);
+    const out = opts.out ?? new Float32Array(M * N);
+    const feeds: Record<string, ort.Tensor> = {
+      A: new ort.Tensor("float32", a.subarray(0, M * K), transA ? [K, M] : [M, K]),
+      B: new ort.Tensor("float32", bf.subarray(0, K * N), transB ? [N, K] : [K, N]),
+    };
+    if (bias) feeds.C = new ort.Tensor("float32", bias, [N]);
+    await s.run(feeds, { Y: new ort.Tensor("float32", out.subarray(0, M * N), [M, N]) });
+    return out;
+  } finally {
+    if (wide) giveBack(wide);
+  }
 }
 
 /** Largest weight slice one product reads (values): 64 MiB of f32 scratch for a 16-bit weight. */
@@ -116,6 +121,7 @@ function borrow(n: number): Float32Array {
   return i >= 0 ? scratchPool.splice(i, 1)[0] : new Float32Array(Math.max(n, weightChunk));
 }
 function giveBack(b: Float32Array): void {
+  if (b.length > weightChunk) return; // a whole large weight (an unembedding in the backward pass): not kept
   scratchPool.push(b);
   if (scratchPool.length > 4) scratchPool.sort((a, c) => c.length - a.length).pop();
 }

@@ -83,10 +83,15 @@ export interface ForwardOptions {
    * forward's work for a tape of one block instead of all of them: what makes LoRA on large models fit)
    */
   checkpoint?: boolean;
+  /**
+   * with tape: record the final hidden rows at the logit positions but compute no logits (headLoss in
+   * train/loss.ts computes them a few rows at a time); `logits` comes back empty
+   */
+  headless?: boolean;
 }
 
 export interface ForwardOutput {
-  /** (B, T, V) for "all"; (B, V) for "last"; empty for "none" */
+  /** (B, T, V) for "all"; (B, V) for "last"; empty for "none" and for a headless tape */
   logits: Float32Array;
   cache?: KVCache;
   /** with opts.tape */
@@ -203,11 +208,17 @@ export class Transformer<W extends Weight = Weight> {
     const hook = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
 
     // x is (N,C)
-    const x0 = this.buf("x", N * C);
+    const record = opts.tape === true;
+    const checkpoint = record && opts.checkpoint === true;
+    // a spent tape's block input of this size, to take again (its pages are in memory already)
+    const spentInput = (l: number) => {
+      const b = checkpoint ? opts.reuseTape?.inputs?.get(l) : undefined;
+      return b?.length === N * C ? b : undefined;
+    };
+    const x0 = spentInput(0) ?? this.buf("x", N * C);
     embedRows(x0, tokens, params.embed, C);
     hook("hook_embed", x0);
 
-    const record = opts.tape === true;
     const layerTapes: (LayerTape | undefined)[] = [];
     const newK: Float32Array[] = [];
     const newV: Float32Array[] = [];
@@ -217,6 +228,7 @@ export class Transformer<W extends Weight = Weight> {
     let inX0 = true; // whether x is the workspace's "x" (else "xNext")
     let graphMask: ReturnType<typeof attentionMask> | undefined;
     const checkpoints = new Map<number, Float32Array>(); // block → its input, for blocks recorded again in backward
+    let scratchLayer: LayerTape | undefined;
     for (let l = 0; l < cfg.nLayers; l++) {
       await this.stream?.fetch(l);
       const layer = params.layers[l];
@@ -224,14 +236,17 @@ export class Transformer<W extends Weight = Weight> {
       if (wholeProducts(layer)) {
         // the whole block in one onnxruntime graph (block.ts), recording what the backward pass needs when taping
         graphMask ??= attentionMask(B, T, Tk, keyMask, keyPos, cfg.slidingWindow);
-        const y = this.buf(inX0 ? "xNext" : "x", N * C);
+        const y = spentInput(l + 1) ?? this.buf(inX0 ? "xNext" : "x", N * C);
         inX0 = !inX0;
-        const checkpoint = record && opts.checkpoint === true;
-        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, opts.returnCache === true, record && !checkpoint, opts.reuseTape?.layers[l]);
+        // a checkpointed block records into one scratch tape, overwritten by the next: the same graph (and onnxruntime
+        // arena) as the backward pass's recording, and nothing kept
+        const reuse = checkpoint ? (scratchLayer ?? opts.reuseTape?.scratchLayer) : opts.reuseTape?.layers[l];
+        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, opts.returnCache === true, record, reuse);
         newK.push(kv.tape?.K ?? kv.K);
         newV.push(kv.tape?.V ?? kv.V);
-        layerTapes.push(kv.tape);
-        if (checkpoint) checkpoints.set(l, x); // fresh while taping: the block's input stays as it was
+        if (checkpoint) scratchLayer = kv.tape;
+        layerTapes.push(checkpoint ? undefined : kv.tape);
+        if (checkpoint) checkpoints.set(l, x); // while taping, this forward's own buffer (fresh, or a spent tape's): it stays as it was
         x = y;
         hook(`blocks.${l}.hook_resid_post`, x);
         continue;
@@ -259,12 +274,14 @@ export class Transformer<W extends Weight = Weight> {
     const lnFinal = this.norm(h, x, params.lnFinal, N, record);
     hook("ln_final.hook_normalized", h);
 
-    const { logits, positions: logitPositions, rows: hRows } = await this.unembed(h, B, T, opts.logits ?? "last");
+    const { logits, positions: logitPositions, rows: hRows } = await this.unembed(h, B, T, opts.logits ?? "last", record && opts.headless === true);
     const out: ForwardOutput = { logits };
     if (opts.returnCache) out.cache = { B, T: Tk, k: newK, v: newV, mask: keyMask, nextPos };
     if (lnFinal) {
       out.tape = { B, T, tokens, keyMask, keyPos, rope, layers: layerTapes, lnFinal, logitPositions, hRows };
       if (checkpoints.size > 0) {
+        out.tape.inputs = checkpoints;
+        out.tape.scratchLayer = scratchLayer;
         const mask = graphMask!;
         const discard = new Float32Array(N * C);
         out.tape.recompute = async (l, reuse) => {
@@ -488,7 +505,7 @@ export class Transformer<W extends Weight = Weight> {
   }
 
   /** logits (M, V) at the asked-for flat positions, with those positions and the final hidden rows there (M, C) */
-  private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none" | Int32Array): Promise<{ logits: Float32Array; positions: Int32Array; rows: Float32Array }> {
+  private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none" | Int32Array, rowsOnly: boolean): Promise<{ logits: Float32Array; positions: Int32Array; rows: Float32Array }> {
     const { dModel: C, vocabSize: V } = this.cfg;
     const positions =
       which === "none" ? new Int32Array(0) : which === "all" ? Int32Array.from({ length: B * T }, (_, i) => i) : which === "last" ? Int32Array.from({ length: B }, (_, b) => b * T + T - 1) : which;
@@ -498,7 +515,7 @@ export class Transformer<W extends Weight = Weight> {
       if (!(positions[i] >= 0 && positions[i] < B * T)) throw new Error(`forward: logit position ${positions[i]} outside 0..${B * T - 1}`);
       rows.set(h.subarray(positions[i] * C, positions[i] * C + C), i * C);
     }
-    return { logits: M === 0 ? new Float32Array(0) : await linear(rows, this.params.unembed, M, C, V), positions, rows };
+    return { logits: M === 0 || rowsOnly ? new Float32Array(0) : await linear(rows, this.params.unembed, M, C, V), positions, rows };
   }
 }
 

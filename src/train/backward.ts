@@ -33,14 +33,38 @@ function addTo(dst: Float32Array | undefined, src: Float32Array): void {
   if (dst) addInPlace(dst, src);
 }
 
-let ones = new Float32Array(0);
-/** db += Σ over the N rows of dy (N, width), as the product 1ᵀ·dy */
-async function addColumnSums(db: Float32Array, dy: Float32Array, N: number, width: number): Promise<void> {
-  if (ones.length < N) ones = new Float32Array(N).fill(1);
-  addInPlace(db, await gemm(ones, dy, 1, N, width));
+/**
+ * The backward pass's buffers by role (llm.c's grad activations), each grown to the largest size asked and reused by
+ * every block (they share shapes): no garbage of megabytes per block for the collector. One backward pass owns one;
+ * released with it, so the forward pass and the loss reuse the memory. A buffer's contents are whatever its last
+ * user left: callers overwrite or zero it.
+ */
+class Scratch {
+  private readonly bufs = new Map<string, Float32Array>();
+  get(role: string, n: number): Float32Array {
+    let b = this.bufs.get(role);
+    if (!b || b.length < n) this.bufs.set(role, (b = new Float32Array(n)));
+    return b.subarray(0, n);
+  }
+  zeroed(role: string, n: number): Float32Array {
+    return this.get(role, n).fill(0);
+  }
 }
 
-export async function backward(model: Transformer, tape: Tape, dlogits: Float32Array, opts: BackwardOptions): Promise<void> {
+let ones = new Float32Array(0);
+/** db += Σ over the N rows of dy (N, width), as the product 1ᵀ·dy */
+async function addColumnSums(db: Float32Array, dy: Float32Array, N: number, width: number, ws: Scratch): Promise<void> {
+  if (ones.length < N) ones = new Float32Array(N).fill(1);
+  addInPlace(db, await gemm(ones, dy, 1, N, width, { out: ws.get("colsum", width) }));
+}
+
+/**
+ * What the backward pass starts from: the loss's gradient at the logits (M, V), or already at the final hidden rows
+ * (M, C) that produced them (headLoss in loss.ts, which has taken the unembedding's part).
+ */
+export type HeadGradient = { dlogits: Float32Array } | { dh: Float32Array };
+
+export async function backward(model: Transformer, tape: Tape, head: HeadGradient, opts: BackwardOptions): Promise<void> {
   const cfg = model.cfg;
   const { B, T } = tape;
   const N = B * T;
@@ -49,38 +73,49 @@ export async function backward(model: Transformer, tape: Tape, dlogits: Float32A
   const M = tape.logitPositions.length;
   const g = opts.grads;
   const lowest = opts.lowestLayer ?? 0;
+  const ws = new Scratch();
 
-  // unembedding: logits (M,V) = hRows (M,C) · Uᵀ
-  const dhRows = await gemm(dlogits, model.params.unembed, M, V, C);
-  if (g) addTo(g.unembed, await gemm(dlogits, tape.hRows, V, M, C, { transA: true }));
-  const dh = new Float32Array(N * C);
+  let dhRows: Float32Array;
+  if ("dh" in head) dhRows = head.dh;
+  else {
+    // unembedding: logits (M,V) = hRows (M,C) · Uᵀ
+    dhRows = await gemm(head.dlogits, model.params.unembed, M, V, C, { out: ws.get("dhRows", M * C) });
+    if (g) addTo(g.unembed, await gemm(head.dlogits, tape.hRows, V, M, C, { transA: true, out: ws.get("dUnembed", V * C) }));
+  }
+  if (dhRows.length !== M * C) throw new Error(`backward: the head's gradient has ${dhRows.length} values, not ${M} × ${C}`);
+  const dh = ws.zeroed("dh", N * C);
   for (let i = 0; i < M; i++) {
     const p = tape.logitPositions[i];
     for (let c = 0; c < C; c++) dh[p * C + c] += dhRows[i * C + c];
   }
-  let dx = new Float32Array(N * C);
+  // the residual stream's gradient: dx at a block's output, dIn at its input (two buffers taking turns)
+  let dx = ws.zeroed("resid0", N * C);
+  let spare = ws.get("resid1", N * C);
   normBackward(cfg, dx, g?.lnFinal, dh, tape.lnFinal, model.params.lnFinal, N);
 
-  let recomputed: LayerTape | undefined; // a checkpointed block's tape; the next one recorded again reuses its buffers
+  let recomputed = tape.scratchLayer; // a checkpointed block's tape; the next one recorded again reuses its buffers
   for (let l = cfg.nLayers - 1; l >= lowest; l--) {
     const t = tape.layers[l] ?? (recomputed = await tape.recompute!(l, recomputed));
     const gl = g?.layers[l];
     const p = model.params.layers[l];
-    const dIn = dx.slice(); // residual
+    const dIn = spare;
+    dIn.set(dx); // residual
     if (cfg.parallelResidual) {
       // x_out = x_in + attn(ln1 x_in) + mlp(ln2 x_in)
-      const dh2 = await mlpBackward(model, l, t, dx, opts);
+      const dh2 = await mlpBackward(model, l, t, dx, opts, ws);
       normBackward(cfg, dIn, gl?.ln2, dh2, t.ln2, p.ln2, N);
-      const dh1 = await attentionBackward(model, l, t, tape, dx, opts);
+      const dh1 = await attentionBackward(model, l, t, tape, dx, opts, ws);
       normBackward(cfg, dIn, gl?.ln1, dh1, t.ln1, p.ln1, N);
     } else {
       // x_mid = x_in + attn(ln1 x_in);  x_out = x_mid + mlp(ln2 x_mid)
-      const dh2 = await mlpBackward(model, l, t, dx, opts);
+      const dh2 = await mlpBackward(model, l, t, dx, opts, ws);
       normBackward(cfg, dIn, gl?.ln2, dh2, t.ln2, p.ln2, N);
-      const dMid = dIn.slice();
-      const dh1 = await attentionBackward(model, l, t, tape, dMid, opts);
+      const dMid = ws.get("dMid", N * C);
+      dMid.set(dIn);
+      const dh1 = await attentionBackward(model, l, t, tape, dMid, opts, ws);
       normBackward(cfg, dIn, gl?.ln1, dh1, t.ln1, p.ln1, N);
     }
+    spare = dx;
     dx = dIn;
   }
   // embedding: row tokens[n] of the table receives dx[n]
@@ -97,8 +132,9 @@ function normBackward(cfg: ModelConfig, dinp: Float32Array, gnorm: Norm | undefi
   else rmsnormBackward(dinp, gnorm?.w, dout, t.inp, n.w, t.rstd, N, cfg.dModel);
 }
 
-/** Backward of a group of linears computed as one product; returns dx (N, in). */
+/** Backward of a group of linears computed as one product; returns dx (N, in), in the scratch buffer `role`. */
 async function linearBackward(
+  role: string,
   parts: Linear[],
   w: Weight,
   outDim: number,
@@ -110,53 +146,56 @@ async function linearBackward(
   N: number,
   model: Transformer,
   opts: BackwardOptions,
+  ws: Scratch,
 ): Promise<Float32Array> {
-  const dx = await gemm(dy, w, N, outDim, inDim);
-  if (gw) addInPlace(gw, await gemm(dy, x, outDim, N, inDim, { transA: true }));
-  if (gb) await addColumnSums(gb, dy, N, outDim);
+  const dx = await gemm(dy, w, N, outDim, inDim, { out: ws.get(role, N * inDim) });
+  if (gw) addInPlace(gw, await gemm(dy, x, outDim, N, inDim, { transA: true, out: ws.get("dW", outDim * inDim) }));
+  if (gb) await addColumnSums(gb, dy, N, outDim, ws);
   let col = 0;
   for (const part of parts) {
     const d: LoraDelta | undefined = model.lora.get(part.name);
     const lg = opts.loraGrads?.get(part.name);
     if (d) {
-      // this part's slice of dy, (N, out_part)
-      const dyp = new Float32Array(N * part.outDim);
-      for (let r = 0; r < N; r++) dyp.set(dy.subarray(r * outDim + col, r * outDim + col + part.outDim), r * part.outDim);
-      const h = await linear(x, d.A, N, inDim, d.r); // (N, r) = x·Aᵀ
-      const dh = await gemm(dyp, d.B, N, part.outDim, d.r); // (N, r) = dy·B
+      // this part's slice of dy, (N, out_part): dy itself when the part is the whole product
+      const whole = part.outDim === outDim;
+      const dyp = whole ? dy : ws.get("lora_dy", N * part.outDim);
+      if (!whole) for (let r = 0; r < N; r++) dyp.set(dy.subarray(r * outDim + col, r * outDim + col + part.outDim), r * part.outDim);
+      const h = await linear(x, d.A, N, inDim, d.r, undefined, ws.get("lora_h", N * d.r)); // (N, r) = x·Aᵀ
+      const dh = await gemm(dyp, d.B, N, part.outDim, d.r, { out: ws.get("lora_dh", N * d.r) }); // (N, r) = dy·B
       for (let i = 0; i < dh.length; i++) dh[i] *= d.scale;
       if (lg) {
-        const gB = await gemm(dyp, h, part.outDim, N, d.r, { transA: true }); // (out, r)
+        const gB = await gemm(dyp, h, part.outDim, N, d.r, { transA: true, out: ws.get("lora_gB", part.outDim * d.r) }); // (out, r)
         for (let i = 0; i < gB.length; i++) lg.B[i] += d.scale * gB[i];
-        addInPlace(lg.A, await gemm(dh, x, d.r, N, inDim, { transA: true })); // (r, in)
+        addInPlace(lg.A, await gemm(dh, x, d.r, N, inDim, { transA: true, out: ws.get("lora_gA", d.r * inDim) })); // (r, in)
       }
-      addInPlace(dx, await gemm(dh, d.A, N, d.r, inDim)); // (N, in)
+      addInPlace(dx, await gemm(dh, d.A, N, d.r, inDim, { out: ws.get("lora_dx", N * inDim) })); // (N, in)
     }
     col += part.outDim;
   }
   return dx;
 }
 
-const fusedBackward = (f: FusedLinear, gf: FusedLinear<Float32Array> | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions) =>
-  linearBackward(f.parts, f.w, f.outDim, f.inDim, gf?.w, gf?.b, x, dy, N, model, opts);
-const plainBackward = (lin: Linear, gl: Linear<Float32Array> | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions) =>
-  linearBackward([lin], lin.w, lin.outDim, lin.inDim, gl?.w, gl?.b, x, dy, N, model, opts);
+const fusedBackward = (role: string, f: FusedLinear, gf: FusedLinear<Float32Array> | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions, ws: Scratch) =>
+  linearBackward(role, f.parts, f.w, f.outDim, f.inDim, gf?.w, gf?.b, x, dy, N, model, opts, ws);
+const plainBackward = (role: string, lin: Linear, gl: Linear<Float32Array> | undefined, x: Float32Array, dy: Float32Array, N: number, model: Transformer, opts: BackwardOptions, ws: Scratch) =>
+  linearBackward(role, [lin], lin.w, lin.outDim, lin.inDim, gl?.w, gl?.b, x, dy, N, model, opts, ws);
 
 /** dOut (N,C) of the MLP's output → gradient at its input (N,C) */
-async function mlpBackward(model: Transformer, l: number, t: LayerTape, dOut: Float32Array, opts: BackwardOptions): Promise<Float32Array> {
+async function mlpBackward(model: Transformer, l: number, t: LayerTape, dOut: Float32Array, opts: BackwardOptions, ws: Scratch): Promise<Float32Array> {
   const cfg = model.cfg;
   const N = t.ln1.rstd.length; // rows: one norm statistic each
   const p = model.params.layers[l];
   const gl = opts.grads?.layers[l];
-  const dAct = await plainBackward(p.down, gl?.down, t.act, dOut, N, model, opts);
-  const dUp = new Float32Array(t.up.length);
+  const dAct = await plainBackward("dAct", p.down, gl?.down, t.act, dOut, N, model, opts, ws);
+  // gated: dUp (N, 2F) is wider than dAct (N, F); otherwise the activation's backward runs in place
+  const dUp = cfg.gatedMlp ? ws.get("dUp", t.up.length) : dAct;
   if (cfg.gatedMlp) gatedActivationBackward(dUp, dAct, t.up, N, cfg.dFF, cfg.activation);
   else activationBackward(dUp, dAct, t.up, cfg.activation);
-  return fusedBackward(p.up, gl?.up, t.ln2.out, dUp, N, model, opts);
+  return fusedBackward("dh2", p.up, gl?.up, t.ln2.out, dUp, N, model, opts, ws);
 }
 
 /** dOut (N,C) of the attention's output → gradient at its input (N,C) */
-async function attentionBackward(model: Transformer, l: number, t: LayerTape, tape: Tape, dOut: Float32Array, opts: BackwardOptions): Promise<Float32Array> {
+async function attentionBackward(model: Transformer, l: number, t: LayerTape, tape: Tape, dOut: Float32Array, opts: BackwardOptions, ws: Scratch): Promise<Float32Array> {
   const cfg = model.cfg;
   const { B, T } = tape;
   const N = B * T;
@@ -167,9 +206,9 @@ async function attentionBackward(model: Transformer, l: number, t: LayerTape, ta
   const p = model.params.layers[l];
   const gl = opts.grads?.layers[l];
 
-  const dMerged = await plainBackward(p.o, gl?.o, t.merged, dOut, N, model, opts);
+  const dMerged = await plainBackward("dMerged", p.o, gl?.o, t.merged, dOut, N, model, opts, ws);
   // (N, H·D) → dctx (B, H, T, D) = (B·Hkv, g·T, D)
-  const dctx = new Float32Array(B * H * T * D);
+  const dctx = ws.get("dctx", B * H * T * D);
   for (let b = 0; b < B; b++)
     for (let hd = 0; hd < H; hd++)
       for (let tt = 0; tt < T; tt++) {
@@ -177,16 +216,16 @@ async function attentionBackward(model: Transformer, l: number, t: LayerTape, ta
         const dst = ((b * H + hd) * T + tt) * D;
         for (let i = 0; i < D; i++) dctx[dst + i] = dMerged[src + i];
       }
-  const dV = await bmm(t.P, dctx, B * Hkv, Tk, rows, D, false, undefined, true); // Pᵀ·dctx
-  const dS = await bmm(dctx, t.V, B * Hkv, rows, D, Tk, true); // dctx·Vᵀ
+  const dV = await bmm(t.P, dctx, B * Hkv, Tk, rows, D, false, ws.get("dV", B * Hkv * Tk * D), true); // Pᵀ·dctx
+  const dS = await bmm(dctx, t.V, B * Hkv, rows, D, Tk, true, ws.get("dS", B * Hkv * rows * Tk)); // dctx·Vᵀ
   softmaxBackward(dS, t.P, B * Hkv * rows, Tk, 1 / Math.sqrt(D));
-  const dQ = await bmm(dS, t.K, B * Hkv, rows, Tk, D); // dS·K
-  const dK = await bmm(dS, t.Q, B * Hkv, Tk, rows, D, false, undefined, true); // dSᵀ·Q
+  const dQ = await bmm(dS, t.K, B * Hkv, rows, Tk, D, false, ws.get("dQ", B * Hkv * rows * D)); // dS·K
+  const dK = await bmm(dS, t.Q, B * Hkv, Tk, rows, D, false, ws.get("dK", B * Hkv * Tk * D), true); // dSᵀ·Q
 
   // scatter into dqkv (N, W), in the forward's layout
   const layout = qkvLayout(cfg);
   const W = layout.W;
-  const dqkv = new Float32Array(N * W);
+  const dqkv = ws.get("dAct", N * W); // every entry written below; the MLP's dAct is spent by now
   for (let b = 0; b < B; b++) {
     for (let hd = 0; hd < H; hd++) {
       const qo = layout.q(hd);
@@ -210,33 +249,5 @@ async function attentionBackward(model: Transformer, l: number, t: LayerTape, ta
     }
   }
   layout.rope(ropeBackward, dqkv, tape.rope, N);
-  return fusedBackward(p.qkv, gl?.qkv, t.ln1.out, dqkv, N, model, opts);
-}
-
-/**
- * Mean cross-entropy of logits (M,V) against targets (M), each row weighted (default 1; the mean divides by
- * the weights' sum). Returns the loss and dloss/dlogits.
- */
-export function crossEntropy(logits: Float32Array, targets: Int32Array, V: number, weights?: Float32Array): { loss: number; dlogits: Float32Array } {
-  const M = targets.length;
-  const dlogits = new Float32Array(M * V);
-  let total = 0;
-  let wsum = 0;
-  for (let i = 0; i < M; i++) wsum += weights ? weights[i] : 1;
-  if (wsum === 0) return { loss: 0, dlogits };
-  const e = new Float64Array(V); // exp(logit − max) of a row, computed once
-  for (let i = 0; i < M; i++) {
-    const w = weights ? weights[i] : 1;
-    const o = i * V;
-    let max = -Infinity;
-    for (let v = 0; v < V; v++) if (logits[o + v] > max) max = logits[o + v];
-    let sum = 0;
-    for (let v = 0; v < V; v++) sum += e[v] = Math.exp(logits[o + v] - max);
-    total += w * (max + Math.log(sum) - logits[o + targets[i]]);
-    // softmax · w / wsum, minus w / wsum at the target
-    const k = w / (sum * wsum);
-    for (let v = 0; v < V; v++) dlogits[o + v] = e[v] * k;
-    dlogits[o + targets[i]] -= w / wsum;
-  }
-  return { loss: total / wsum, dlogits };
+  return fusedBackward("dh1", p.qkv, gl?.qkv, t.ln1.out, dqkv, N, model, opts, ws);
 }

@@ -5,7 +5,7 @@ import type { Transformer } from "../model/transformer.ts";
 import type { TemplatizedExample } from "../datasets/templatize.ts";
 import { auroc } from "../probes/metrics.ts";
 import { Rng } from "../util/rng.ts";
-import { crossEntropy } from "./backward.ts";
+import { crossEntropy } from "./loss.ts";
 
 /** An example ready for training: prompt tokens, the two choice tokens, and the label the loss uses. */
 export interface TrainExample {

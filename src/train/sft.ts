@@ -19,7 +19,8 @@ import { allocParams, type ModelParams } from "../model/params.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
 import type { Transformer } from "../model/transformer.ts";
 import type { Tape } from "../model/activations.ts";
-import { backward, crossEntropy, type LoraGrad } from "./backward.ts";
+import { backward, type LoraGrad } from "./backward.ts";
+import { headLoss } from "./loss.ts";
 import { AdamW, learningRate, type ParamGroup } from "./optim.ts";
 import { evaluate, makeBatch, type EvalResult, type TrainExample } from "./examples.ts";
 
@@ -204,7 +205,6 @@ export interface TrainRun {
 const spentTapes = new WeakMap<Transformer, Tape>();
 
 async function microStep(model: Transformer, trainable: Trainable, xs: TrainExample[], cfg: TrainConfig): Promise<{ ansLoss: number; auxLoss: number; tokens: number }> {
-  const V = model.cfg.vocabSize;
   const b = makeBatch(xs);
   const ans = Int32Array.from({ length: b.B }, (_, r) => r * b.T + b.T - 1);
   const aux: number[] = [];
@@ -218,19 +218,17 @@ async function microStep(model: Transformer, trainable: Trainable, xs: TrainExam
         }
   }
   const positions = Int32Array.from([...ans, ...aux]);
-  const { logits, tape } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape: true, reuseTape: spentTapes.get(model), checkpoint: cfg.checkpoint });
-  const ansCe = crossEntropy(logits.subarray(0, b.B * V), Int32Array.from(xs, (x) => x.choices[+x.label]), V);
-  const dlogits = new Float32Array(logits.length);
-  for (let i = 0; i < ansCe.dlogits.length; i++) dlogits[i] = ansCe.dlogits[i] / cfg.accumSteps;
-  let auxLoss = 0;
-  if (aux.length) {
-    const auxCe = crossEntropy(logits.subarray(b.B * V), Int32Array.from(auxTargets), V);
-    for (let i = 0; i < auxCe.dlogits.length; i++) dlogits[b.B * V + i] = (cfg.auxWeight * auxCe.dlogits[i]) / cfg.accumSteps;
-    auxLoss = auxCe.loss / cfg.accumSteps;
-  }
-  await backward(model, tape!, dlogits, { grads: trainable.grads, loraGrads: trainable.loraGrads, lowestLayer: trainable.lowestLayer });
+  const { tape } = await model.forward({ tokens: b.tokens, B: b.B, T: b.T, mask: b.mask }, { logits: positions, tape: true, headless: true, reuseTape: spentTapes.get(model), checkpoint: cfg.checkpoint });
+  // L = mean answer loss + auxWeight · mean next-token loss, over accumSteps micro-batches
+  const targets = Int32Array.from([...xs.map((x) => x.choices[+x.label]), ...auxTargets]);
+  const coef = Float32Array.from(positions, (_, i) => (i < b.B ? 1 / b.B : cfg.auxWeight / aux.length) / cfg.accumSteps);
+  const { nll, dh } = await headLoss(model, tape!, targets, coef, { gradUnembed: trainable.grads?.unembed });
+  let ansSum = 0;
+  let auxSum = 0;
+  for (let i = 0; i < nll.length; i++) (i < b.B ? (ansSum += nll[i]) : (auxSum += nll[i]));
+  await backward(model, tape!, { dh }, { grads: trainable.grads, loraGrads: trainable.loraGrads, lowestLayer: trainable.lowestLayer });
   spentTapes.set(model, tape!);
-  return { ansLoss: ansCe.loss / cfg.accumSteps, auxLoss, tokens: b.mask.reduce((a, m) => a + m, 0) };
+  return { ansLoss: ansSum / b.B / cfg.accumSteps, auxLoss: aux.length ? auxSum / aux.length / cfg.accumSteps : 0, tokens: b.mask.reduce((a, m) => a + m, 0) };
 }
 
 /** Scale the gradients so their global L2 norm is at most maxNorm; returns the norm before clipping. */
