@@ -55,10 +55,17 @@ for (const [name, lin] of linearModules(model)) {
   groups.push({ params: A, grads: g.A, decay: true }, { params: Bm, grads: g.B, decay: true });
 }
 const opt = new AdamW(groups, { lr: 1e-4 });
-const initial = new Map([...model.lora].map(([name, d]) => {
-  const lin = linearModules(model).get(name)!;
-  return [name, { A: d.A.slice(), B: d.B.slice(), shape: [lin.outDim, lin.inDim] }];
-}));
+// PyTorch starts from the same adapters: written now, so no copy of them stays in memory during the steps
+const torchDir = spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0 ? mkdtempSync(join(tmpdir(), "quirky-bench-lora-")) : undefined;
+if (torchDir) {
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, d] of model.lora) {
+    const lin = linearModules(model).get(name)!;
+    tensors.set(`${name}.lora_A`, { shape: [r, lin.inDim], data: d.A });
+    tensors.set(`${name}.lora_B`, { shape: [lin.outDim, r], data: d.B });
+  }
+  writeSafetensors(join(torchDir, "lora.safetensors"), tensors);
+}
 const tokens = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
 const targets = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
 const meanCoef = new Float32Array(B * T).fill(1 / (B * T));
@@ -84,28 +91,21 @@ times.length = 0;
 for (let i = 0; i < steps; i++) await step();
 const peak = process.resourceUsage().maxRSS * 1024 - rssBefore; // before PyTorch's files are written
 
-// PyTorch after (the steps above leave the base weights as they were; the adapters start from their snapshot)
+// PyTorch after (the steps above leave the base weights as they were; its adapters are the ones written before them)
 let torch: { seconds: number; first_loss: number; peak_rss: number } | undefined;
-if (spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0) {
-  const dir = mkdtempSync(join(tmpdir(), "quirky-bench-lora-"));
+if (torchDir) {
   try {
-    saveModel(model, dir);
-    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, { A, B: Bm, shape }] of initial) {
-      tensors.set(`${name}.lora_A`, { shape: [r, shape[1]], data: A });
-      tensors.set(`${name}.lora_B`, { shape: [shape[0], r], data: Bm });
-    }
-    writeSafetensors(join(dir, "lora.safetensors"), tensors);
-    writeFileSync(join(dir, "tokens.bin"), new Uint8Array(tokens.buffer));
-    writeFileSync(join(dir, "targets.bin"), new Uint8Array(targets.buffer));
+    saveModel(model, torchDir);
+    writeFileSync(join(torchDir, "tokens.bin"), new Uint8Array(tokens.buffer));
+    writeFileSync(join(torchDir, "targets.bin"), new Uint8Array(targets.buffer));
     const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
     const { lr, weightDecay, beta1, beta2, eps } = opt.cfg;
-    const args = [dir, B, T, steps, threads, alpha / r, lr, weightDecay, beta1, beta2, eps].map(String);
+    const args = [torchDir, B, T, steps, threads, alpha / r, lr, weightDecay, beta1, beta2, eps].map(String);
     const py = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("torch_lora.py", import.meta.url)), ...args], { encoding: "utf8" });
     if (py.status !== 0) throw new Error(`bench/torch_lora.py failed: ${py.stderr}`);
     torch = JSON.parse(py.stdout);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(torchDir, { recursive: true, force: true });
   }
 }
 

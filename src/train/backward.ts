@@ -35,11 +35,11 @@ function addTo(dst: Float32Array | undefined, src: Float32Array): void {
 
 /**
  * The backward pass's buffers by role (llm.c's grad activations), each grown to the largest size asked and reused by
- * every block (they share shapes): no garbage of megabytes per block for the collector. One backward pass owns one;
- * released with it, so the forward pass and the loss reuse the memory. A buffer's contents are whatever its last
- * user left: callers overwrite or zero it.
+ * every block (they share shapes) and every step: no garbage of megabytes per block for the collector (buffers that
+ * outlive a step would reach V8's old generation, collected only by its rare full collections, so memory would
+ * creep), and no fresh pages. A buffer's contents are whatever its last user left: callers overwrite or zero it.
  */
-class Scratch {
+export class Scratch {
   private readonly bufs = new Map<string, Float32Array>();
   get(role: string, n: number): Float32Array {
     let b = this.bufs.get(role);
@@ -49,6 +49,13 @@ class Scratch {
   zeroed(role: string, n: number): Float32Array {
     return this.get(role, n).fill(0);
   }
+}
+/** One Scratch per model: its training steps run one at a time (its forward's workspace already requires it). */
+const scratches = new WeakMap<Transformer, Scratch>();
+export function scratchOf(model: Transformer): Scratch {
+  let ws = scratches.get(model);
+  if (!ws) scratches.set(model, (ws = new Scratch()));
+  return ws;
 }
 
 let ones = new Float32Array(0);
@@ -73,7 +80,7 @@ export async function backward(model: Transformer, tape: Tape, head: HeadGradien
   const M = tape.logitPositions.length;
   const g = opts.grads;
   const lowest = opts.lowestLayer ?? 0;
-  const ws = new Scratch();
+  const ws = scratchOf(model);
 
   let dhRows: Float32Array;
   if ("dh" in head) dhRows = head.dh;

@@ -15,6 +15,7 @@ import { onnxModel } from "../model/onnx.ts";
 import { addInPlace } from "../model/layers.ts";
 import { Half } from "../model/params.ts";
 import type { Tape } from "../model/activations.ts";
+import { scratchOf } from "./backward.ts";
 import type { Transformer } from "../model/transformer.ts";
 import ort from "onnxruntime-node";
 
@@ -47,7 +48,7 @@ export function crossEntropy(logits: Float32Array, targets: Int32Array, V: numbe
 }
 
 /** Logit values headLoss holds at once, by default (8 MiB of f32; 41 rows of a 50k vocabulary). */
-const HEAD_CHUNK = 1 << 21;
+const HEAD_CHUNK = 1 << 20;
 
 export interface HeadLossOptions {
   /** add ∂L/∂U (V, C) into this gradient of the unembedding */
@@ -98,9 +99,11 @@ export async function headLoss(model: Transformer, tape: Tape, targets: Int32Arr
   const w = model.params.unembed;
   const U = w instanceof Half ? w.upcastInto(new Float32Array(V * C)) : w; // (V, C), f32 for the products
   const rows = Math.max(1, Math.min(M, Math.floor(chunk / V)));
-  const z = new Float32Array(rows * V);
-  const dz = new Float32Array(rows * V);
-  const dU = gradUnembed ? new Float32Array(V * C) : undefined;
+  // kept between steps in the model's training buffers (backward.ts): no fresh megabytes per step
+  const ws = scratchOf(model);
+  const z = ws.get("logits", rows * V);
+  const dz = ws.get("dlogits", rows * V);
+  const dU = gradUnembed ? ws.get("dW", V * C) : undefined;
   const nll = new Float32Array(M);
   const dh = new Float32Array(M * C);
   const yf = Float32Array.from(targets);
