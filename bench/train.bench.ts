@@ -7,6 +7,7 @@
  * loss at every position, AdamW settings), measured first in the same run: its tokens/s, quirky's speed relative to
  * it, and both first-step losses (they must agree). Step times are medians. Then, in its own process, a LoRA step at
  * the 410m shape next to PyTorch's (bench/train-lora.ts): tokens/s and peak memory against the base weights.
+ * PyTorch runs under the same C allocator settings as quirky (src/util/allocator.ts; they speed it up too).
  *
  *   npm run bench:train [-- --batch 128 --steps 5 --no-lora]
  */
