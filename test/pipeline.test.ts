@@ -6,7 +6,7 @@ import { writeDataset } from "../src/datasets/create.ts";
 import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import { randomModel, saveModel } from "../src/model/load.ts";
 import { parseShard, runConfig, validateRunConfig } from "../src/pipeline/run.ts";
-import { runCli, tempDir, files, TINY_NEOX as TINY } from "./helpers.ts";
+import { ROOT, runCli, tempDir, files, TINY_NEOX as TINY } from "./helpers.ts";
 
 
 
@@ -17,11 +17,11 @@ async function setup(t: { after: (fn: () => void) => void }) {
   writeCharTokenizer(join(modelDir, "tokenizer.json"));
   const data = await writeDataset(join(dir, "data"), "addition", { baseExamples: 300, maxDigits: 2, nValidation: 300, nTest: 300 });
   const cfg = (out: string) => validateRunConfig({ out, models: [{ path: modelDir }], datasets: [{ path: data.dir }], reporters: ["lr", "mean-diff", "random"], maxTrain: 48, maxTest: 32, batchSize: 16, randomSamples: 20 }, "test");
-  return { dir, modelDir, cfg };
+  return { dir, modelDir, cfg, data };
 }
 
 test("quirky run with --shard 0/2 and --shard 1/2 produces exactly the files of one unsharded run", async (t) => {
-  const { dir, cfg } = await setup(t);
+  const { dir, cfg, data } = await setup(t);
   // same folder name in both places: the report names the experiments folder
   const whole = await runConfig(cfg(join(dir, "whole", "exp")));
   assert.ok(whole.finished);
@@ -34,7 +34,14 @@ test("quirky run with --shard 0/2 and --shard 1/2 produces exactly the files of 
   const b = files(join(dir, "sharded", "exp"));
   assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
   for (const [f, bytes] of a) assert.ok(bytes.equals(b.get(f)!), `${f} differs`);
-  for (const f of ["pgr.json", "report/index.html", "tiny/addition/anomaly_lr.json", "tiny/addition/intervention_mean-diff.json", "tiny/addition/summary.json"]) assert.ok(a.has(f), f);
+  for (const f of ["pgr.json", "report/index.html", "tiny/addition/anomaly_lr.json", "tiny/addition/intervention_mean-diff.json", "tiny/addition/summary.json", "tiny/addition/run-info.json"]) assert.ok(a.has(f), f);
+  // how the results were made, for the report's header: this checkout's version, the dataset's settings, the grid's
+  const info = JSON.parse(readFileSync(join(dir, "whole", "exp", "tiny", "addition", "run-info.json"), "utf8"));
+  assert.equal(info.quirky, JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
+  assert.deepEqual(info.dataset, { name: "addition", hub_name: data.meta.hub_name, settings: data.meta.settings, counts: data.meta.counts });
+  assert.deepEqual(info.grid, { reporters: ["lr", "mean-diff", "random"], maxTrain: 48, maxTest: 32, method: "first", standardized: false, seed: 633, randomSamples: 20 });
+  const page = readFileSync(join(dir, "whole", "exp", "report", "index.html"), "utf8");
+  assert.match(page, new RegExp(`<td class="version"><code>${info.quirky.replace(/\./g, "\\.")}</code></td>`), "the header names the version that made the results");
 });
 
 test("shards from SLURM array variables; bad shard specs and configs are clear errors", () => {

@@ -18,6 +18,9 @@ import { writeSyntheticExperiments } from "../src/report/synthetic.ts";
 import { reportCommand, parseLayerwise } from "../src/cli/report.ts";
 import type { FigureDef } from "../src/report/index.ts";
 import { ROOT } from "./helpers.ts";
+import { PAPER_ANOMALY, PAPER_PGR, PAPER_TOLERANCE } from "../src/report/paper.ts";
+import { RANDOM_MEDIAN } from "../src/report/figures/layerwise.ts";
+import { FITTED_REPORTER_NAMES, REPORTERS, reporterDisplayName } from "../src/probes/reporter.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const NO_CHROMIUM = `${CHROMIUM} is missing: the browser test needs Debian's chromium; run \`bash scripts/system-deps.sh\` (as root) to install it`;
@@ -131,6 +134,181 @@ test("renders every figure, SVG, spec and data file from a synthetic experiments
   // inline SVG ids are unique in the page (clip paths of one figure must not hit another's)
   const idsInPage = [...html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]);
   assert.equal(new Set(idsInPage).size, idsInPage.length, "element ids are unique");
+});
+
+/** The cells of the row of `table` (an HTML table) whose <tr> carries `attrs`. */
+function rowCells(table: string, attrs: string): string[] {
+  const row = table.match(new RegExp(`<tr ${attrs}>([\\s\\S]*?)</tr>`));
+  assert.ok(row, `row ${attrs}`);
+  return [...row[1].matchAll(/<t[hd][^>]*>([\s\S]*?)<\/t[hd]>/g)].map((m) => decode(m[1].replace(/<[^>]+>/g, "")));
+}
+
+test("PGR and anomaly tables set the paper's numbers beside ours, a dash where it has none, and say where ours differ", async () => {
+  const { exp, out, r } = await fullReport();
+  const html = readFileSync(r.html, "utf8");
+  const pgrIn = JSON.parse(readFileSync(join(exp, "pgr.json"), "utf8")) as { transfer: string; reporter: string; overall: { pgr: number } }[];
+  // the published numbers themselves (Mallen et al. 2023), so an edit to paper.ts cannot slip through
+  assert.deepEqual(PAPER_PGR, { "AE→BH": { LogR: 0.68, "Diff-in-means": 0.69, LDA: 0.6, "LogR on contrast pairs": 0.75, CCS: 0.54, CRC: 0.54 }, "A→B": { "LogR on contrast pairs": 0.89 } });
+  assert.deepEqual(PAPER_ANOMALY, { mahalanobis: 0.95 });
+  // every published number names a method of the registry (a misspelt name would silently show a dash)
+  for (const [transfer, methods] of Object.entries(PAPER_PGR)) {
+    for (const name of Object.keys(methods)) assert.equal(Object.values(REPORTERS).filter((x) => x.paperName === name).length, 1, `${transfer}: '${name}' is one reporter's paperName`);
+  }
+  const paperOf = (transfer: string, reporter: string) => {
+    const name = (REPORTERS as Record<string, { paperName: string | null }>)[reporter].paperName;
+    return name === null ? undefined : PAPER_PGR[transfer]?.[name];
+  };
+  let shown = 0;
+  for (const group of ["AE→BH", "A→B"]) {
+    const table = html.match(new RegExp(`<table class="data pgr" data-transfer="${group}">[\\s\\S]*?</table>`))![0];
+    const head = [...table.match(/<thead>([\s\S]*?)<\/thead>/)![1].matchAll(/<th[^>]*>([^<]*)<\/th>/g)].map((m) => m[1]);
+    assert.deepEqual(head.slice(-3), ["overall", "paper", "ours vs paper"]);
+    const verdicts = decode(html.match(new RegExp(`<p class="paper-diff" data-transfer="${group}">([^<]*)</p>`))![1]);
+    for (const p of pgrIn.filter((x) => x.transfer === group || (group === "AE→BH" && x.transfer === "all→BH"))) {
+      const cells = rowCells(table, `data-reporter="${p.reporter}" data-transfer="${p.transfer}"`);
+      const [paperCell, vs] = cells.slice(-2);
+      const paper = paperOf(p.transfer, p.reporter);
+      if (paper === undefined) {
+        assert.equal(paperCell, "—", `${p.transfer} ${p.reporter}: no published number, a dash`);
+        assert.equal(vs, "—");
+        continue;
+      }
+      shown++;
+      assert.equal(paperCell, paper.toFixed(2), `${p.transfer} ${p.reporter}: the paper's PGR`);
+      const gap = p.overall.pgr - paper;
+      const name = cells[0];
+      if (Math.abs(gap) <= PAPER_TOLERANCE) {
+        assert.equal(vs, `within ${PAPER_TOLERANCE}`);
+        assert.match(verdicts, new RegExp(`Within ${PAPER_TOLERANCE} of the paper's: [^.]*${name.replace(/[()]/g, "\\$&")}`));
+      } else {
+        assert.equal(vs, `${gap > 0 ? "higher" : "lower"} by ${Math.abs(gap).toFixed(2)}`, `${p.reporter}: ours ${p.overall.pgr}, paper ${paper}`);
+        assert.ok(verdicts.includes(`${name}: ours ${p.overall.pgr.toFixed(2).replace(/^-/, "−")}, paper ${paper.toFixed(2)} (${gap > 0 ? "higher" : "lower"})`), verdicts);
+      }
+    }
+  }
+  assert.equal(shown, 7, "six AE→BH numbers and one A→B number published");
+  // the explicit dashes: CCS fitted on all examples, Diff-in-means on pairs, LogR A→B
+  for (const [table, attrs] of [["AE→BH", 'data-reporter="ccs" data-transfer="all→BH"'], ["AE→BH", 'data-reporter="mean-diff-on-pair" data-transfer="AE→BH"'], ["A→B", 'data-reporter="lr" data-transfer="A→B"']]) {
+    const t = html.match(new RegExp(`<table class="data pgr" data-transfer="${table}">[\\s\\S]*?</table>`))![0];
+    assert.equal(rowCells(t, attrs).at(-2), "—", attrs);
+  }
+  // the numbers file carries the paper's PGR on the overall rows (empty elsewhere)
+  const rows = JSON.parse(readFileSync(join(out, "data", "pgr.json"), "utf8")) as { transfer: string; reporter: string; dataset: string; paper_pgr: number | null }[];
+  for (const row of rows) assert.equal(row.paper_pgr, row.dataset === "overall" ? (paperOf(row.transfer, row.reporter) ?? null) : null, `${row.transfer} ${row.reporter} ${row.dataset}`);
+
+  // anomaly detection: the paper's Mahalanobis average under that column, dashes under the others
+  for (const table of html.match(/<table class="data anomaly"[\s\S]*?<\/table>/g)!) {
+    const detectors = [...table.match(/<thead>([\s\S]*?)<\/thead>/)![1].matchAll(/<th scope="col">([^<]*)<\/th>/g)].map((m) => m[1]).filter((c) => c !== "model" && c !== "dataset");
+    const cells = rowCells(table, 'class="paper"');
+    const paperRow = cells.slice(cells.findIndex((c) => c.startsWith("paper (")) + 1);
+    assert.equal(paperRow.length, detectors.length);
+    detectors.forEach((d, i) => assert.equal(paperRow[i], d === "mahalanobis" ? PAPER_ANOMALY.mahalanobis.toFixed(3) : "—", d));
+  }
+  assert.match(decode(html), /<p class="paper-diff" data-reporter="lr">mahalanobis: our mean 0\.\d{3} is (within 0\.05 of|higher than|lower than) the paper's 0\.950/);
+});
+
+test("the model's own output AUROCs, per model and dataset, as the summaries record them", async () => {
+  const { exp, out, r } = await fullReport();
+  const html = readFileSync(r.html, "utf8");
+  const table = html.match(/<table class="data lm-output">[\s\S]*?<\/table>/)![0];
+  const rows = JSON.parse(readFileSync(join(out, "data", "lm_output.json"), "utf8")) as Record<string, string | number>[];
+  assert.equal(rows.length, MODELS.length * DATASETS.length);
+  for (const model of MODELS) {
+    for (const dataset of DATASETS) {
+      const summary = JSON.parse(readFileSync(join(exp, model, dataset, "summary.json"), "utf8")) as { train: string; test: string; lm: Record<string, Record<string, number>> }[];
+      const onA = summary.find((t) => t.train === "A" && t.test === "A")!.lm;
+      const onB = summary.find((t) => t.train === "B" && t.test === "B")!.lm;
+      const want = [onA.label.all, onB.label.all, onB.alice.disagree];
+      const row = rows.find((x) => x.model === model && x.dataset === dataset)!;
+      assert.deepEqual([row.alice_vs_alice, row.bob_vs_bob, row.bob_disagree_vs_alice], want);
+      const cells = table.match(new RegExp(`<tr><td>${model}</td><th scope="row">${dataset}</th>([\\s\\S]*?)</tr>`))![1];
+      assert.deepEqual([...cells.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]), want.map((x) => x.toFixed(3)));
+      // the story the table tells: the output follows each character, so it misses the truth on Bob's disagreements
+      assert.ok(want[0] > 0.5 && want[1] > 0.5 && want[2] < 0.5);
+    }
+  }
+  assert.ok(table.includes("<th scope=\"col\">Bob&#39;s disagreements vs Alice&#39;s labels</th>"), "column titles, escaped");
+});
+
+test("layerwise figures hold every reporter's curves behind a menu and the random-direction median per layer", async () => {
+  const { exp, out, r } = await fullReport();
+  for (const model of MODELS) {
+    const aeBh = r.figures.find((f) => f.id === `layerwise_${model}_lr_AE-BH_disagree`)!;
+    const spec = aeBh.spec as { params: { name: string; value: string; bind: { input: string; options: string[] } }[]; data: { values: Record<string, unknown>[] } };
+    // a menu of every fitted reporter (the synthetic folder has them all), LogR first in the static image
+    const labels = FITTED_REPORTER_NAMES.map(reporterDisplayName);
+    assert.deepEqual(spec.params[0].bind.options, labels);
+    assert.equal(spec.params[0].bind.input, "select");
+    assert.equal(spec.params[0].value, "LogR");
+    assert.match(aeBh.caption, /the static image shows LogR, the menu under the interactive figure picks any of/);
+    const values = spec.data.values;
+    for (const dataset of DATASETS) {
+      const summary = JSON.parse(readFileSync(join(exp, model, dataset, "summary.json"), "utf8")) as { reporter: string; train: string; test: string; curves: { alice: { disagree: number[] } } }[];
+      for (const reporter of FITTED_REPORTER_NAMES) {
+        const curve = summary.find((t) => t.reporter === reporter && t.train === "AE" && t.test === "BH")!.curves.alice.disagree;
+        const drawn = values.filter((v) => v.series === "probe" && v.dataset === dataset && v.reporter === reporter && v.against === "Alice's labels").map((v) => v.auroc);
+        assert.deepEqual(drawn, curve, `${model} ${dataset} ${reporter}: its curve is in the figure`);
+      }
+      // the random median: q = 0.5 of the baseline's disagree subset, at every layer
+      const random = JSON.parse(readFileSync(join(exp, model, dataset, "BH", "test", "AE_random_aucs_against_alice.json"), "utf8")) as { layers: { subsets: { disagree: { quantiles: { q: number; auroc: number }[] } } }[] };
+      const medians = random.layers.map((l) => l.subsets.disagree.quantiles.find((q) => q.q === 0.5)!.auroc);
+      assert.deepEqual(values.filter((v) => v.series === RANDOM_MEDIAN && v.dataset === dataset).map((v) => v.auroc), medians);
+    }
+    const svg = readFileSync(join(out, `${aeBh.id}.svg`), "utf8");
+    assert.ok(textsIn(svg, "role-legend-label").includes(RANDOM_MEDIAN), "the static SVG's legend names the random median");
+    assert.match(svg, /random_median_marks/);
+    // A→B has no random baseline in the grid: no such line, and the caption says so
+    const ab = r.figures.find((f) => f.id === `layerwise_${model}_lr_A-B_disagree`)!;
+    assert.ok(!(ab.spec as { data: { values: Record<string, unknown>[] } }).data.values.some((v) => v.series === RANDOM_MEDIAN));
+    assert.match(ab.caption, /no random-direction baseline for A→B/);
+  }
+  // the numbers file: every reporter, and the median beside the Alice rows that have one
+  const rows = JSON.parse(readFileSync(join(out, "data", "layerwise.json"), "utf8")) as { reporter: string; test: string; against: string; random_median: number | null }[];
+  assert.deepEqual([...new Set(rows.map((x) => x.reporter))].sort(), [...FITTED_REPORTER_NAMES].sort());
+  assert.ok(rows.filter((x) => x.test === "BH" && x.against === "alice").every((x) => typeof x.random_median === "number"));
+  assert.ok(rows.filter((x) => x.test === "B" || x.against === "bob").every((x) => x.random_median === null));
+});
+
+test("the header says how the results were made, from the states' meta.json and run-info.json, escaped", async () => {
+  const { exp, r } = await fullReport();
+  const html = readFileSync(r.html, "utf8");
+  const table = html.match(/<table class="data provenance">[\s\S]*?<\/table>/)![0];
+  assert.ok(html.indexOf('<section id="how-made"') < html.indexOf("<nav>"), "the header comes before the sections");
+  for (const model of MODELS) {
+    for (const dataset of DATASETS) {
+      const row = decode(table.match(new RegExp(`<tr data-model="${model}" data-dataset="${dataset}">([\\s\\S]*?)</tr>`))![1].replace(/<br>/g, " | ").replace(/<[^>]+>/g, ""));
+      const info = JSON.parse(readFileSync(join(exp, model, dataset, "run-info.json"), "utf8"));
+      const meta = JSON.parse(readFileSync(join(exp, model, dataset, "AE", "validation", "meta.json"), "utf8"));
+      const test = JSON.parse(readFileSync(join(exp, model, dataset, "BH", "test", "meta.json"), "utf8"));
+      assert.ok(row.includes(meta.model) && row.includes(`adapter ${meta.adapter}`), row);
+      assert.ok(row.includes(meta.provenance.inputs.model.slice(0, 12)), "the model files' fingerprint");
+      assert.ok(row.includes(`${meta.layers} layers × ${meta.d}`));
+      for (const [k, v] of Object.entries(info.dataset.settings)) assert.ok(row.includes(`${k.replace(/_/g, " ")} ${v}`), `dataset setting ${k}: ${row}`);
+      for (const [k, v] of Object.entries(info.dataset.counts)) assert.ok(row.includes(`${k} ${v}`), `rows in ${k}`);
+      const aeTest = JSON.parse(readFileSync(join(exp, model, dataset, "AE", "test", "meta.json"), "utf8"));
+      assert.ok(row.includes(`AE ${meta.n} / ${aeTest.n}`), row);
+      assert.ok(row.includes(`BH — / ${test.n}`), "BH is only tested on: a dash for its fit rows");
+      assert.ok(row.includes(`templates ${meta.settings.method}`) && row.includes(`example seed ${meta.settings.seed}`));
+      assert.ok(row.includes(`${info.grid.randomSamples} random directions`) && row.includes(`probe and detector seed ${info.grid.seed}`));
+      assert.ok(row.endsWith(info.quirky), "the version that made the results");
+    }
+  }
+  // text from the results folder is escaped
+  const exp2 = join(scratch, "exp-escape");
+  writeSyntheticExperiments(exp2, { models: ["m"], datasets: ["addition"], layers: 3, parts: { pgr: false, random: false, anomaly: false, intervention: false } });
+  const infoPath = join(exp2, "m", "addition", "run-info.json");
+  const info = JSON.parse(readFileSync(infoPath, "utf8"));
+  info.dataset.settings.source = "<script>alert(1)</script>&\"x\"";
+  info.quirky = "<b>1</b>";
+  writeFileSync(infoPath, JSON.stringify(info));
+  const page = readFileSync((await renderReport(exp2, join(scratch, "escape-report"))).html, "utf8");
+  assert.ok(!page.includes("<script>alert(1)") && !page.includes("<b>1</b>"));
+  assert.ok(page.includes("source &lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;x&quot;") && page.includes("<code>&lt;b&gt;1&lt;/b&gt;</code>"));
+  // without run-info.json, what is not recorded is said as such
+  rmSync(infoPath);
+  const bare = readFileSync((await renderReport(exp2, join(scratch, "escape-report"))).html, "utf8");
+  assert.match(bare, /settings and split sizes <span class="missing">not recorded<\/span>/);
+  assert.match(bare, /<td class="version"><span class="missing">not recorded<\/span><\/td>/);
 });
 
 test("a report written inside its experiments folder is not read back as results, so rendering again works", async () => {
@@ -324,6 +502,37 @@ test("the page in headless Chromium: no errors, no network, every figure present
     await page.waitForFunction(() => document.querySelectorAll("#fig-transfer_eil .live .bars_marks path[opacity='0.12']").length > 0, undefined, { timeout: 5000 });
     const fadedAfter = await page.locator("#fig-transfer_eil .live .bars_marks path[opacity='0.12']").count();
     assert.ok(fadedBefore === 0 && fadedAfter > 0, `legend click highlights one method (${fadedBefore} → ${fadedAfter} faded bars)`);
+    // the layerwise menu: every reporter listed; picking one redraws the probe curves with its numbers
+    const lwId = `layerwise_${MODELS[0]}_lr_AE-BH_disagree`;
+    const menu = page.locator(`#fig-${lwId} .live select`);
+    assert.equal(await menu.count(), 1, "one reporter menu under the layerwise figure");
+    assert.deepEqual(await menu.locator("option").allTextContents(), FITTED_REPORTER_NAMES.map(reporterDisplayName));
+    assert.equal(await menu.inputValue(), "LogR");
+    // a string, not a function: tsx would wrap named inner functions in a helper the page does not have
+    const probeData = () =>
+      page.evaluate(`(async () => {
+        const view = window.quirkyViews[${JSON.stringify(lwId)}];
+        await view.runAsync();
+        // the data of every drawn probe point (method and AUROC), from vega's scenegraph
+        const out = [];
+        const stack = [view.scenegraph().root];
+        while (stack.length) {
+          const node = stack.pop();
+          for (const item of node.items || []) {
+            // (group items of the facets carry a datum too, without a method)
+            if (item.datum && item.datum.series === "probe" && item.datum.method) out.push(item.datum.method + ":" + item.datum.auroc);
+            stack.push(item);
+          }
+        }
+        return { pick: view.signal("method_pick"), points: [...new Set(out)] };
+      })()`) as Promise<{ pick: string; points: string[] }>;
+    const before = await probeData();
+    assert.equal(before.pick, "LogR");
+    assert.ok(before.points.length > 0 && before.points.every((p) => p.startsWith("LogR:")), [...new Set(before.points.map((p) => p.split(":")[0]))].join(" "));
+    await menu.selectOption("CCS");
+    const after = await probeData();
+    assert.equal(after.pick, "CCS");
+    assert.ok(after.points.length > 0 && after.points.every((p) => p.startsWith("CCS:")), [...new Set(after.points.map((p) => p.split(":")[0]))].join(" "));
     assert.deepEqual(requests, [], "the page made no network requests");
     assert.deepEqual(errors, [], "no console errors, page errors or failed requests");
     t.diagnostic(`browser: ${(performance.now() - t0).toFixed(0)} ms (launch, load, checks, screenshot ${shot})`);

@@ -11,7 +11,9 @@ import { earliestInformativeLayer, pgr, pgrTable } from "../src/analysis/eil.ts"
 import { anomalyFromRoot } from "../src/analysis/anomaly.ts";
 import { pgrTables, summarizeRoot } from "../src/analysis/summary.ts";
 import { readTransferMetrics, runTransfer, testDirOf, trainDirOf } from "../src/analysis/transfer.ts";
-import { writeStates } from "../src/extract/states.ts";
+import { readLayer, readStatesMeta, writeStates } from "../src/extract/states.ts";
+import { evalRandomBaseline } from "../src/probes/random-baseline.ts";
+import { DEFAULTS } from "../src/defaults.ts";
 import { Rng } from "../src/util/rng.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -96,6 +98,20 @@ test("the standard grid runs for every reporter; EIL, summaries and PGR tables c
   assert.ok(existsSync(join(testDirOf(root, "BH"), "AE_random_aucs_against_alice.json")));
   const random = JSON.parse(readFileSync(join(testDirOf(root, "BH"), "AE_random_aucs_against_alice.json"), "utf8"));
   assert.equal(random.layers.length, L);
+  // per subset: the same directions (seed + layer, signs fixed on AE) scored on BH's agree / disagree rows only
+  const bhMeta = readStatesMeta(testDirOf(root, "BH"));
+  const aeY = Uint8Array.from(readStatesMeta(trainDirOf(root, "AE")).alice_labels);
+  for (const subset of ["agree", "disagree"] as const) {
+    const rows = bhMeta.alice_labels.flatMap((a, i) => ((a === bhMeta.bob_labels[i]) === (subset === "agree") ? [i] : []));
+    assert.ok(rows.length > 20, `${subset}: BH has such rows`);
+    for (let l = 0; l < L; l++) {
+      const x = readLayer(testDirOf(root, "BH"), "hiddens", l);
+      const sub = new Float32Array(rows.length * D);
+      rows.forEach((r, i) => sub.set(x.data.subarray(r * D, (r + 1) * D), i * D));
+      const want = await evalRandomBaseline(readLayer(trainDirOf(root, "AE"), "hiddens", l), aeY, { data: sub, rows: rows.length, cols: D }, Uint8Array.from(rows, (r) => bhMeta.alice_labels[r]), { numSamples: 50, seed: DEFAULTS.seed + l });
+      assert.deepEqual(random.layers[l].subsets[subset], JSON.parse(JSON.stringify(want)), `${subset}, layer ${l}`);
+    }
+  }
   const summary = summarizeRoot(root);
   const aeBh = summary.find((s) => s.reporter === "lr" && s.train === "AE" && s.test === "BH")!;
   assert.equal(aeBh.eil, 1, "the earliest informative layer is the first planted one");

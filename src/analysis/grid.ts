@@ -18,6 +18,7 @@ import type { Provenance } from "../util/provenance.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
 import { REPORTER_NAMES, REPORTERS, type ReporterName } from "../probes/reporter.ts";
+import { writeRunInfo } from "./run-info.ts";
 import { runTransfer, testDirOf, trainDirOf, transferDone, type TransferOptions, type TransferSpec } from "./transfer.ts";
 
 /** The standard grid for the given reporters. */
@@ -149,10 +150,11 @@ export function reporterDone(opts: GridOptions, plan: PlannedExtraction[], repor
   return fresh && specs.every((spec) => transferDone(opts.root, spec, transferOptions(opts)));
 }
 
-/** The grid for one (model, dataset): extractions, then every transfer of the reporters. */
+/** The grid for one (model, dataset): extractions, then every transfer of the reporters, then run-info.json. */
 export async function runGrid(opts: GridOptions, shard = { index: 0, count: 1 }): Promise<{ specs: TransferSpec[] }> {
   const specs = standardGrid(opts.reporters);
   await extractForGrid(opts, await planExtractions(opts), shard);
   for (const spec of specs) await runTransfer(opts.root, spec, transferOptions(opts));
+  writeRunInfo(opts);
   return { specs };
 }

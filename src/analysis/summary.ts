@@ -56,6 +56,29 @@ export function summarizeRoot(root: string): TransferSummary[] {
   return out;
 }
 
+/** The model's own output as a classifier: AUROC of its log-odds on the prompts of each character. */
+export interface LmOutputAurocs {
+  /** Alice's prompts (test split of A) against Alice's labels */
+  aliceVsAlice: number;
+  /** Bob's prompts (test split of B) against Bob's labels */
+  bobVsBob: number;
+  /** Bob's prompts where Alice and Bob disagree, against Alice's labels (the truth) */
+  bobDisagreeVsAlice: number;
+}
+
+/**
+ * The LM-output AUROCs of one (model, dataset), from its summaries: every transfer tested on a distribution
+ * records the same `lm` metrics (they depend on the test states only), so any transfer tested on A or B will do.
+ * NaN where no transfer was tested there.
+ */
+export function lmOutputAurocs(transfers: TransferSummary[]): LmOutputAurocs {
+  const lm = (test: string) => transfers.find((t) => t.test === test)?.lm;
+  const a = lm("A");
+  const b = lm("B");
+  const n = (v: unknown) => (typeof v === "number" ? v : NaN); // JSON writes NaN as null
+  return { aliceVsAlice: n(a?.label.all), bobVsBob: n(b?.label.all), bobDisagreeVsAlice: n(b?.alice.disagree) };
+}
+
 /** (model, dataset) roots under an experiments folder: EXP/<model>/<dataset>/ */
 export function experimentRoots(expDir: string): { model: string; dataset: string; root: string }[] {
   if (!existsSync(expDir)) throw new Error(`${expDir}: no such folder`);

@@ -7,7 +7,8 @@
  *       <train>_<reporter>[_against_<col>]_log_odds.safetensors   [L, n] probe log-odds
  *       <train>_<reporter>[_against_<col>]_metrics.json           per layer (and for the LM's own output): AUROC
  *                                                    against label / alice / bob on all / agree / disagree examples
- *       <train>_random_aucs_against_<col>.json        for the random baseline
+ *       <train>_random_aucs_against_<col>.json        for the random baseline: per layer, mean and quantiles on
+ *                                                    all test examples, and under `subsets` on agree / disagree
  *   (`_against_<col>` only when fitted against alice's or bob's labels instead of each context's own.)
  *
  * Every output records its provenance (the states' fingerprints and the settings it was computed with) and is
@@ -21,7 +22,8 @@ import { provenance, reuseCached, type Provenance } from "../util/provenance.ts"
 import { readSafetensorsHeader, writeSafetensors } from "../model/safetensors.ts";
 import { readLayer, readLmLogOdds, readStatesMeta, type StatesMeta } from "../extract/states.ts";
 import { evalRandomBaseline, fitReporter, reporterFromJSON, usesPairs, type Reporter, type ReporterName } from "../probes/index.ts";
-import { metricTable, type LabelColumn, type MetricTable } from "./metrics.ts";
+import { metricTable, subsetMask, type LabelColumn, type MetricTable } from "./metrics.ts";
+import type { RandomBaselineResult } from "../probes/random-baseline.ts";
 
 export interface TransferSpec {
   reporter: ReporterName;
@@ -61,6 +63,14 @@ export const reportersFile = (reporter: string, col: LabelColumn) => `${reporter
 
 function labelsOf(meta: StatesMeta, col: LabelColumn): Uint8Array {
   return Uint8Array.from(col === "label" ? meta.labels : col === "alice" ? meta.alice_labels : meta.bob_labels);
+}
+
+/**
+ * One layer of `<train>_random_aucs_against_<col>.json`: mean and quantiles on every test example, and the same on
+ * the agree / disagree subsets (absent in files from before quirky recorded them).
+ */
+export interface RandomBaselineLayer extends RandomBaselineResult {
+  subsets?: Partial<Record<"agree" | "disagree", RandomBaselineResult>>;
 }
 
 /** Throws `<what>, row <r> (value <v>)` at the first non-finite value of a (rows, cols) array. */
@@ -174,14 +184,19 @@ export async function runTransfer(root: string, spec: TransferSpec, opts: Transf
       const testDir = testDirOf(root, test);
       const testMeta = readStatesMeta(testDir);
       const testY = labelsOf(testMeta, spec.labelCol);
-      const perLayer = [];
+      const testLabels = { label: testMeta.labels, alice: testMeta.alice_labels, bob: testMeta.bob_labels };
+      const perLayer: RandomBaselineLayer[] = [];
       for (let l = 0; l < trainMeta.layers; l++) {
         opts.onProgress?.(`random ${spec.train}→${test} layer ${l + 1}/${trainMeta.layers}`);
         const xtr = readLayer(trainDir, "hiddens", l);
         const xte = readLayer(testDir, "hiddens", l);
         checkFinite(xtr.data, xtr.cols, `${trainDir}: non-finite activation at layer ${l}`);
         checkFinite(xte.data, xte.cols, `${testDir}: non-finite activation at layer ${l}`);
-        perLayer.push(await evalRandomBaseline(xtr, trainY, xte, testY, { numSamples: opts.randomSamples ?? DEFAULTS.randomSamples, seed: seed + l }));
+        // the same directions scored on the agree / disagree rows too, so the report can set the median beside probe
+        // curves on those subsets
+        const rowsOf = (subset: "agree" | "disagree") => subsetMask(testLabels, subset).flatMap((keep, i) => (keep ? [i] : []));
+        const subsets = { agree: rowsOf("agree"), disagree: rowsOf("disagree") };
+        perLayer.push(await evalRandomBaseline(xtr, trainY, xte, testY, { numSamples: opts.randomSamples ?? DEFAULTS.randomSamples, seed: seed + l, subsets }));
       }
       writeFileAtomic(files[0].path, JSON.stringify({ train: spec.train, test, labelCol: spec.labelCol, layers: perLayer, provenance: files[0].wanted }));
     }

@@ -23,7 +23,7 @@ export function reportCommand(): Command {
     )
     .argument("<results_dir>", "experiments folder: <model>/<dataset>/summary.json from 'quirky grid' / 'quirky tables', pgr.json, anomaly_*.json, intervention_*.json")
     .requiredOption("--out <dir>", "output folder (index.html, <figure>.svg, specs/, data/)")
-    .option("--layerwise <list>", "layerwise curves to draw, as reporter:TRAIN→TEST:subset, comma-separated", parseLayerwise)
+    .option("--layerwise <list>", "layerwise figures to draw, as reporter:TRAIN→TEST:subset, comma-separated (each holds every reporter's curves; the one named is shown in the static SVG)", parseLayerwise)
     .option("--quiet", "print only the page's path")
     .action(async (dir: string, o: { out: string; layerwise?: LayerwiseConfig[]; quiet?: boolean }) => {
       const r = await renderReport(dir, o.out, { layerwise: o.layerwise });

@@ -27,6 +27,7 @@ import { extractForGrid, planExtractions, reporterDone, standardGrid, transferOp
 import { runIntervention } from "../analysis/intervene.ts";
 import { experimentRoots, writeTables } from "../analysis/summary.ts";
 import { runTransfer } from "../analysis/transfer.ts";
+import { writeRunInfo } from "../analysis/run-info.ts";
 import { REPORTER_NAMES, REPORTERS, type ReporterName } from "../probes/reporter.ts";
 import { renderReport } from "../report/index.ts";
 
@@ -334,8 +335,9 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   return { units: units.length, mine: mine.length, finished: true };
 }
 
-/** Anomaly detection and interventions of one finished (model, dataset). */
+/** Anomaly detection and interventions of one finished (model, dataset), and its run-info.json for the report. */
 async function finishRoot(cfg: RunConfig, g: GridOptions, log: (m: string) => void, force?: boolean): Promise<void> {
+  writeRunInfo(g);
   if (cfg.anomaly !== false) {
     const a = cfg.anomaly ?? { reporter: "lr" };
     anomalyFromRoot(g.root, a.reporter, a.detectors, { seed: cfg.seed ?? DEFAULTS.seed, bootstrap: a.bootstrap, force });

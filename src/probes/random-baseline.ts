@@ -7,6 +7,7 @@
  *   a_k = metric_test(s_k · X_test z_k)                     (metric = AUROC, or accuracy with one class)
  *   report mean_k a_k and the quantiles of {a_k} at p = 2⁻¹⁶, 2⁻¹⁵, …, 2⁻², ½, 1 − 2⁻², …, 1 − 2⁻¹⁶
  *   (linear interpolation between order statistics, as torch.quantile).
+ * With `subsets`, the same directions and signs are scored again on each given set of test rows.
  */
 import { Rng } from "../util/rng.ts";
 import { gemm64 } from "../linalg/gemm64.ts";
@@ -17,11 +18,24 @@ export interface RandomBaselineOptions {
   /** number of random directions (default 1000) */
   numSamples?: number;
   seed?: number;
+  /** named sets of test rows (indices) to score the same directions on as well, e.g. agree / disagree */
+  subsets?: Record<string, number[]>;
 }
 
 export interface RandomBaselineResult {
   mean: number;
   quantiles: { q: number; auroc: number }[];
+  /** per named subset of opts.subsets with at least one row */
+  subsets?: Record<string, RandomBaselineResult>;
+}
+
+/** Mean and quantiles of the directions' metrics. */
+function summarize(metrics: Float64Array): RandomBaselineResult {
+  let mean = 0;
+  for (const a of metrics) mean += a;
+  mean /= metrics.length;
+  const sorted = metrics.slice().sort();
+  return { mean, quantiles: randomBaselineLevels().map((q) => ({ q, auroc: quantileSorted(sorted, q) })) };
 }
 
 /** The reference's quantile levels: 2^-16 … 2^-2, 0.5, 1 − 2^-2 … 1 − 2^-16 (31 levels). */
@@ -74,9 +88,20 @@ export async function evalRandomBaseline(
     if (sign[k] < 0) for (let i = 0; i < row.length; i++) row[i] = -row[i];
     aurocs[k] = score(row, testY, testKind);
   }
-  let mean = 0;
-  for (const a of aurocs) mean += a;
-  mean /= S;
-  const sorted = aurocs.slice().sort();
-  return { mean, quantiles: randomBaselineLevels().map((q) => ({ q, auroc: quantileSorted(sorted, q) })) };
+  const result = summarize(aurocs);
+  for (const [name, rows] of Object.entries(opts.subsets ?? {})) {
+    if (rows.length === 0) continue;
+    for (const i of rows) if (!(Number.isInteger(i) && i >= 0 && i < testX.rows)) throw new Error(`random: subset ${name} has row ${i}, outside 0..${testX.rows - 1}`);
+    const y = Uint8Array.from(rows, (i) => testY[i]);
+    const kind = metricKind(y);
+    const picked = new Float64Array(rows.length);
+    const metrics = new Float64Array(S);
+    for (let k = 0; k < S; k++) {
+      const row = testScores.subarray(k * testX.rows, (k + 1) * testX.rows); // signs already applied
+      rows.forEach((r, i) => (picked[i] = row[r]));
+      metrics[k] = score(picked, y, kind);
+    }
+    (result.subsets ??= {})[name] = summarize(metrics);
+  }
+  return result;
 }

@@ -24,18 +24,20 @@ export interface ReporterInfo {
   steerable: boolean;
   /** unsupervised in the paper (CCS, CRC): the standard grid also fits it on all examples against Alice's labels */
   unsupervised: boolean;
+  /** the method's name in the paper's tables (src/report/paper.ts is keyed by it); null where the paper reports none */
+  paperName: string | null;
 }
 
 /** Every reporter, in the order of the standard grid, tables and figures. */
 export const REPORTERS = {
-  lr: { display: "LogR", fitted: true, pairs: false, steerable: true, unsupervised: false },
-  "mean-diff": { display: "Diff-in-means", fitted: true, pairs: false, steerable: true, unsupervised: false },
-  lda: { display: "LDA", fitted: true, pairs: false, steerable: true, unsupervised: false },
-  "lr-on-pair": { display: "LogR on pairs", fitted: true, pairs: true, steerable: false, unsupervised: false },
-  "mean-diff-on-pair": { display: "Diff-in-means on pairs", fitted: true, pairs: true, steerable: false, unsupervised: false },
-  ccs: { display: "CCS", fitted: true, pairs: true, steerable: false, unsupervised: true },
-  crc: { display: "CRC", fitted: true, pairs: true, steerable: false, unsupervised: true },
-  random: { display: "Random directions", fitted: false, pairs: false, steerable: false, unsupervised: false },
+  lr: { display: "LogR", fitted: true, pairs: false, steerable: true, unsupervised: false, paperName: "LogR" },
+  "mean-diff": { display: "Diff-in-means", fitted: true, pairs: false, steerable: true, unsupervised: false, paperName: "Diff-in-means" },
+  lda: { display: "LDA", fitted: true, pairs: false, steerable: true, unsupervised: false, paperName: "LDA" },
+  "lr-on-pair": { display: "LogR on pairs", fitted: true, pairs: true, steerable: false, unsupervised: false, paperName: "LogR on contrast pairs" },
+  "mean-diff-on-pair": { display: "Diff-in-means on pairs", fitted: true, pairs: true, steerable: false, unsupervised: false, paperName: null },
+  ccs: { display: "CCS", fitted: true, pairs: true, steerable: false, unsupervised: true, paperName: "CCS" },
+  crc: { display: "CRC", fitted: true, pairs: true, steerable: false, unsupervised: true, paperName: "CRC" },
+  random: { display: "Random directions", fitted: false, pairs: false, steerable: false, unsupervised: false, paperName: null },
 } as const satisfies Record<string, ReporterInfo>;
 
 export type ReporterName = keyof typeof REPORTERS;

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { ExperimentData } from "./load.ts";
 import type { FigureDef, Section } from "./figures/vega.ts";
 import { escapeHtml } from "./escape.ts";
+import { provenanceHtml } from "./header.ts";
 
 /** The folder of an installed package (walks up from its resolved entry point to its package.json). */
 export function packageDir(name: string): string {
@@ -83,6 +84,15 @@ table.data .ci { color: #666; font-size: 12px; }
 table.data tfoot th, table.data tfoot td { background: #f5f5f7; font-weight: 600; }
 .tables { overflow-x: auto; }
 .data-links { font-size: 13px; color: #555; }
+table.data td.paper, table.data th.paper, table.data tr.paper th, table.data tr.paper td { background: #f3f7fc; }
+table.data td.vs { font-size: 12px; white-space: nowrap; }
+table.data td.vs.higher, table.data td.vs.lower { color: #a33; font-weight: 600; }
+table.data td.vs.close { color: #276b2e; }
+p.paper-diff { max-width: 900px; margin: -8px 0 18px; font-size: 13px; }
+table.provenance td { vertical-align: top; font-size: 12px; }
+table.provenance .missing { color: #999; }
+table.provenance .fp { color: #666; }
+.vega-bind { font-size: 13px; color: #333; margin: 4px 0; }
 footer { margin-top: 48px; font-size: 12px; color: #666; border-top: 1px solid #e3e3e3; padding-top: 8px; }
 `;
 
@@ -163,6 +173,7 @@ export function pageHtml(data: ExperimentData, sections: Section[], svgs: Map<st
 <main>
 <h1>Eliciting latent knowledge from quirky language models</h1>
 <p class="meta">Results in <code>${escapeHtml(basename(data.expDir))}</code> · models: ${list(data.models)} · datasets: ${list(data.datasets)}</p>
+${provenanceHtml(data)}
 <nav><ol>${toc}</ol></nav>
 ${sections.map((s, i) => sectionHtml(i + 1, s, svgs)).join("\n")}
 <footer>Figures: Vega-Lite specs rendered with ${runtime.map((r) => `${r.pkg} ${escapeHtml(r.version)}`).join(", ")} (inlined; the page needs no network). Static SVGs, Vega-Lite specs and the numbers (CSV, JSON) are next to this page.</footer>

@@ -7,9 +7,11 @@
  *   outDir/specs/<figure>.vl.json
  *   outDir/data/<table>.csv|json
  *
- * Figures: layerwise AUROC curves (with the LM output), transfer bars at the EIL, in-distribution vs transfer
- * scatter, random-direction quantiles, PGR tables and chart, anomaly-detection table, intervention curves. A figure
- * whose inputs are missing is replaced by a visible note; an experiments folder with no results at all is an error.
+ * A header says how the results were made (states' meta.json, run-info.json). Then: the LM's own output AUROCs;
+ * layerwise AUROC curves (every reporter, with the LM output and the random-direction median), transfer bars at
+ * the EIL, in-distribution vs transfer scatter, random-direction quantiles, PGR tables (beside the paper's
+ * numbers) and chart, anomaly-detection tables, intervention curves. A figure whose inputs are missing is replaced
+ * by a visible note; an experiments folder with no results at all is an error.
  * Every file is written atomically; the page last, so it never points at files not yet written.
  */
 import { join } from "node:path";
@@ -25,7 +27,7 @@ export { renderSvg } from "./render.ts";
 export { buildSections, DEFAULT_LAYERWISE, type FigureDef, type LayerwiseConfig, type Section, type VlSpec } from "./figures/index.ts";
 
 export interface ReportOptions {
-  /** which layerwise curves to draw (default: LogR A→B and AE→BH on disagreements) */
+  /** which layerwise figures to draw, each with every reporter's curves (default: A→B and AE→BH on disagreements, LogR shown first) */
   layerwise?: LayerwiseConfig[];
   /** progress messages */
   onProgress?: (msg: string) => void;

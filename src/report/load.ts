@@ -6,6 +6,8 @@
  *   EXP/<model>/<dataset>/<test>/test/<train>_random_aucs_against_<col>.json   random-direction baseline
  *   EXP/<model>/<dataset>/anomaly_<reporter>.json             anomaly detection AUROCs
  *   EXP/<model>/<dataset>/intervention_<reporter>.json        intervention curves
+ *   EXP/<model>/<dataset>/<dist>/<split>/meta.json            extracted states: model, adapter, rows, settings
+ *   EXP/<model>/<dataset>/run-info.json                       quirky version, dataset settings, grid settings
  *
  * Every file is optional on its own (the figure that needs it is skipped), but a folder with none of them is an
  * error, and so is a file that is present but not what its name says.
@@ -13,7 +15,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { TransferSummary, PgrResult } from "../analysis/summary.ts";
-import type { RandomBaselineResult } from "../probes/random-baseline.ts";
+import type { RandomBaselineLayer } from "../analysis/transfer.ts";
+import { RUN_INFO_FILE, type RunInfo } from "../analysis/run-info.ts";
 
 export interface RunSummary {
   model: string;
@@ -28,7 +31,7 @@ export interface RandomBaselineRun {
   train: string;
   test: string;
   labelCol: string;
-  layers: RandomBaselineResult[];
+  layers: RandomBaselineLayer[];
 }
 
 export interface AnomalyResult {
@@ -54,6 +57,28 @@ export interface InterventionRun {
   layers: { layer: number; clean: { alice: number; bob: number }; intervened: { alice: number; bob: number } }[];
 }
 
+/** What one extracted states folder records about how it was made (its meta.json, without the per-example arrays). */
+export interface StatesRecord {
+  distribution: string;
+  split: string;
+  n: number;
+  layers: number;
+  d: number;
+  model: string;
+  adapter: string | null;
+  /** content fingerprint of the model's and adapter's files (provenance.inputs.model) */
+  modelFingerprint: string | null;
+  settings: Record<string, unknown>;
+}
+
+/** How the results of one (model, dataset) were made: its states' records and run-info.json (null if absent). */
+export interface RunProvenance {
+  model: string;
+  dataset: string;
+  states: StatesRecord[];
+  runInfo: RunInfo | null;
+}
+
 export interface ExperimentData {
   expDir: string;
   models: string[];
@@ -63,6 +88,7 @@ export interface ExperimentData {
   random: RandomBaselineRun[];
   anomaly: AnomalyRun[];
   intervention: InterventionRun[];
+  provenance: RunProvenance[];
 }
 
 /** JSON writes NaN as null; read numbers back as NaN so a missing value stays a number. */
@@ -117,7 +143,7 @@ function checkRandom(path: string, v: unknown): Omit<RandomBaselineRun, "model" 
   v.layers.forEach((l: unknown, i: number) => {
     if (!isObj(l) || !Array.isArray(l.quantiles)) invalid(path, `a random-baseline result (layer ${i} has no quantiles)`);
   });
-  return { train: String(v.train), test: String(v.test), labelCol: String(v.labelCol ?? "alice"), layers: v.layers as RandomBaselineResult[] };
+  return { train: String(v.train), test: String(v.test), labelCol: String(v.labelCol ?? "alice"), layers: v.layers as RandomBaselineLayer[] };
 }
 
 function checkAnomaly(path: string, v: unknown): Omit<AnomalyRun, "model" | "dataset" | "reporter"> & { reporter?: string } {
@@ -136,6 +162,29 @@ function checkIntervention(path: string, v: unknown): InterventionRun["layers"] 
   return v.layers as InterventionRun["layers"];
 }
 
+function checkStates(path: string, v: unknown): StatesRecord | null {
+  if (!isObj(v)) invalid(path, "a states meta.json (expected an object)");
+  if (v.complete !== true) return null; // an extraction still under way
+  if (typeof v.n !== "number" || typeof v.model !== "string") invalid(path, "a states meta.json (no n or model)");
+  const inputs = isObj(v.provenance) && isObj(v.provenance.inputs) ? v.provenance.inputs : {};
+  return {
+    distribution: String(v.distribution),
+    split: String(v.split),
+    n: v.n,
+    layers: num(v.layers),
+    d: num(v.d),
+    model: v.model,
+    adapter: typeof v.adapter === "string" ? v.adapter : null,
+    modelFingerprint: typeof inputs.model === "string" ? inputs.model : null,
+    settings: isObj(v.settings) ? v.settings : {},
+  };
+}
+
+function checkRunInfo(path: string, v: unknown): RunInfo {
+  if (!isObj(v) || typeof v.quirky !== "string" || !isObj(v.grid) || !(v.dataset === null || isObj(v.dataset))) invalid(path, "a run-info.json (expected { quirky, dataset, grid })");
+  return v as unknown as RunInfo;
+}
+
 const isDir = (p: string) => {
   try {
     return statSync(p).isDirectory();
@@ -150,7 +199,7 @@ const RANDOM_RE = /^(.+)_random_aucs_against_(label|alice|bob)\.json$/;
 export function loadExperiments(expDir: string): ExperimentData {
   if (!existsSync(expDir)) throw new Error(`${expDir}: no such folder`);
   if (!isDir(expDir)) throw new Error(`${expDir}: not a folder (expected an experiments folder EXP/<model>/<dataset>/…)`);
-  const data: ExperimentData = { expDir, models: [], datasets: [], runs: [], pgr: null, random: [], anomaly: [], intervention: [] };
+  const data: ExperimentData = { expDir, models: [], datasets: [], runs: [], pgr: null, random: [], anomaly: [], intervention: [], provenance: [] };
   const pgrPath = join(expDir, "pgr.json");
   if (existsSync(pgrPath)) data.pgr = checkPgr(pgrPath, readJson(pgrPath));
 
@@ -163,6 +212,7 @@ export function loadExperiments(expDir: string): ExperimentData {
       const root = join(mdir, dataset);
       if (dataset.startsWith(".") || !isDir(root)) continue;
       let found = false;
+      const made: RunProvenance = { model, dataset, states: [], runInfo: null };
       const summaryPath = join(root, "summary.json");
       if (existsSync(summaryPath)) {
         data.runs.push({ model, dataset, root, transfers: checkSummary(summaryPath, readJson(summaryPath)) });
@@ -181,7 +231,16 @@ export function loadExperiments(expDir: string): ExperimentData {
           const v = readJson(path);
           data.intervention.push({ model, dataset, reporter: isObj(v) && typeof v.reporter === "string" ? v.reporter : m[1], layers: checkIntervention(path, v) });
           found = true;
-        } else if (isDir(join(path, "test"))) {
+        } else if (name === RUN_INFO_FILE) {
+          made.runInfo = checkRunInfo(path, readJson(path));
+        } else if (isDir(path)) {
+          // a distribution's folder: its states (validation, test) and, under test/, random baselines
+          for (const split of ["validation", "test"]) {
+            const meta = join(path, split, "meta.json");
+            const rec = existsSync(meta) ? checkStates(meta, readJson(meta)) : null;
+            if (rec) made.states.push(rec);
+          }
+          if (!isDir(join(path, "test"))) continue;
           for (const f of readdirSync(join(path, "test")).sort()) {
             if (!RANDOM_RE.test(f)) continue;
             const p = join(path, "test", f);
@@ -191,6 +250,7 @@ export function loadExperiments(expDir: string): ExperimentData {
         }
       }
       if (found) {
+        data.provenance.push(made);
         models.add(model);
         datasets.add(dataset);
       }

@@ -11,10 +11,11 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { Rng } from "../util/rng.ts";
 import { earliestInformativeLayer, pgrTable, type PgrCell } from "../analysis/eil.ts";
-import { standardGrid } from "../analysis/grid.ts";
+import { neededExtractions, standardGrid } from "../analysis/grid.ts";
 import type { PgrResult, TransferSummary } from "../analysis/summary.ts";
 import { bySubset, type LabelColumn } from "../analysis/metrics.ts";
 import { quantileSorted, randomBaselineLevels } from "../probes/random-baseline.ts";
+import { RUN_INFO_FILE, type RunInfo } from "../analysis/run-info.ts";
 
 export interface SyntheticOptions {
   models?: string[];
@@ -23,7 +24,7 @@ export interface SyntheticOptions {
   layers?: number | Record<string, number>;
   seed?: number;
   /** which inputs to write (all by default) */
-  parts?: Partial<Record<"summary" | "pgr" | "random" | "anomaly" | "intervention", boolean>>;
+  parts?: Partial<Record<"summary" | "pgr" | "random" | "anomaly" | "intervention" | "provenance", boolean>>;
   /** random directions per layer for the random-baseline quantiles */
   randomSamples?: number;
 }
@@ -92,7 +93,7 @@ const writeJson = (path: string, v: unknown) => writeFileAtomic(path, JSON.strin
 export function writeSyntheticExperiments(dir: string, opts: SyntheticOptions = {}): string[] {
   const models = opts.models ?? ["pythia-tiny", "mistral-mini"];
   const datasets = opts.datasets ?? ["addition", "capitals", "sciq"];
-  const parts = { summary: true, pgr: true, random: true, anomaly: true, intervention: true, ...opts.parts };
+  const parts = { summary: true, pgr: true, random: true, anomaly: true, intervention: true, provenance: true, ...opts.parts };
   const rng = new Rng(opts.seed ?? 0, "synthetic-report");
   const files: string[] = [];
   const write = (path: string, v: unknown) => {
@@ -125,19 +126,41 @@ export function writeSyntheticExperiments(dir: string, opts: SyntheticOptions = 
       if (parts.random) {
         const levels = randomBaselineLevels();
         const S = opts.randomSamples ?? 400;
+        // S random AUROCs around `center`, summarised as the baseline file does
+        const draw = (center: number, sd: number) => {
+          const xs = Float64Array.from({ length: S }, () => clamp(center + sd * rng.normal())).sort();
+          let mean = 0;
+          for (const x of xs) mean += x / S;
+          return { mean, quantiles: levels.map((q) => ({ q, auroc: quantileSorted(xs, q) })) };
+        };
         for (const test of ["AE", "BH"]) {
           const layers = [];
           for (let l = 0; l < L; l++) {
             const f = L === 1 ? 1 : l / (L - 1);
             const center = 0.5 + 0.04 * sigmoid((f - 0.5) * 8) * (test === "AE" ? 1 : -0.5);
             const sd = 0.05 + 0.05 * sigmoid((f - 0.3) * 10);
-            const xs = Float64Array.from({ length: S }, () => clamp(center + sd * rng.normal())).sort();
-            let mean = 0;
-            for (const x of xs) mean += x / S;
-            layers.push({ mean, quantiles: levels.map((q) => ({ q, auroc: quantileSorted(xs, q) })) });
+            layers.push({ ...draw(center, sd), subsets: { agree: draw(center + 0.03, sd), disagree: draw(center - 0.03, sd) } });
           }
           write(join(root, test, "test", "AE_random_aucs_against_alice.json"), { train: "AE", test, labelCol: "alice", layers });
         }
+      }
+
+      if (parts.provenance) {
+        // what the pipeline records: each states folder's meta.json (without its per-example arrays or states) …
+        const d = 64 + 32 * (L % 3);
+        const settings = { method: "first", standardized: false, seed: 633 };
+        for (const { distribution: dist, split } of neededExtractions(standardGrid())) {
+          const n = split === "validation" ? 400 : 200;
+          const inputs = { model: `fp-${model}`, examples: `ex-${dataset}-${dist}-${split}`, n };
+          write(join(root, dist, split, "meta.json"), { complete: true, provenance: { fingerprint: `${model}/${dataset}/${dist}/${split}`, inputs }, model, adapter: `${model}-${dataset}-lora`, dataset, distribution: dist, split, n, layers: L, d, settings: { ...settings, maxExamples: n } });
+        }
+        // … and run-info.json
+        const info: RunInfo = {
+          quirky: "0.0.0-synthetic",
+          dataset: { name: dataset, hub_name: `EleutherAI/quirky_${dataset}_raw`, settings: { seed: 633, base_examples: 4000, max_digits: 2, n_validation: 2000, n_test: 2000 }, counts: { train: 12000, validation: 2000, test: 2000 } },
+          grid: { reporters: Object.keys(QUALITY), maxTrain: 400, maxTest: 200, method: "first", standardized: false, seed: 633, randomSamples: opts.randomSamples ?? 400 },
+        };
+        write(join(root, RUN_INFO_FILE), info);
       }
 
       if (parts.anomaly) {

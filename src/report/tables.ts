@@ -1,9 +1,10 @@
-/** HTML tables: PGR (AE→BH and A→B) and anomaly-detection AUROCs with 95% intervals. */
+/** HTML tables: PGR (AE→BH and A→B) and anomaly-detection AUROCs with 95% intervals, each beside the paper's numbers. */
 import type { PgrResult } from "../analysis/summary.ts";
 import type { AnomalyRun } from "./load.ts";
 import { num } from "./load.ts";
 import { reporterLabel, sortReporters } from "./figures/vega.ts";
 import { escapeHtml } from "./escape.ts";
+import { PAPER_CITATION, PAPER_SHORT, PAPER_TOLERANCE, compareWithPaper, paperAnomaly, paperMethodName, paperPgr } from "./paper.ts";
 
 export { escapeHtml };
 
@@ -11,7 +12,11 @@ const f = (x: number, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : "—");
 /** A minus sign that reads as one in tables. */
 const signed = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d).replace(/^-/, "−") : "—");
 
-/** One table per transfer group: AE→BH (with the all→BH rows of CCS/CRC) and A→B. Rows: reporters; columns: datasets, overall. */
+/**
+ * One table per transfer group: AE→BH (with the all→BH rows of CCS/CRC) and A→B. Rows: reporters; columns:
+ * datasets, overall, the paper's published PGR (a dash where it reports none) and how ours compares; below each
+ * table, a sentence naming the methods where ours and the paper's differ.
+ */
 export function pgrTablesHtml(pgr: PgrResult[]): string[] {
   const groups = [
     { name: "AE→BH", transfers: ["AE→BH", "all→BH"] },
@@ -31,16 +36,30 @@ export function pgrTablesHtml(pgr: PgrResult[]): string[] {
       const title = `transfer AUROC ${f(num(v.auroc))}, floor ${f(num(v.floor))}, ceiling ${f(num(v.ceiling))}`;
       return `<td class="num${cls}" title="${escapeHtml(title)}">${signed(num(v.pgr))}</td>`;
     };
+    const differ: string[] = [];
+    const close: string[] = [];
     const body = rows
       .map((r) => {
         const name = reporterLabel(r.reporter) + (r.transfer !== g.name ? ` (${r.transfer})` : "");
-        return `<tr><th scope="row">${escapeHtml(name)}</th>${datasets.map((d) => cell(r.perDataset[d])).join("")}${cell(r.overall, " overall")}</tr>`;
+        const ours = num(r.overall.pgr);
+        const paper = paperPgr(r.transfer, r.reporter);
+        const verdict = compareWithPaper(ours, paper);
+        if (verdict === "close") close.push(name);
+        else if (verdict) differ.push(`${name}: ours ${signed(ours)}, paper ${signed(paper!)} (${verdict})`);
+        const paperCell = paper === undefined ? `<td class="num missing paper">—</td>` : `<td class="num paper" title="${escapeHtml(`${PAPER_SHORT}: ${paperMethodName(r.reporter)}`)}">${signed(paper)}</td>`;
+        const vsCell = verdict ? `<td class="vs ${verdict}">${verdict === "close" ? `within ${PAPER_TOLERANCE}` : `${verdict} by ${Math.abs(ours - paper!).toFixed(2)}`}</td>` : `<td class="vs missing">—</td>`;
+        return `<tr data-reporter="${escapeHtml(r.reporter)}" data-transfer="${escapeHtml(r.transfer)}"><th scope="row">${escapeHtml(name)}</th>${datasets.map((d) => cell(r.perDataset[d])).join("")}${cell(r.overall, " overall")}${paperCell}${vsCell}</tr>`;
       })
       .join("\n");
+    const verdicts = [
+      differ.length ? `Ours differ from the paper's by more than ${PAPER_TOLERANCE} for ${differ.join("; ")}.` : "",
+      close.length ? `Within ${PAPER_TOLERANCE} of the paper's: ${close.join(", ")}.` : "",
+      differ.length + close.length === 0 ? "The paper publishes no PGR for these methods on this transfer." : "",
+    ].filter(Boolean);
     out.push(
-      `<table class="data pgr" data-transfer="${escapeHtml(g.name)}">\n<caption>PGR ${escapeHtml(g.name)} (hover a cell for its AUROC, floor and ceiling)</caption>\n` +
-        `<thead><tr><th scope="col">method</th>${datasets.map((d) => `<th scope="col">${escapeHtml(d)}</th>`).join("")}<th scope="col" class="overall">overall</th></tr></thead>\n` +
-        `<tbody>\n${body}\n</tbody></table>`,
+      `<table class="data pgr" data-transfer="${escapeHtml(g.name)}">\n<caption>PGR ${escapeHtml(g.name)} (hover a cell for its AUROC, floor and ceiling; paper: ${escapeHtml(PAPER_SHORT)}, — where it publishes none)</caption>\n` +
+        `<thead><tr><th scope="col">method</th>${datasets.map((d) => `<th scope="col">${escapeHtml(d)}</th>`).join("")}<th scope="col" class="overall">overall</th><th scope="col" class="paper" title="${escapeHtml(PAPER_CITATION)}">paper</th><th scope="col">ours vs paper</th></tr></thead>\n` +
+        `<tbody>\n${body}\n</tbody></table>\n<p class="paper-diff" data-transfer="${escapeHtml(g.name)}">${escapeHtml(verdicts.join(" "))}</p>`,
     );
   }
   return out;
@@ -64,15 +83,29 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
         return `<tr>${several ? `<td>${escapeHtml(r.model)}</td>` : ""}<th scope="row">${escapeHtml(r.dataset)}</th>${cells.join("")}</tr>`;
       })
       .join("\n");
-    const means = detectors.map((m) => {
+    const meanOf = (m: string) => {
       const xs = rs.map((r) => num(r.results.find((y) => y.detector === m)?.auroc)).filter(Number.isFinite);
-      return `<td class="num">${xs.length ? f(xs.reduce((a, b) => a + b, 0) / xs.length) : "—"}</td>`;
+      return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+    };
+    const means = detectors.map((m) => `<td class="num">${f(meanOf(m))}</td>`);
+    // the paper's averages over its datasets, beside our mean over ours (a dash for detectors it does not report)
+    const paper = detectors.map((m) => {
+      const p = paperAnomaly(m);
+      return p === undefined ? `<td class="num missing paper">—</td>` : `<td class="num paper">${f(p)}</td>`;
+    });
+    const verdicts = detectors.flatMap((m) => {
+      const p = paperAnomaly(m);
+      const v = compareWithPaper(meanOf(m), p);
+      if (!v) return [];
+      return [v === "close" ? `${m}: our mean ${f(meanOf(m))} is within ${PAPER_TOLERANCE} of the paper's ${f(p!)}.` : `${m}: our mean ${f(meanOf(m))} is ${v} than the paper's ${f(p!)} by ${Math.abs(meanOf(m) - p!).toFixed(2)}.`];
     });
     const model = rs.length && !several ? ` — ${rs[0].model}` : "";
     out.push(
       `<table class="data anomaly" data-reporter="${escapeHtml(reporter)}">\n<caption>Anomaly detection on ${escapeHtml(reporterLabel(reporter))} outputs${escapeHtml(model)}: AUROC [95% interval]</caption>\n` +
         `<thead><tr>${several ? '<th scope="col">model</th>' : ""}<th scope="col">dataset</th>${detectors.map((m) => `<th scope="col">${escapeHtml(m)}</th>`).join("")}</tr></thead>\n` +
-        `<tbody>\n${body}\n</tbody>\n<tfoot><tr>${several ? "<td></td>" : ""}<th scope="row">mean AUROC</th>${means.join("")}</tr></tfoot></table>`,
+        `<tbody>\n${body}\n</tbody>\n<tfoot><tr>${several ? "<td></td>" : ""}<th scope="row">mean AUROC</th>${means.join("")}</tr>\n` +
+        `<tr class="paper">${several ? "<td></td>" : ""}<th scope="row" title="${escapeHtml(PAPER_CITATION)}">paper (${escapeHtml(PAPER_SHORT)}), mean over its datasets</th>${paper.join("")}</tr></tfoot></table>` +
+        (verdicts.length ? `\n<p class="paper-diff" data-reporter="${escapeHtml(reporter)}">${escapeHtml(verdicts.join(" "))}</p>` : ""),
     );
   }
   return out;

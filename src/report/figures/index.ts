@@ -8,13 +8,14 @@ import { anomalyTablesHtml, pgrTablesHtml } from "../tables.ts";
 import { anomalySection } from "./anomaly.ts";
 import { interventionSection } from "./intervention.ts";
 import { layerwiseSection, type LayerwiseConfig } from "./layerwise.ts";
+import { outputSection } from "./output.ts";
 import { pgrSection } from "./pgr.ts";
 import { randomSection } from "./random-baseline.ts";
 import { scatterSection } from "./scatter.ts";
 import { transferSection } from "./transfer.ts";
 import type { Section } from "./vega.ts";
 
-export { anomalySection, interventionSection, layerwiseSection, pgrSection, randomSection, scatterSection, transferSection };
+export { anomalySection, interventionSection, layerwiseSection, outputSection, pgrSection, randomSection, scatterSection, transferSection };
 export { DEFAULT_LAYERWISE, type LayerwiseConfig } from "./layerwise.ts";
 export { BAR_TRANSFERS } from "./transfer.ts";
 export { SCATTER_TRANSFERS } from "./scatter.ts";
@@ -24,6 +25,7 @@ export { reporterLabel, sortReporters, slug, type FigureDef, type Section, type 
 /** The report's sections, in page order. */
 export function buildSections(data: ExperimentData, opts: { layerwise?: LayerwiseConfig[] } = {}): Section[] {
   return [
+    outputSection(data),
     layerwiseSection(data, opts.layerwise),
     transferSection(data),
     scatterSection(data),

@@ -7,6 +7,7 @@ import type { ExperimentData } from "../load.ts";
 import { num } from "../load.ts";
 import type { Row } from "../csv.ts";
 import { escapeHtml } from "../escape.ts";
+import { PAPER_SHORT, paperPgr } from "../paper.ts";
 import { highlight, legendSelection, reporterLabel, newSection, sortReporters, topLevel, type Section } from "./vega.ts";
 
 export const PGR_TRANSFERS = ["AE→BH", "A→B", "all→BH"];
@@ -14,7 +15,8 @@ export const PGR_TRANSFERS = ["AE→BH", "A→B", "all→BH"];
 export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<ExperimentData["pgr"]>) => string[]): Section {
   const sec = newSection("pgr", "Performance gap recovered (PGR)", "PGR = (transfer AUROC at the EIL − floor) / (ceiling − floor), against Alice's labels on all examples, AUROCs averaged over models " +
       "before the ratio. AE→BH: floor B→BH, ceiling A→AH; A→B: floor B→B, ceiling A→A (final-layer LogR). 1 recovers the whole gap; 0 " +
-      "does no better than a probe trained on Bob's labels.");
+      "does no better than a probe trained on Bob's labels. Beside ours, the paper's published PGR (" + PAPER_SHORT + "; a dash where it publishes none): " +
+      "the paper averages over its own models and datasets, so the comparison is in kind.");
   if (!data.pgr || data.pgr.length === 0) {
     sec.notes.push(`Skipped: no <code>pgr.json</code> in the experiments folder (run <code>quirky tables ${escapeHtml(data.expDir)}</code>).`);
     return sec;
@@ -23,10 +25,11 @@ export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<Exper
   const bars: Row[] = [];
   for (const r of data.pgr) {
     for (const [dataset, v] of Object.entries(r.perDataset)) {
-      rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset, auroc: num(v.auroc), floor: num(v.floor), ceiling: num(v.ceiling), pgr: num(v.pgr) });
+      rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset, auroc: num(v.auroc), floor: num(v.floor), ceiling: num(v.ceiling), pgr: num(v.pgr), paper_pgr: null });
     }
     const o = r.overall;
-    rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset: "overall", auroc: num(o.auroc), floor: num(o.floor), ceiling: num(o.ceiling), pgr: num(o.pgr) });
+    // the paper publishes averages only: its number sits on the overall row (empty where it has none)
+    rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset: "overall", auroc: num(o.auroc), floor: num(o.floor), ceiling: num(o.ceiling), pgr: num(o.pgr), paper_pgr: paperPgr(r.transfer, r.reporter) ?? null });
     if (Number.isFinite(num(o.pgr))) bars.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), pgr: num(o.pgr), auroc: num(o.auroc), floor: num(o.floor), ceiling: num(o.ceiling) });
   }
   sec.tables.push(...tables(data.pgr));

@@ -13,7 +13,7 @@ import type { TransferSummary } from "../../analysis/summary.ts";
 
 export type VlSpec = Record<string, unknown>;
 
-export type SectionId = "layerwise" | "transfer" | "scatter" | "random" | "pgr" | "anomaly" | "intervention";
+export type SectionId = "output" | "layerwise" | "transfer" | "scatter" | "random" | "pgr" | "anomaly" | "intervention";
 
 export interface FigureDef {
   /** file-safe id: the SVG is `<id>.svg`, the spec `specs/<id>.vl.json` */
