@@ -4,7 +4,7 @@
 # 4-layer model computes its answer in its last block, so teaching the quirk there erased the truth everywhere; new
 # blocks that start as the identity leave all four truthful blocks as they were).
 # Why three blocks, lr 5e-4, 1,600 steps and these seeds: models/default/provenance/README.md.
-#   usage: bash scripts/train-default.sh [WORK_DIR]      (≈ 80 min on 2 quiet cores; resumable: rerun to continue)
+#   usage: bash scripts/train-default.sh [WORK_DIR]      (≈ 20 min on 2 cores; resumable: rerun to continue)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-work/default}

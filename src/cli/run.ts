@@ -55,7 +55,7 @@ export function runCommands(): Command[] {
     .description("from nothing to the paper's findings on the embedded default: dataset, quirky model, extraction, every reporter, anomaly detection, an intervention, the report")
     .option("--out <dir>", "output folder", "quirky-demo")
     .option("--model <dir>", "use this model instead of the embedded default (a folder with config.json, model.safetensors, tokenizer.json)")
-    .option("--retrain", "train the default model first (scripts/train-default.sh, about 80 minutes on 2 cores)")
+    .option("--retrain", "train the default model first (scripts/train-default.sh, about 20 minutes on 2 cores)")
     .option("--max-train <n>", "examples per training distribution", "1000")
     .option("--max-test <n>", "examples per test distribution", "500")
     .action(async (o) => {
