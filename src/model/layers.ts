@@ -274,13 +274,6 @@ export function activationGrad(x: number, kind: "gelu" | "gelu_new" | "relu" | "
 
 /** Activation backward: dinp = dout · act'(pre), where `pre` holds the activation's inputs. */
 export function activationBackward(dinp: Float32Array, dout: Float32Array, pre: Float32Array, kind: "gelu" | "gelu_new" | "relu" | "silu"): void {
-  if (kind === "gelu") {
-    for (let i = 0; i < pre.length; i++) {
-      const x = pre[i];
-      dinp[i] = dout[i] * (normalCdf(x) + x * normalCdfDerivative(x));
-    }
-    return;
-  }
   for (let i = 0; i < pre.length; i++) dinp[i] = dout[i] * activationGrad(pre[i], kind);
 }
 

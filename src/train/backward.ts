@@ -10,7 +10,9 @@
  */
 import type { ModelConfig } from "../model/config.ts";
 import { activationBackward, addInPlace, gatedActivationBackward, layernormBackward, rmsnormBackward, ropeBackward, softmaxBackward } from "../model/layers.ts";
-import { bmm, gemm, linear } from "../model/matmul.ts";
+import ort from "onnxruntime-node";
+import { bmm, gemm, linear, session } from "../model/matmul.ts";
+import { onnxModel, type OnnxNode } from "../model/onnx.ts";
 import type { FusedLinear, Linear, ModelParams, Norm, Weight } from "../model/params.ts";
 import type { LoraDelta, Transformer } from "../model/transformer.ts";
 import { qkvLayout, type LayerTape, type NormTape, type Tape } from "../model/activations.ts";
@@ -197,8 +199,59 @@ async function mlpBackward(model: Transformer, l: number, t: LayerTape, dOut: Fl
   // gated: dUp (N, 2F) is wider than dAct (N, F); otherwise the activation's backward runs in place
   const dUp = cfg.gatedMlp ? ws.get("dUp", t.up.length) : dAct;
   if (cfg.gatedMlp) gatedActivationBackward(dUp, dAct, t.up, N, cfg.dFF, cfg.activation);
+  else if (cfg.activation === "gelu") await geluBackward(dUp, dAct, t.up, ws);
   else activationBackward(dUp, dAct, t.up, cfg.activation);
   return fusedBackward("dh2", p.up, gl?.up, t.ln2.out, dUp, N, model, opts, ws);
+}
+
+/** Values per run of the GELU backward graph: its intermediates (a few of this size) stay small in its arena. */
+const GELU_CHUNK = 1 << 18;
+
+/**
+ * dx = dy · GELU'(x),  GELU'(x) = Φ(x) + x·φ(x),  Φ(x) = ½(1 + erf(x/√2)),  φ(x) = exp(−x²/2)/√(2π): the exact
+ * derivative of onnxruntime's Gelu in the block graphs, vectorised (erf and exp over millions of values a step).
+ */
+function geluBackwardSession(): Promise<ort.InferenceSession> {
+  const c = (name: string, v: number): OnnxNode => ({ op: "Constant", inputs: [], outputs: [name], attrs: { value_float: { float: v } } });
+  return session(
+    "gelu-backward",
+    () =>
+      onnxModel(
+        [
+          c("one", 1),
+          c("inv_sqrt2", Math.SQRT1_2),
+          c("half", 0.5),
+          c("minus_half", -0.5),
+          c("inv_sqrt_2pi", 1 / Math.sqrt(2 * Math.PI)),
+          { op: "Mul", inputs: ["x", "inv_sqrt2"], outputs: ["u"] },
+          { op: "Erf", inputs: ["u"], outputs: ["erf"] },
+          { op: "Add", inputs: ["erf", "one"], outputs: ["erf1"] },
+          { op: "Mul", inputs: ["erf1", "half"], outputs: ["cdf"] },
+          { op: "Mul", inputs: ["x", "x"], outputs: ["x2"] },
+          { op: "Mul", inputs: ["x2", "minus_half"], outputs: ["e"] },
+          { op: "Exp", inputs: ["e"], outputs: ["ex"] },
+          { op: "Mul", inputs: ["ex", "inv_sqrt_2pi"], outputs: ["pdf"] },
+          { op: "Mul", inputs: ["x", "pdf"], outputs: ["xpdf"] },
+          { op: "Add", inputs: ["cdf", "xpdf"], outputs: ["grad"] },
+          { op: "Mul", inputs: ["dy", "grad"], outputs: ["dx"] },
+        ],
+        [["dy", ["n"]], ["x", ["n"]]],
+        [["dx", ["n"]]],
+      ),
+    true,
+  );
+}
+
+/** dinp = dout · GELU'(pre), in chunks; dinp may be dout itself (each chunk is written after it is read). */
+async function geluBackward(dinp: Float32Array, dout: Float32Array, pre: Float32Array, ws: Scratch): Promise<void> {
+  const s = await geluBackwardSession();
+  const out = ws.get("gelu_dx", Math.min(GELU_CHUNK, pre.length));
+  const t = (a: Float32Array, i0: number, n: number) => new ort.Tensor("float32", a.subarray(i0, i0 + n), [n]);
+  for (let i0 = 0; i0 < pre.length; i0 += GELU_CHUNK) {
+    const n = Math.min(GELU_CHUNK, pre.length - i0);
+    await s.run({ dy: t(dout, i0, n), x: t(pre, i0, n) }, { dx: t(out, 0, n) });
+    dinp.set(out.subarray(0, n), i0);
+  }
 }
 
 /** dOut (N,C) of the attention's output → gradient at its input (N,C) */
