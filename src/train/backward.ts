@@ -205,7 +205,7 @@ async function mlpBackward(model: Transformer, l: number, t: LayerTape, dOut: Fl
 }
 
 /** Values per run of the GELU backward graph: its intermediates (a few of this size) stay small in its arena. */
-const GELU_CHUNK = 1 << 18;
+const GELU_CHUNK = 1 << 16;
 
 /**
  * dx = dy · GELU'(x),  GELU'(x) = Φ(x) + x·φ(x),  Φ(x) = ½(1 + erf(x/√2)),  φ(x) = exp(−x²/2)/√(2π): the exact
