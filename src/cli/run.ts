@@ -1,4 +1,5 @@
 /** `quirky run`, `quirky slurm` and `quirky demo`: thin layers over src/pipeline. */
+import { DEFAULTS } from "../defaults.ts";
 import { Command } from "commander";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -71,7 +72,7 @@ export function runCommands(): Command[] {
       }
       // the default model's data: 2-digit addition
       const data = await writeDataset(join(out, "datasets"), "addition", DEMO_DATASET);
-      const cfg = validateRunConfig({ out, models: [{ path: model, name: "quirky-default" }], datasets: [{ path: data.dir }], maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest), randomSamples: 200 }, "demo");
+      const cfg = validateRunConfig({ out, models: [{ path: model, name: "quirky-default" }], datasets: [{ path: data.dir }], maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest), randomSamples: DEFAULTS.randomSamples }, "demo");
       const t0 = performance.now();
       const status = statusLine();
       await runConfig(cfg, undefined, status);
