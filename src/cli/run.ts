@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { parseShard, readRunConfig, runConfig, validateRunConfig } from "../pipeline/run.ts";
 import { positiveCount, slurmScript } from "../pipeline/slurm.ts";
-import { experimentRoots, summarizeRoot } from "../analysis/summary.ts";
+import { experimentRoots, lmOutputAurocs, summarizeRoot } from "../analysis/summary.ts";
 import { formatDuration, statusLine } from "../util/progress.ts";
 import { writeDataset } from "../datasets/create.ts";
 import { DEFAULT_MODEL, DEMO_DATASET, REPO_ROOT } from "../pipeline/default.ts";
@@ -86,14 +86,12 @@ export function runCommands(): Command[] {
 /** The findings at a glance: Alice-trained probes on Bob's disagreements vs the model's own output. */
 export function printDemoSummary(root: string): void {
   const rows = summarizeRoot(root);
-  const lm = (train: string, test: string) => rows.find((r) => r.train === train && r.test === test && r.reporter === "lr")?.lm;
-  const a = lm("A", "A");
-  const b = lm("B", "B");
-  if (a && b) {
+  const lm = lmOutputAurocs(rows); // the same numbers the report's "model's own output" section shows
+  if (Number.isFinite(lm.aliceVsAlice) && Number.isFinite(lm.bobVsBob)) {
     console.log("\nthe model's own output (AUROC of its log-odds)");
-    console.log(`  Alice's prompts vs Alice's labels        ${a.label.all.toFixed(3)}`);
-    console.log(`  Bob's prompts vs Bob's labels            ${b.label.all.toFixed(3)}`);
-    console.log(`  Bob's disagreements vs Alice's labels    ${b.alice.disagree.toFixed(3)}`);
+    console.log(`  Alice's prompts vs Alice's labels        ${lm.aliceVsAlice.toFixed(3)}`);
+    console.log(`  Bob's prompts vs Bob's labels            ${lm.bobVsBob.toFixed(3)}`);
+    console.log(`  Bob's disagreements vs Alice's labels    ${lm.bobDisagreeVsAlice.toFixed(3)}`);
   }
   const ab = rows.filter((r) => r.train === "A" && r.test === "B");
   console.log("\nA→B, against Alice's labels on Bob's disagreements (AUROC)");
