@@ -19,11 +19,11 @@
  */
 import "./tuned-allocator.ts"; // first: this process, run again with the CLI's allocator settings
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { saveModel } from "../src/model/load.ts";
+import { hasTorch, runTorch, torchThreads, writeTorchInputs } from "./torch.ts";
 import { parseConfig } from "../src/model/config.ts";
 import { Transformer } from "../src/model/transformer.ts";
 import { allocParams, Half, numParams } from "../src/model/params.ts";
@@ -156,15 +156,11 @@ const halfS = await median(() => halfModel.forward({ tokens, B, T }, { logits: "
 
 // PyTorch on the same weights and batch, when Debian's python3-torch is importable
 const out: Record<string, number> = { tokens: M, flops, forwardS, halfS, peak, weightBytes };
-if (spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0 && cfg.arch === "gpt_neox") {
+if (hasTorch() && cfg.arch === "gpt_neox") {
   const dir = mkdtempSync(join(tmpdir(), "quirky-bench-torch-"));
   try {
-    saveModel(model, dir);
-    writeFileSync(join(dir, "tokens.bin"), new Uint8Array(tokens.buffer));
-    const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism(); // as onnxruntime's sessions
-    const py = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("torch_neox.py", import.meta.url)), dir, join(dir, "tokens.bin"), String(B), String(T), String(reps), String(threads)], { encoding: "utf8", maxBuffer: 1 << 30 });
-    if (py.status !== 0) throw new Error(`bench/torch_neox.py failed: ${py.stderr}`);
-    const ref = JSON.parse(py.stdout) as { seconds: number; logits: number[] };
+    writeTorchInputs(dir, model, tokens);
+    const ref = runTorch<{ seconds: number; logits: number[] }>("torch_neox.py", [dir, join(dir, "tokens.bin"), B, T, reps, torchThreads()]);
     const ours = (await forward()).logits;
     let diff = 0;
     let scale = 0;

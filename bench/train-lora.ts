@@ -9,13 +9,11 @@
  *   node --import tsx bench/train-lora.ts [--no-checkpoint]
  */
 import "./tuned-allocator.ts"; // first: this process, run again with the CLI's allocator settings
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseConfig } from "../src/model/config.ts";
-import { saveModel } from "../src/model/load.ts";
+import { hasTorch, runTorch, torchThreads, writeTorchInputs } from "./torch.ts";
 import { linearModules } from "../src/model/lora.ts";
 import { allocParams, numParams } from "../src/model/params.ts";
 import { writeSafetensors } from "../src/model/safetensors.ts";
@@ -56,7 +54,7 @@ for (const [name, lin] of linearModules(model)) {
 }
 const opt = new AdamW(groups, { lr: 1e-4 });
 // PyTorch starts from the same adapters: written now, so no copy of them stays in memory during the steps
-const torchDir = spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0 ? mkdtempSync(join(tmpdir(), "quirky-bench-lora-")) : undefined;
+const torchDir = hasTorch() ? mkdtempSync(join(tmpdir(), "quirky-bench-lora-")) : undefined;
 if (torchDir) {
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, d] of model.lora) {
@@ -95,15 +93,9 @@ const peak = process.resourceUsage().maxRSS * 1024 - rssBefore; // before PyTorc
 let torch: { seconds: number; first_loss: number; peak_rss: number } | undefined;
 if (torchDir) {
   try {
-    saveModel(model, torchDir);
-    writeFileSync(join(torchDir, "tokens.bin"), new Uint8Array(tokens.buffer));
-    writeFileSync(join(torchDir, "targets.bin"), new Uint8Array(targets.buffer));
-    const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
+    writeTorchInputs(torchDir, model, tokens, targets);
     const { lr, weightDecay, beta1, beta2, eps } = opt.cfg;
-    const args = [torchDir, B, T, steps, threads, alpha / r, lr, weightDecay, beta1, beta2, eps].map(String);
-    const py = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("torch_lora.py", import.meta.url)), ...args], { encoding: "utf8" });
-    if (py.status !== 0) throw new Error(`bench/torch_lora.py failed: ${py.stderr}`);
-    torch = JSON.parse(py.stdout);
+    torch = runTorch("torch_lora.py", [torchDir, B, T, steps, torchThreads(), alpha / r, lr, weightDecay, beta1, beta2, eps]);
   } finally {
     rmSync(torchDir, { recursive: true, force: true });
   }

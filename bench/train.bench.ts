@@ -13,11 +13,12 @@
  */
 import "./tuned-allocator.ts"; // first: this process, run again with the CLI's allocator settings
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { randomModel, saveModel } from "../src/model/load.ts";
+import { randomModel } from "../src/model/load.ts";
+import { hasTorch, runTorch, torchThreads, writeTorchInputs } from "./torch.ts";
 import { allocParams } from "../src/model/params.ts";
 import { gemm, bmm } from "../src/model/matmul.ts";
 import { backward } from "../src/train/backward.ts";
@@ -53,18 +54,12 @@ const targets = Int32Array.from({ length: B * T }, () => rng.int(2, 97));
 
 // PyTorch first, on the initial weights (bench/torch_train.py: the same model, batch, loss and optimizer settings)
 let torch: { seconds: number; first_loss: number; torch: string } | undefined;
-if (spawnSync("/usr/bin/python3", ["-c", "import torch"]).status === 0) {
+if (hasTorch()) {
   const dir = mkdtempSync(join(tmpdir(), "quirky-bench-train-"));
   try {
-    saveModel(model, dir);
-    writeFileSync(join(dir, "tokens.bin"), new Uint8Array(tokens.buffer));
-    writeFileSync(join(dir, "targets.bin"), new Uint8Array(targets.buffer));
-    const threads = Number(process.env.QUIRKY_THREADS) || availableParallelism();
+    writeTorchInputs(dir, model, tokens, targets);
     const { lr, weightDecay, beta1, beta2, eps } = opt.cfg;
-    const args = [dir, join(dir, "tokens.bin"), join(dir, "targets.bin"), B, T, steps, threads, lr, weightDecay, beta1, beta2, eps].map(String);
-    const py = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("torch_train.py", import.meta.url)), ...args], { encoding: "utf8" });
-    if (py.status !== 0) throw new Error(`bench/torch_train.py failed: ${py.stderr}`);
-    torch = JSON.parse(py.stdout);
+    torch = runTorch("torch_train.py", [dir, join(dir, "tokens.bin"), join(dir, "targets.bin"), B, T, steps, torchThreads(), lr, weightDecay, beta1, beta2, eps]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -65,14 +65,6 @@ function labelsOf(meta: StatesMeta, col: LabelColumn): Uint8Array {
   return Uint8Array.from(col === "label" ? meta.labels : col === "alice" ? meta.alice_labels : meta.bob_labels);
 }
 
-/**
- * One layer of `<train>_random_aucs_against_<col>.json`: mean and quantiles on every test example, and the same on
- * the agree / disagree subsets (absent in files from before quirky recorded them).
- */
-export interface RandomBaselineLayer extends RandomBaselineResult {
-  subsets?: Partial<Record<"agree" | "disagree", RandomBaselineResult>>;
-}
-
 /** Throws `<what>, row <r> (value <v>)` at the first non-finite value of a (rows, cols) array. */
 function checkFinite(data: ArrayLike<number>, cols: number, what: string): void {
   for (let i = 0; i < data.length; i++) {
@@ -185,7 +177,7 @@ export async function runTransfer(root: string, spec: TransferSpec, opts: Transf
       const testMeta = readStatesMeta(testDir);
       const testY = labelsOf(testMeta, spec.labelCol);
       const testLabels = { label: testMeta.labels, alice: testMeta.alice_labels, bob: testMeta.bob_labels };
-      const perLayer: RandomBaselineLayer[] = [];
+      const perLayer: RandomBaselineResult[] = []; // per layer; `subsets` holds agree / disagree
       for (let l = 0; l < trainMeta.layers; l++) {
         opts.onProgress?.(`random ${spec.train}→${test} layer ${l + 1}/${trainMeta.layers}`);
         const xtr = readLayer(trainDir, "hiddens", l);

@@ -15,7 +15,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { TransferSummary, PgrResult } from "../analysis/summary.ts";
-import type { RandomBaselineLayer } from "../analysis/transfer.ts";
+import type { RandomBaselineResult } from "../probes/random-baseline.ts";
 import { RUN_INFO_FILE, type RunInfo } from "../analysis/run-info.ts";
 
 export interface RunSummary {
@@ -31,7 +31,7 @@ export interface RandomBaselineRun {
   train: string;
   test: string;
   labelCol: string;
-  layers: RandomBaselineLayer[];
+  layers: RandomBaselineResult[];
 }
 
 export interface AnomalyResult {
@@ -143,7 +143,7 @@ function checkRandom(path: string, v: unknown): Omit<RandomBaselineRun, "model" 
   v.layers.forEach((l: unknown, i: number) => {
     if (!isObj(l) || !Array.isArray(l.quantiles)) invalid(path, `a random-baseline result (layer ${i} has no quantiles)`);
   });
-  return { train: String(v.train), test: String(v.test), labelCol: String(v.labelCol ?? "alice"), layers: v.layers as RandomBaselineLayer[] };
+  return { train: String(v.train), test: String(v.test), labelCol: String(v.labelCol ?? "alice"), layers: v.layers as RandomBaselineResult[] };
 }
 
 function checkAnomaly(path: string, v: unknown): Omit<AnomalyRun, "model" | "dataset" | "reporter"> & { reporter?: string } {
