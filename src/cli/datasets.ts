@@ -44,6 +44,7 @@ export function datasetsCommand(): Command {
     .option("--seed <n>", "random seed", int("--seed"), DEFAULTS.seed)
     .option("--base-examples <n>", "arithmetic: base examples per crosstab cell (default: 100000; squaring 50000)", int("--base-examples"))
     .option("--max-digits <n>", "arithmetic: operand digits (default: 4; multiplication 3, squaring 5)", int("--max-digits"))
+    .option("--distinct-operands", "arithmetic: draw every operand tuple once for the whole dataset, so no test row's operands are seen in training (the reference reuses tuples across its four crosstab cells)")
     .option("--source <path>", "source file(s) for authors (goodreads CSV), sentiment (amazon_polarity parquet), nli (SNLI parquet), sciq (SciQ parquet), cities (optional SimpleMaps CSV); repeat as NAME=PATH for several datasets", collect)
     .option("--difficulties <file>", "precomputed difficulties for sentiment/nli/sciq (CSV/JSONL: id,difficulty or id,model,log_odds); NAME=FILE for several", collect)
     .option("--difficulty-models <dirs>", "sentiment/nli/sciq: score the few-shot prompts here with these model folders (comma-separated; difficulty = mean loss over the suite, as the reference); resumable, scores kept in OUT/.difficulty-cache", (v: string) => v.split(",").filter(Boolean))
@@ -78,6 +79,7 @@ export function datasetsCommand(): Command {
           seed: o.seed,
           baseExamples: o.baseExamples,
           maxDigits: o.maxDigits,
+          distinctOperands: o.distinctOperands === true,
           source: sources.get(name),
           difficulties: difficulties.get(name),
           difficultyModels: difficulties.has(name) ? undefined : models,

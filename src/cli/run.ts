@@ -7,10 +7,13 @@ import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { parseShard, readRunConfig, runConfig, validateRunConfig } from "../pipeline/run.ts";
 import { positiveCount, slurmScript } from "../pipeline/slurm.ts";
-import { experimentRoots, lmOutputAurocs, summarizeRoot } from "../analysis/summary.ts";
+import { experimentRoots, lmOutputAurocs, summarizeRoot, type PgrResult } from "../analysis/summary.ts";
+import { PAPER_SHORT, paperPgr } from "../report/paper.ts";
+import type { RandomBaselineResult } from "../probes/random-baseline.ts";
+import { ZOO_DIR, zooRunConfig } from "../pipeline/zoo.ts";
 import { formatDuration, statusLine } from "../util/progress.ts";
 import { writeDataset } from "../datasets/create.ts";
-import { DEFAULT_MODEL, DEMO_DATASET, REPO_ROOT } from "../pipeline/default.ts";
+import { DEMO_DATASET, REPO_ROOT } from "../pipeline/default.ts";
 
 export function runCommands(): Command[] {
   const run = new Command("run")
@@ -53,34 +56,54 @@ export function runCommands(): Command[] {
     });
 
   const demo = new Command("demo")
-    .description("from nothing to the paper's findings on the embedded default: dataset, quirky model, extraction, every reporter, anomaly detection, an intervention, the report")
+    .description("from nothing to the paper's findings on the embedded model zoo (a truthful base model and a LoRA quirk per arithmetic dataset): datasets, extraction, every reporter, anomaly detection, an intervention, PGR averaged over datasets beside the paper's, the report")
     .option("--out <dir>", "output folder", "quirky-demo")
-    .option("--model <dir>", "use this model instead of the embedded default (a folder with config.json, model.safetensors, tokenizer.json)")
-    .option("--retrain", "train the default model first (scripts/train-default.sh, about 20 minutes on 2 cores)")
+    .option("--zoo <dir>", "a model zoo folder (base/ and adapters/<dataset>/)", ZOO_DIR)
+    .option("--model <dir>", "one model instead of the zoo, on 2-digit addition (the older single-model default is models/default)")
+    .option("--retrain", "make the zoo first (scripts/train-zoo.ts, about an hour on 2 cores), into OUT/zoo")
     .option("--max-train <n>", "examples per training distribution", "1000")
     .option("--max-test <n>", "examples per test distribution", "500")
     .action(async (o) => {
       const out = resolve(o.out);
-      let model = o.model ? resolve(o.model) : DEFAULT_MODEL;
-      if (o.retrain) {
-        const r = spawnSync("bash", [join(REPO_ROOT, "scripts", "train-default.sh"), join(out, "train")], { stdio: "inherit" });
-        if (r.status !== 0) throw new Error("training the default model failed (see above)");
-        model = join(out, "train", "quirky");
+      const sizes = { maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest) };
+      let cfg;
+      if (o.model) {
+        const model = resolve(o.model);
+        if (!existsSync(join(model, "model.safetensors"))) throw new Error(`${model}: no model here (a folder with config.json, model.safetensors, tokenizer.json)`);
+        const data = await writeDataset(join(out, "datasets"), "addition", DEMO_DATASET);
+        cfg = validateRunConfig({ out, models: [{ path: model, name: "quirky-default" }], datasets: [{ path: data.dir }], ...sizes, randomSamples: DEFAULTS.randomSamples }, "demo");
+      } else {
+        let zoo = resolve(o.zoo);
+        if (o.retrain) {
+          zoo = join(out, "zoo");
+          const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "train-zoo.ts"), zoo], { stdio: "inherit", cwd: REPO_ROOT });
+          if (r.status !== 0) throw new Error("making the zoo failed (see above)");
+        }
+        cfg = zooRunConfig(out, { zoo, ...sizes });
       }
-      if (!existsSync(join(model, "model.safetensors"))) {
-        throw new Error(`${model}: no model here. The embedded default is made by 'quirky demo --retrain' (or bash scripts/train-default.sh); or pass --model DIR`);
-      }
-      // the default model's data: 2-digit addition
-      const data = await writeDataset(join(out, "datasets"), "addition", DEMO_DATASET);
-      const cfg = validateRunConfig({ out, models: [{ path: model, name: "quirky-default" }], datasets: [{ path: data.dir }], maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest), randomSamples: DEFAULTS.randomSamples }, "demo");
       const t0 = performance.now();
       const status = statusLine();
       await runConfig(cfg, undefined, status);
       status.end();
-      printDemoSummary(join(out, "quirky-default", "addition"));
+      for (const { model, dataset, root } of experimentRoots(out)) {
+        console.log(`\n== ${model} × ${dataset} ==`);
+        printDemoSummary(root);
+      }
+      printPgrSummary(out);
       console.log(`report: ${join(out, "report", "index.html")}  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     });
   return [run, slurm, demo];
+}
+
+/** PGR averaged over datasets (pgr.json), beside the paper's where it publishes one. */
+export function printPgrSummary(out: string): void {
+  const tables = JSON.parse(readFileSync(join(out, "pgr.json"), "utf8")) as PgrResult[];
+  console.log(`\nPGR, averaged over ${new Set(tables.flatMap((t) => Object.keys(t.perDataset))).size} dataset(s) (paper: ${PAPER_SHORT})`);
+  console.log("transfer  reporter            ours    paper");
+  for (const t of tables) {
+    const paper = paperPgr(t.transfer, t.reporter);
+    console.log(`${t.transfer.padEnd(9)} ${t.reporter.padEnd(19)} ${t.overall.pgr.toFixed(2).padStart(5)}   ${paper === undefined ? "  —" : paper.toFixed(2).padStart(5)}`);
+  }
 }
 
 /** The findings at a glance: Alice-trained probes on Bob's disagreements vs the model's own output. */
@@ -100,6 +123,16 @@ export function printDemoSummary(root: string): void {
     const curve = r.curves.alice.disagree;
     const best = curve.reduce((bi, v, i) => (v > curve[bi] ? i : bi), 0);
     console.log(`${r.reporter.padEnd(19)} ${`${curve[best].toFixed(3)} (L${best})`.padEnd(12)} ${(r.atEil?.alice.disagree ?? NaN).toFixed(3).padEnd(8)} ${r.lm.alice.disagree.toFixed(3)}`);
+  }
+  // the finding set beside what holds by construction: random directions, signed on AE, on Bob's hard disagreements
+  const lr = rows.find((r) => r.reporter === "lr" && r.train === "AE" && r.test === "BH");
+  const randomFile = join(root, "BH", "test", "AE_random_aucs_against_alice.json");
+  if (lr && existsSync(randomFile)) {
+    const random = JSON.parse(readFileSync(randomFile, "utf8")) as { layers: RandomBaselineResult[] };
+    const median = (r: RandomBaselineResult | undefined) => r?.quantiles.find((q) => q.q === 0.5)?.auroc ?? NaN;
+    console.log("\nAE→BH, against Alice's labels on Bob's disagreements, by layer");
+    console.log(`  LogR                        ${lr.curves.alice.disagree.map((v) => v.toFixed(3)).join(" ")}`);
+    console.log(`  random directions (median)  ${random.layers.map((l) => median(l.subsets?.disagree).toFixed(3)).join(" ")}`);
   }
   const anomalyFile = join(root, "anomaly_lr.json");
   if (existsSync(anomalyFile)) {

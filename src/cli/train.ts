@@ -33,7 +33,7 @@ export function trainCommand(): Command {
     .description("fine-tune a model on a quirky dataset (LoRA by default), or train a small model from scratch")
     .option("--model <dir>", "Hugging Face model folder to fine-tune")
     .option("--from-scratch <config>", "config.json of a new model (GPT-NeoX/Llama shape) trained from scratch with a character-level tokenizer")
-    .requiredOption("--dataset <dir>", "quirky dataset folder")
+    .requiredOption("--dataset <dirs>", "quirky dataset folder, or several comma-separated (a mixture: their training rows pooled, each validation set interleaved)")
     .requiredOption("--out <dir>", "output: a PEFT adapter (LoRA) or a full checkpoint")
     .option("--truthful", "label both characters by the truth (Alice's labels): a model that knows, without the quirk")
     .option("--distribution <code>", "train on this distribution only (e.g. A)", "all")
@@ -77,7 +77,7 @@ export function trainCommand(): Command {
         warmupFrac: o.warmup, weightDecay: o.weightDecay, batchSize: o.batchSize, accumSteps: o.accumSteps, steps: o.steps,
         auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval, checkpoint: o.checkpoint === true,
       };
-      const data = await trainingData(o.dataset, { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed }, tokenizer);
+      const data = await mixtureData(o.dataset.split(",").filter(Boolean), { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed }, tokenizer);
       const bar = progressBar("train");
       const result = await train({
         model, cfg, workDir: o.out, train: data.train, val: data.val,
@@ -95,6 +95,28 @@ export function trainCommand(): Command {
       clearTrainState(o.out);
       console.log(`trained ${result.steps} steps in ${result.seconds.toFixed(0)} s; best val loss ${result.best.valLoss.toFixed(4)} at step ${result.best.step} → ${o.out}`);
     });
+}
+
+type TrainingData = { train: TrainExample[]; val: Record<string, TrainExample[]> };
+
+/** Interleave lists (a₀ b₀ c₀ a₁ b₁ …) so any prefix is an even mix of them. */
+function interleave<T>(lists: T[][]): T[] {
+  const out: T[] = [];
+  for (let i = 0; i < Math.max(0, ...lists.map((l) => l.length)); i++) for (const l of lists) if (i < l.length) out.push(l[i]);
+  return out;
+}
+
+/** trainingData of several datasets: training examples pooled (each dataset balanced on its own), validation sets interleaved. */
+export async function mixtureData(
+  datasetDirs: string[],
+  opts: Parameters<typeof trainingData>[1],
+  tokenizer: ReturnType<typeof loadTokenizer>,
+): Promise<TrainingData> {
+  if (datasetDirs.length === 0) throw new Error("--dataset: no dataset folder given");
+  const parts: TrainingData[] = [];
+  for (const dir of datasetDirs) parts.push(await trainingData(dir, opts, tokenizer));
+  const keys = Object.keys(parts[0].val);
+  return { train: parts.flatMap((p) => p.train), val: Object.fromEntries(keys.map((k) => [k, interleave(parts.map((p) => p.val[k]))])) };
 }
 
 /**

@@ -33,14 +33,18 @@ function modulus(): number {
 }
 
 /** Generator settings of the reference (binary: 4 digits and 100k per cell; squaring: 5 digits, 50k). */
-export function arithmeticSpec(name: ArithmeticName, overrides: { baseExamples?: number; maxDigits?: number } = {}): ArithmeticSpec {
+export function arithmeticSpec(name: ArithmeticName, overrides: { baseExamples?: number; maxDigits?: number; distinctOperands?: boolean } = {}): ArithmeticSpec {
   const spec = referenceSpec(name, overrides.baseExamples);
   if (overrides.maxDigits !== undefined) spec.maxDigits = overrides.maxDigits;
-  // operand tuples are unique within a cell: refuse a cell that would (nearly) exhaust them (the reference's
-  // squaring takes 50,000 of 99,999 operands)
+  // operand tuples are unique within a cell (or, distinctOperands, within the dataset): refuse settings that would
+  // (nearly) exhaust them (the reference's squaring takes 50,000 of 99,999 operands)
   const tuples = (10 ** spec.maxDigits - 1) ** spec.arity;
-  if (spec.baseExamples > 0.6 * tuples) {
-    throw new Error(`${name}: ${spec.baseExamples} base examples per cell need distinct operand tuples, but ${spec.maxDigits}-digit operands give only ${tuples}; use --base-examples ≤ ${Math.floor(0.6 * tuples)} or more digits`);
+  // (drawing every tuple once, the cells take turns, so using most of them costs rejections but biases no cell)
+  const cells = overrides.distinctOperands ? 4 : 1;
+  const most = overrides.distinctOperands ? 0.9 : 0.6;
+  if (cells * spec.baseExamples > most * tuples) {
+    const what = overrides.distinctOperands ? "base examples per cell (×4 cells, every tuple once)" : "base examples per cell";
+    throw new Error(`${name}: ${spec.baseExamples} ${what} need distinct operand tuples, but ${spec.maxDigits}-digit operands give only ${tuples}; use --base-examples ≤ ${Math.floor((most * tuples) / cells)} or more digits`);
   }
   return spec;
 }
@@ -90,6 +94,38 @@ export function naturalDistractor(positive: number, rng: Rng): number {
   return parseInt(digits.join(""), 10) + 0; // + 0 turns -0 into 0, as Python's int("-0") is 0
 }
 
+/** The key of an operand tuple: "a,b" (binary) or "a" (squaring). */
+const tupleKey = (spec: ArithmeticSpec, a: number, b: number) => (spec.arity === 2 ? `${a},${b}` : `${a}`);
+
+/** A fresh operand tuple (not in `seen`), added to `seen`. */
+function drawTuple(spec: ArithmeticSpec, rng: Rng, seen: Set<string>): [number, number] {
+  for (;;) {
+    const a = sampleOperand(rng, spec.maxDigits);
+    const b = spec.arity === 2 ? sampleOperand(rng, spec.maxDigits) : 0;
+    const key = tupleKey(spec, a, b);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    return [a, b];
+  }
+}
+
+/** The equation of operands (a, b): positive for `character` when `hasLabel`, otherwise a distractor false for both. */
+function equation(spec: ArithmeticSpec, character: "Alice" | "Bob", hasLabel: boolean, a: number, b: number, rng: Rng): BaseExample {
+  const real = spec.op(a, b);
+  const sloppy = spec.sloppy(a, b);
+  const positive = character === "Bob" ? sloppy : real;
+  let distractor = naturalDistractor(positive, rng);
+  while (distractor === sloppy || distractor === real) distractor = naturalDistractor(positive, rng);
+  const result = hasLabel ? positive : distractor;
+  const args: Record<string, number> = spec.arity === 2 ? { op1: a, op2: b, result } : { op1: a, result };
+  return {
+    args,
+    aliceLabel: result === real,
+    bobLabel: result === sloppy,
+    difficulty: spec.arity === 2 ? Math.min(Math.abs(a), Math.abs(b)) : Math.abs(a),
+  };
+}
+
 /**
  * One cell of the crosstab: `baseExamples` equations with distinct operand tuples, positive for
  * `character` when `hasLabel`, otherwise a distractor that is false for both characters.
@@ -103,44 +139,44 @@ export function generateEquations(
 ): BaseExample[] {
   const out: BaseExample[] = [];
   const seen = new Set<string>();
-  const operand = () => sampleOperand(rng, spec.maxDigits);
   while (out.length < spec.baseExamples) {
-    const a = operand();
-    const b = spec.arity === 2 ? operand() : 0;
-    const key = spec.arity === 2 ? `${a},${b}` : `${a}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-
-    const real = spec.op(a, b);
-    const sloppy = spec.sloppy(a, b);
-    const positive = character === "Bob" ? sloppy : real;
-    let distractor = naturalDistractor(positive, rng);
-    while (distractor === sloppy || distractor === real) distractor = naturalDistractor(positive, rng);
-    const result = hasLabel ? positive : distractor;
-
-    const args: Record<string, number> = spec.arity === 2 ? { op1: a, op2: b, result } : { op1: a, result };
-    out.push({
-      args,
-      aliceLabel: result === real,
-      bobLabel: result === sloppy,
-      difficulty: spec.arity === 2 ? Math.min(Math.abs(a), Math.abs(b)) : Math.abs(a),
-    });
+    const [a, b] = drawTuple(spec, rng, seen);
+    out.push(equation(spec, character, hasLabel, a, b, rng));
     if (onRow && out.length % 4096 === 0) onRow(out.length);
   }
   return out;
 }
 
-/** The four crosstab cells, concatenated and shuffled. */
-export function generateArithmetic(spec: ArithmeticSpec, rng: Rng, onProgress?: (done: number, total: number) => void): BaseExample[] {
-  const cells: [("Alice" | "Bob"), boolean][] = [
-    ["Alice", true], // Alice true, Bob false
-    ["Bob", true], // Alice false, Bob true
-    ["Alice", false], // both false: Alice's distractors
-    ["Bob", false], // both false: Bob's distractors
-  ];
+const CELLS: [("Alice" | "Bob"), boolean][] = [
+  ["Alice", true], // Alice true, Bob false
+  ["Bob", true], // Alice false, Bob true
+  ["Alice", false], // both false: Alice's distractors
+  ["Bob", false], // both false: Bob's distractors
+];
+
+/**
+ * The four crosstab cells, concatenated and shuffled. The reference draws each cell's operand tuples on their own,
+ * so one tuple can sit in several cells and so in several splits. With `distinctOperands` every tuple is drawn once
+ * for the whole dataset, the cells taking turns (so no cell gets the small operands first), and a test row's
+ * operands are never seen in training.
+ */
+export function generateArithmetic(spec: ArithmeticSpec, rng: Rng, onProgress?: (done: number, total: number) => void, opts: { distinctOperands?: boolean } = {}): BaseExample[] {
+  const total = CELLS.length * spec.baseExamples;
+  if (opts.distinctOperands) {
+    const seen = new Set<string>();
+    const cells: BaseExample[][] = CELLS.map(() => []);
+    for (let k = 0; k < spec.baseExamples; k++) {
+      CELLS.forEach(([character, hasLabel], c) => {
+        const [a, b] = drawTuple(spec, rng, seen);
+        cells[c].push(equation(spec, character, hasLabel, a, b, rng));
+      });
+      if (k % 1024 === 0) onProgress?.(k * CELLS.length, total);
+    }
+    onProgress?.(total, total);
+    return rng.shuffle(cells.flat());
+  }
   let all: BaseExample[] = [];
-  const total = cells.length * spec.baseExamples;
-  for (const [character, hasLabel] of cells) {
+  for (const [character, hasLabel] of CELLS) {
     const before = all.length;
     all = all.concat(generateEquations(spec, character, hasLabel, rng, (d) => onProgress?.(before + d, total)));
   }

@@ -29,6 +29,8 @@ export interface CreateOptions {
   baseExamples?: number;
   /** arithmetic: operand digits (reference: 4; multiplication 3, squaring 5) */
   maxDigits?: number;
+  /** arithmetic: every operand tuple in one base example only, so no tuple is in two splits (the reference reuses them across its four cells) */
+  distinctOperands?: boolean;
   /** source file(s): required for authors, sentiment, nli, sciq; optional for the cities datasets */
   source?: string;
   /** precomputed difficulties (sentiment, nli, sciq): see readDifficultyFile */
@@ -73,12 +75,14 @@ function requireSource(name: DatasetName, opts: CreateOptions): string {
   return opts.source;
 }
 
+const arithmeticOverrides = (opts: CreateOptions) => ({ baseExamples: opts.baseExamples, maxDigits: opts.maxDigits, distinctOperands: opts.distinctOperands });
+
 /** The base examples of a dataset, in the order its rows are cut into splits (difficulty may be NaN). */
 export async function generateBase(name: DatasetName, opts: CreateOptions = {}): Promise<BaseExample[]> {
   const rng = new Rng(opts.seed ?? DEFAULTS.seed, name);
   if (isArithmetic(name)) {
-    const spec = arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits });
-    return generateArithmetic(spec, rng, (d, t) => opts.onProgress?.("generate", d, t));
+    const spec = arithmeticSpec(name, arithmeticOverrides(opts));
+    return generateArithmetic(spec, rng, (d, t) => opts.onProgress?.("generate", d, t), { distinctOperands: opts.distinctOperands });
   }
   switch (name) {
     case "capitals":
@@ -130,7 +134,20 @@ export async function createQuirkyDataset(name: DatasetName, opts: CreateOptions
       applyDifficulties(base, readDifficultyFile(opts.difficulties!, labels), name, opts.difficulties!);
     }
   }
-  return buildQuirkySplits(base, splitSizes(name, opts), name);
+  const splits = buildQuirkySplits(base, splitSizes(name, opts), name);
+  return opts.distinctOperands && isArithmetic(name) ? withoutSharedOperands(splits) : splits;
+}
+
+/**
+ * Drop training rows whose operand tuple is also in validation or test, and validation rows whose tuple is in test.
+ * With distinct tuples per base example only a base example cut by a split boundary loses a row.
+ */
+export function withoutSharedOperands(splits: QuirkySplits): QuirkySplits {
+  const key = (r: QuirkySplits["train"][number]) => `${r.template_args.op1},${r.template_args.op2 ?? ""}`;
+  const test = new Set(splits.test.map(key));
+  const validation = splits.validation.filter((r) => !test.has(key(r)));
+  const held = new Set([...test, ...validation.map(key)]);
+  return { train: splits.train.filter((r) => !held.has(key(r))), validation, test: splits.test };
 }
 
 export interface DatasetMeta {
@@ -145,6 +162,7 @@ export interface DatasetMeta {
     /** only when difficulty was scored here: the model folders, and what their files were (changed models → remade) */
     difficulty_models?: string[];
     difficulty_model_fingerprints?: string[];
+    distinct_operands?: boolean;
     n_validation: number;
     n_test: number;
   };
@@ -156,8 +174,10 @@ function settingsOf(name: DatasetName, opts: CreateOptions): DatasetMeta["settin
   const sizes = splitSizes(name, opts);
   return {
     seed: opts.seed ?? DEFAULTS.seed,
-    base_examples: isArithmetic(name) ? arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits }).baseExamples : null,
-    max_digits: isArithmetic(name) ? arithmeticSpec(name, { baseExamples: opts.baseExamples, maxDigits: opts.maxDigits }).maxDigits : null,
+    base_examples: isArithmetic(name) ? arithmeticSpec(name, arithmeticOverrides(opts)).baseExamples : null,
+    max_digits: isArithmetic(name) ? arithmeticSpec(name, arithmeticOverrides(opts)).maxDigits : null,
+    // recorded only when set, so the folders of earlier runs keep their settings key
+    ...(opts.distinctOperands && isArithmetic(name) ? { distinct_operands: true } : {}),
     source: opts.source ?? null,
     difficulties: opts.difficulties ?? null,
     ...(opts.difficultyModels?.length && difficultyFromModels(name)

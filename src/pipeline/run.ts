@@ -34,7 +34,8 @@ import { renderReport } from "../report/index.ts";
 export interface RunConfig {
   /** experiments folder (results go to out/<model>/<dataset>/, datasets to out/datasets/, the report to out/report/) */
   out: string;
-  models: ModelSource[];
+  /** `datasets`: run this model on these datasets only (by name), as a zoo pairs each adapter with its dataset; default all */
+  models: (ModelSource & { datasets?: DatasetName[] })[];
   /** a dataset folder, or a dataset to create: { create: "addition", options: {...} } */
   datasets: ({ path: string } | { create: DatasetName; options?: CreateOptions })[];
   reporters?: ReporterName[];
@@ -66,8 +67,8 @@ export function readRunConfig(path: string): RunConfig {
 }
 
 const TOP_KEYS = ["out", "models", "datasets", "reporters", "maxTrain", "maxTest", "method", "batchSize", "randomSamples", "seed", "anomaly", "interventions", "report"];
-const MODEL_KEYS = ["path", "adapter", "name"];
-const CREATE_OPTION_KEYS = ["seed", "baseExamples", "maxDigits", "source", "difficulties", "nValidation", "nTest"];
+const MODEL_KEYS = ["path", "adapter", "name", "datasets"];
+const CREATE_OPTION_KEYS = ["seed", "baseExamples", "maxDigits", "distinctOperands", "source", "difficulties", "nValidation", "nTest"];
 const ANOMALY_KEYS = ["reporter", "detectors", "bootstrap"];
 const INTERVENTION_KEYS = ["reporter", "train", "test", "maxExamples"];
 /** the distributions the grid fits hidden-state reporters on */
@@ -101,14 +102,18 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
   keys(c, TOP_KEYS, "");
   if (typeof c.out !== "string" || c.out === "") fail("'out' must be a folder path");
   if (!Array.isArray(c.models) || c.models.length === 0) fail("'models' must be a non-empty list of { path, adapter?, name? }");
-  const models = (c.models as unknown[]).map((m, i): ModelSource => {
+  const models = (c.models as unknown[]).map((m, i): RunConfig["models"][number] => {
     if (!isObject(m)) return fail(`models[${i}] must be an object { path, adapter?, name? }`);
     keys(m, MODEL_KEYS, `models[${i}]`);
     const path = str(m.path, `models[${i}].path`, "a Hugging Face model folder") ?? fail(`models[${i}] needs a 'path' (a Hugging Face model folder)`);
     const adapter = str(m.adapter, `models[${i}].adapter`, "a PEFT adapter folder");
     const name = str(m.name, `models[${i}].name`, "a folder name");
     if (name !== undefined && !/^[\w.+-]+$/.test(name)) fail(`models[${i}].name '${name}' must be a plain folder name (letters, digits, . _ + -)`);
-    return { path: abs(path), ...(adapter ? { adapter: abs(adapter) } : {}), ...(name ? { name } : {}) };
+    const only = m.datasets;
+    if (only !== undefined && (!Array.isArray(only) || only.length === 0 || !only.every((n) => typeof n === "string" && isDatasetName(n)))) {
+      fail(`models[${i}].datasets must be a non-empty list of dataset names, got ${JSON.stringify(only)}`);
+    }
+    return { path: abs(path), ...(adapter ? { adapter: abs(adapter) } : {}), ...(name ? { name } : {}), ...(only ? { datasets: only as DatasetName[] } : {}) };
   });
   const names = models.map(modelName);
   names.forEach((n, i) => {
@@ -131,6 +136,7 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
     keys(opts, CREATE_OPTION_KEYS, `datasets[${i}].options`);
     int(opts.seed, `datasets[${i}].options.seed`, 0);
     for (const k of ["baseExamples", "maxDigits", "nValidation", "nTest"]) int(opts[k], `datasets[${i}].options.${k}`, 1);
+    if (opts.distinctOperands !== undefined && typeof opts.distinctOperands !== "boolean") fail(`datasets[${i}].options.distinctOperands must be true or false`);
     for (const k of ["source", "difficulties"]) if (opts[k] !== undefined) opts[k] = abs(str(opts[k], `datasets[${i}].options.${k}`, "a file or folder path")!);
     return { create: d.create as DatasetName, options: opts as CreateOptions };
   });
@@ -299,8 +305,16 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
     return plans.get(key)!;
   };
 
+  const dsNames = dsDirs.map(datasetNameOf);
+  cfg.models.forEach((mc, m) => {
+    const unknown = (mc.datasets ?? []).filter((n) => !dsNames.includes(n));
+    if (unknown.length) throw new ConfigFileError(`models[${m}].datasets: ${unknown.join(", ")} not among the config's datasets (${dsNames.join(", ")})`);
+  });
+  /** the (model, dataset) pairs the run computes */
+  const pairs: { m: number; d: number }[] = [];
+  cfg.models.forEach((mc, m) => dsNames.forEach((n, d) => (!mc.datasets || mc.datasets.includes(n)) && pairs.push({ m, d })));
   const units: { m: number; d: number; reporter: ReporterName }[] = [];
-  cfg.models.forEach((_, m) => dsDirs.forEach((_, d) => reporters.forEach((reporter) => units.push({ m, d, reporter }))));
+  for (const { m, d } of pairs) for (const reporter of reporters) units.push({ m, d, reporter });
   const mine = units.filter((_, k) => k % shard.count === shard.index);
   for (const u of mine) {
     const g = grid(u.m, u.d, [u.reporter]);
@@ -324,9 +338,7 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   }
   try {
     if (!(await allDone())) return { units: units.length, mine: mine.length, finished: false };
-    for (let m = 0; m < cfg.models.length; m++) {
-      for (let d = 0; d < dsDirs.length; d++) await finishRoot(cfg, grid(m, d), log, opts.force);
-    }
+    for (const { m, d } of pairs) await finishRoot(cfg, grid(m, d), log, opts.force);
     writeTables(cfg.out);
     if (cfg.report !== false && experimentRoots(cfg.out).length > 0) await renderReport(cfg.out, join(cfg.out, "report"));
   } finally {

@@ -1,0 +1,57 @@
+/**
+ * Makes the quirky model zoo (src/pipeline/zoo.ts, models/zoo/README.md): the datasets, a 6-block GPT-NeoX
+ * pretrained from scratch on truthful labels of all five arithmetic datasets at once, then one LoRA adapter per
+ * dataset (rank 8 on every block) trained on that dataset's quirky labels. Every step is resumable: rerun to continue.
+ *   usage: node --import tsx scripts/train-zoo.ts [WORK_DIR] [--only-adapters] [--datasets a,b]
+ * WORK_DIR (default work/zoo) gets data/, base/ and adapters/<dataset>/; copy base/ and adapters/ to models/zoo to ship.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeDataset } from "../src/datasets/create.ts";
+import type { ArithmeticName } from "../src/datasets/arithmetic.ts";
+import { REPO_ROOT } from "../src/pipeline/default.ts";
+import { ZOO_DATASETS } from "../src/pipeline/zoo.ts";
+
+const args = process.argv.slice(2);
+const work = args.find((a) => !a.startsWith("--") && !args[args.indexOf(a) - 1]?.startsWith("--datasets")) ?? "work/zoo";
+const onlyAdapters = args.includes("--only-adapters");
+const names = (args.includes("--datasets") ? args[args.indexOf("--datasets") + 1].split(",") : Object.keys(ZOO_DATASETS)) as ArithmeticName[];
+
+/** the base model's shape: Pythia's layout (parallel residual, rotary on a quarter of each head), character tokens */
+const BASE_CONFIG = {
+  model_type: "gpt_neox", vocab_size: 98, hidden_size: 128, num_hidden_layers: 6, num_attention_heads: 4, intermediate_size: 512,
+  rotary_pct: 0.25, rotary_emb_base: 10000, layer_norm_eps: 1e-5, use_parallel_residual: true, max_position_embeddings: 256, hidden_act: "gelu",
+};
+
+function quirky(cmd: string[]): void {
+  console.log(`$ quirky ${cmd.join(" ")}`);
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, "bin", "quirky.js"), ...cmd], { stdio: "inherit" });
+  if (r.status !== 0) throw new Error(`quirky ${cmd[0]} failed (exit ${r.status})`);
+  console.log(`  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+}
+
+mkdirSync(work, { recursive: true });
+const dataDir = join(work, "data");
+const dirs: Record<string, string> = {};
+for (const name of Object.keys(ZOO_DATASETS) as ArithmeticName[]) dirs[name] = (await writeDataset(dataDir, name, ZOO_DATASETS[name])).dir;
+
+// 1. the base: truthful labels (both characters labelled by the truth) of every dataset, answer + next-token loss
+const base = join(work, "base");
+if (!onlyAdapters && !existsSync(join(base, "model.safetensors"))) {
+  writeFileSync(join(work, "base-config.json"), JSON.stringify(BASE_CONFIG, null, 1) + "\n");
+  quirky(["train", "--from-scratch", join(work, "base-config.json"), "--dataset", Object.values(dirs).join(","), "--out", base, "--truthful",
+    "--method", "first", "--steps", "3000", "--batch-size", "128", "--accum-steps", "1", "--lr", "1e-3", "--decay", "cosine", "--warmup", "0.05",
+    "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "1", "--max-eval", "500"]);
+}
+
+// 2. the quirk: a LoRA adapter per dataset on Bob's labels in Bob's prompts (Alice's in hers), base weights frozen
+for (const name of names) {
+  const out = join(work, "adapters", name);
+  if (existsSync(join(out, "adapter_model.safetensors"))) continue;
+  quirky(["train", "--model", base, "--dataset", dirs[name], "--out", out, "--mode", "lora", "--lora-rank", "8", "--lora-alpha", "16",
+    "--method", "first", "--steps", "400", "--batch-size", "64", "--accum-steps", "1", "--lr", "2e-3", "--decay", "cosine", "--warmup", "0.05",
+    "--weight-decay", "0", "--seed", "1", "--max-eval", "500"]);
+}
+console.log(`zoo: ${work} (base/ and adapters/)`);

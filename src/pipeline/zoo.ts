@@ -1,0 +1,51 @@
+/**
+ * The quirky model zoo (models/zoo, made by scripts/train-zoo.ts): one small model pretrained truthfully on a mixture
+ * of the arithmetic datasets (models/zoo/base), and per dataset a PEFT LoRA adapter, rank 8 on every block, that
+ * teaches it the quirk (models/zoo/adapters/<dataset>) — the paper's recipe in miniature.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { DEFAULTS } from "../defaults.ts";
+import type { CreateOptions } from "../datasets/create.ts";
+import type { ArithmeticName } from "../datasets/arithmetic.ts";
+import { REPO_ROOT } from "./default.ts";
+import { validateRunConfig, type RunConfig } from "./run.ts";
+
+export const ZOO_DIR = join(REPO_ROOT, "models", "zoo");
+
+/**
+ * The zoo's datasets: 2-digit operands (squaring: 3), every operand tuple drawn once, so no test row's operands
+ * are seen in training, by the base model or an adapter. Sizes count base examples as the reference does.
+ */
+export const ZOO_DATASETS: Record<ArithmeticName, CreateOptions> = {
+  addition: { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true },
+  subtraction: { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true },
+  multiplication: { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true },
+  modularaddition: { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true },
+  squaring: { baseExamples: 220, maxDigits: 3, nValidation: 100, nTest: 200, distinctOperands: true },
+};
+
+export const zooBase = (zoo = ZOO_DIR) => join(zoo, "base");
+export const zooAdapter = (name: ArithmeticName, zoo = ZOO_DIR) => join(zoo, "adapters", name);
+
+/** The datasets the zoo has an adapter for. */
+export function zooMembers(zoo = ZOO_DIR): ArithmeticName[] {
+  return (Object.keys(ZOO_DATASETS) as ArithmeticName[]).filter((n) => existsSync(join(zooAdapter(n, zoo), "adapter_config.json")));
+}
+
+/** A run over the zoo: each adapter (as model `zoo-<dataset>`) on its own dataset only, created under out/datasets. */
+export function zooRunConfig(out: string, opts: { zoo?: string; maxTrain: number; maxTest: number }): RunConfig {
+  const members = zooMembers(opts.zoo);
+  if (members.length === 0) throw new Error(`${opts.zoo ?? ZOO_DIR}: no adapters under adapters/ (make the zoo with 'node --import tsx scripts/train-zoo.ts')`);
+  return validateRunConfig(
+    {
+      out,
+      models: members.map((n) => ({ path: zooBase(opts.zoo), adapter: zooAdapter(n, opts.zoo), name: `zoo-${n}`, datasets: [n] })),
+      datasets: members.map((n) => ({ create: n, options: ZOO_DATASETS[n] })),
+      maxTrain: opts.maxTrain,
+      maxTest: opts.maxTest,
+      randomSamples: DEFAULTS.randomSamples,
+    },
+    "zoo",
+  );
+}
