@@ -156,3 +156,35 @@ test("default sizes are the reference's: 100k base examples per cell (squaring 5
     [4, 4, 3, 4, 5],
   );
 });
+
+test("--distinct-operands: no operand tuple in two splits, every cell drawn alike, the reference's split sizes otherwise", async () => {
+  const tuple = (r: QuirkyRow) => `${r.template_args.op1},${r.template_args.op2 ?? ""}`;
+  for (const name of ["addition", "squaring"] as ArithmeticName[]) {
+    const opts = name === "squaring" ? { baseExamples: 200, maxDigits: 3, nValidation: 100, nTest: 200 } : { baseExamples: 1500, maxDigits: 2, nValidation: 500, nTest: 1000 };
+    // the reference's draw shares tuples across cells, so across splits (the reason for the option)
+    const shared = await createQuirkyDataset(name, opts);
+    const trainOf = (s: typeof shared) => new Set(s.train.map(tuple));
+    assert.ok(shared.test.some((r) => trainOf(shared).has(tuple(r))), `${name}: the reference's draw should share some tuples`);
+
+    const splits = await createQuirkyDataset(name, { ...opts, distinctOperands: true });
+    const train = trainOf(splits);
+    const validation = new Set(splits.validation.map(tuple));
+    assert.equal(splits.test.filter((r) => train.has(tuple(r)) || validation.has(tuple(r))).length, 0, `${name}: a test tuple is in train or validation`);
+    assert.equal(splits.validation.filter((r) => train.has(tuple(r))).length, 0, `${name}: a validation tuple is in train`);
+    assert.equal(splits.test.length, opts.nTest);
+    assert.equal(splits.validation.length, opts.nValidation);
+    // at most the one base example cut by each boundary loses its row in train
+    assert.ok(splits.train.length >= 4 * opts.baseExamples - opts.nValidation - opts.nTest - 2, `${name}: train has ${splits.train.length} rows`);
+  }
+  // the cells take turns drawing, so each cell's operands are alike: mean log-difficulty per crosstab cell
+  const base = await generateBase("addition", { baseExamples: 1500, maxDigits: 2, distinctOperands: true });
+  const cellMean = (a: boolean, b: boolean) => {
+    const xs = base.filter((e) => e.aliceLabel === a && e.bobLabel === b).map((e) => Math.log10(1 + e.difficulty));
+    return xs.reduce((s, x) => s + x, 0) / xs.length;
+  };
+  const means = [cellMean(true, false), cellMean(false, true), cellMean(false, false)];
+  assert.ok(Math.max(...means) - Math.min(...means) < 0.05, `mean log10 difficulty by cell: ${means.map((m) => m.toFixed(3)).join(", ")}`);
+  assert.equal(new Set(base.map((e) => `${e.args.op1},${e.args.op2}`)).size, base.length, "a tuple drawn twice");
+  // too many base examples for the tuples is refused, naming the limit
+  assert.throws(() => arithmeticSpec("addition", { baseExamples: 2300, maxDigits: 2, distinctOperands: true }), /≤ 2205/);
+});

@@ -72,3 +72,25 @@ test("the demo pipeline at reduced size, from the CLI, with quirky slurm writing
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no model here/);
 });
+
+test("a model with 'datasets' runs on those only (a zoo pairs each adapter with its dataset); unknown names are refused", async (t) => {
+  const { dir, modelDir, data } = await setup(t);
+  const sub = await writeDataset(join(dir, "data"), "subtraction", { baseExamples: 300, maxDigits: 2, nValidation: 300, nTest: 300, distinctOperands: true });
+  const base = { reporters: ["lr"], maxTrain: 32, maxTest: 24, batchSize: 16, randomSamples: 10, anomaly: false, interventions: false, report: false };
+  const cfg = validateRunConfig({
+    ...base, out: join(dir, "exp"),
+    models: [{ path: modelDir, name: "only-add", datasets: ["addition"] }, { path: modelDir, name: "only-sub", datasets: ["subtraction"] }],
+    datasets: [{ path: data.dir }, { path: sub.dir }],
+  }, "test");
+  const r = await runConfig(cfg);
+  assert.ok(r.finished);
+  assert.equal(r.units, 2);
+  for (const [model, ds, present] of [["only-add", "addition", true], ["only-add", "subtraction", false], ["only-sub", "subtraction", true], ["only-sub", "addition", false]] as const) {
+    assert.equal(existsSync(join(dir, "exp", model, ds, "AE")), present, `${model}/${ds}`);
+  }
+  const pgr = JSON.parse(readFileSync(join(dir, "exp", "pgr.json"), "utf8")) as { perDataset: Record<string, unknown> }[];
+  assert.deepEqual(Object.keys(pgr[0].perDataset).sort(), ["addition", "subtraction"]);
+  assert.throws(() => validateRunConfig({ ...base, out: "x", models: [{ path: "m", datasets: ["adition"] }], datasets: [{ path: "d" }] }, "cfg.json"), /models\[0\]\.datasets must be a non-empty list of dataset names/);
+  const notThere = validateRunConfig({ ...base, out: join(dir, "exp2"), models: [{ path: modelDir, datasets: ["multiplication"] }], datasets: [{ path: data.dir }] }, "cfg.json");
+  await assert.rejects(runConfig(notThere), /models\[0\]\.datasets: multiplication not among the config's datasets \(addition\)/);
+});

@@ -7,7 +7,7 @@ import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
 import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
 import { attachLora, readPeftAdapter, writePeftAdapter } from "../src/model/lora.ts";
 import { loadTokenizer } from "../src/model/tokenizer.ts";
-import { trainingData } from "../src/cli/train.ts";
+import { mixtureData, trainingData } from "../src/cli/train.ts";
 import { DEFAULT_TRAIN, train, type TrainConfig } from "../src/train/sft.ts";
 import { evaluate } from "../src/train/examples.ts";
 import { AdamW, learningRate } from "../src/train/optim.ts";
@@ -101,4 +101,18 @@ test("quirky train --from-scratch writes a checkpoint, tokenizer.json and curves
   assert.ok(!existsSync(join(dir, "m", "resume.json")), "resume state removed after a finished run");
   const reloaded = loadModel(join(dir, "m"));
   assert.equal(reloaded.cfg.nLayers, 2);
+});
+
+test("a mixture pools each dataset's (balanced) training examples and interleaves each validation set", async (t) => {
+  const { dir, tok } = await fixture(t);
+  await writeDataset(dir, "squaring", { baseExamples: 150, maxDigits: 3, nValidation: 100, nTest: 100 });
+  const opts = { truthful: true, distribution: "all", method: "first" as const, seed: 1 };
+  const add = await trainingData(join(dir, "addition"), opts, tok);
+  const sq = await trainingData(join(dir, "squaring"), opts, tok);
+  const mix = await mixtureData([join(dir, "addition"), join(dir, "squaring")], opts, tok);
+  assert.deepEqual(mix.train, [...add.train, ...sq.train]);
+  const isSquare = (x: { tokens: number[] }) => tok.decode(x.tokens).includes("^2");
+  // a prefix of a validation set (what --max-eval keeps) holds both datasets equally
+  assert.deepEqual(mix.val.val.slice(0, 6).map(isSquare), [false, true, false, true, false, true]);
+  for (const k of Object.keys(add.val)) assert.equal(mix.val[k].length, add.val[k].length + sq.val[k].length, k);
 });
