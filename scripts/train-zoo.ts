@@ -37,21 +37,30 @@ const dataDir = join(work, "data");
 const dirs: Record<string, string> = {};
 for (const name of Object.keys(ZOO_DATASETS) as ArithmeticName[]) dirs[name] = (await writeDataset(dataDir, name, ZOO_DATASETS[name])).dir;
 
-// 1. the base: truthful labels (both characters labelled by the truth) of every dataset, answer + next-token loss
+// 1. the base: truthful labels (both characters labelled by the truth) of every dataset, answer + next-token loss;
+// 3,000 steps from scratch (the best validation loss comes at step 2,048 and is kept), then 1,500 more at half the rate, keeping the last step (validation loss rises from overconfidence there while
+// AUROC still climbs)
+const stage1 = join(work, "base-stage1");
 const base = join(work, "base");
-if (!onlyAdapters && !existsSync(join(base, "model.safetensors"))) {
+const mixture = Object.values(dirs).join(",");
+if (!onlyAdapters && !existsSync(join(stage1, "model.safetensors"))) {
   writeFileSync(join(work, "base-config.json"), JSON.stringify(BASE_CONFIG, null, 1) + "\n");
-  quirky(["train", "--from-scratch", join(work, "base-config.json"), "--dataset", Object.values(dirs).join(","), "--out", base, "--truthful",
+  quirky(["train", "--from-scratch", join(work, "base-config.json"), "--dataset", mixture, "--out", stage1, "--truthful",
     "--method", "first", "--steps", "3000", "--batch-size", "128", "--accum-steps", "1", "--lr", "1e-3", "--decay", "cosine", "--warmup", "0.05",
     "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "1", "--max-eval", "500"]);
+}
+if (!onlyAdapters && !existsSync(join(base, "model.safetensors"))) {
+  quirky(["train", "--model", stage1, "--dataset", mixture, "--out", base, "--mode", "full", "--truthful",
+    "--method", "first", "--steps", "1500", "--batch-size", "128", "--accum-steps", "1", "--lr", "5e-4", "--decay", "cosine", "--warmup", "0.02",
+    "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "2", "--max-eval", "500", "--keep", "last"]);
 }
 
 // 2. the quirk: a LoRA adapter per dataset on Bob's labels in Bob's prompts (Alice's in hers), base weights frozen
 for (const name of names) {
   const out = join(work, "adapters", name);
   if (existsSync(join(out, "adapter_model.safetensors"))) continue;
-  quirky(["train", "--model", base, "--dataset", dirs[name], "--out", out, "--mode", "lora", "--lora-rank", "8", "--lora-alpha", "16",
-    "--method", "first", "--steps", "400", "--batch-size", "64", "--accum-steps", "1", "--lr", "2e-3", "--decay", "cosine", "--warmup", "0.05",
+  quirky(["train", "--model", base, "--dataset", dirs[name], "--out", out, "--mode", "lora", "--lora-rank", "8", "--lora-alpha", "8",
+    "--method", "first", "--steps", "300", "--batch-size", "64", "--accum-steps", "1", "--lr", "2e-3", "--decay", "cosine", "--warmup", "0.05",
     "--weight-decay", "0", "--seed", "1", "--max-eval", "500"]);
 }
 console.log(`zoo: ${work} (base/ and adapters/)`);

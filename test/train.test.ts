@@ -66,6 +66,14 @@ test("training lowers the loss, and a killed run resumes to the same weights", a
   assert.equal(rb.steps, 12);
   assert.ok(rb.seconds > saved.seconds && saved.seconds > 0, `training time counts the interrupted session too (${saved.seconds} s, then ${rb.seconds} s)`);
   assert.deepEqual(b2.params.groups, a.params.groups, "same final weights, bit for bit");
+
+  // keep "last": the run ends with the last step's weights, not the best validation loss's
+  const c = randomModel(TINY, 1, 0.1);
+  let last: unknown;
+  const rc = await train({ model: c, cfg: { ...cfg, keep: "last" }, workDir: join(dir, "c"), train: data.train, val: data.val, afterStep: (s) => { if (s === 12) last = structuredClone(c.params.groups); } });
+  assert.equal(rc.best.step, ra.best.step);
+  assert.deepEqual(c.params.groups, last);
+  if (ra.best.step !== 12) assert.notDeepEqual(a.params.groups, last, "keep best restored an earlier step");
 });
 
 test("a LoRA adapter saved in PEFT format reloads with identical log-odds; a full checkpoint reloads too", async (t) => {

@@ -55,6 +55,7 @@ export function trainCommand(): Command {
     .option("--seed <n>", "seed (data order, LoRA initialisation)", num("--seed"), DEFAULT_TRAIN.seed)
     .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-blocks); default: --seed", num("--init-seed"))
     .option("--max-eval <n>", "examples per validation set", num("--max-eval"), DEFAULT_TRAIN.maxEvalExamples)
+    .addOption(new Option("--keep <which>", "the weights to write: the lowest validation loss's, or the last step's (pretraining: the loss can rise from overconfidence while AUROC still climbs)").choices(["best", "last"]).default("best"))
     .option("--checkpoint", "record each block again in the backward pass instead of keeping all their activations: less memory for large models, about one more forward pass of work, the same gradients")
     .action(async (o) => {
       if (!o.model === !o.fromScratch) throw new Error("pass exactly one of --model DIR or --from-scratch CONFIG");
@@ -75,7 +76,7 @@ export function trainCommand(): Command {
         ...DEFAULT_TRAIN,
         mode, loraRank: o.loraRank, loraAlpha: o.loraAlpha, loraTargets: o.loraModules, layers: o.layers, lr: o.lr, decay: o.decay,
         warmupFrac: o.warmup, weightDecay: o.weightDecay, batchSize: o.batchSize, accumSteps: o.accumSteps, steps: o.steps,
-        auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval, checkpoint: o.checkpoint === true,
+        auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval, checkpoint: o.checkpoint === true, keep: o.keep,
       };
       const data = await mixtureData(o.dataset.split(",").filter(Boolean), { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed }, tokenizer);
       const bar = progressBar("train");
@@ -93,7 +94,7 @@ export function trainCommand(): Command {
       }
       writeFileAtomic(join(o.out, "training_curves.json"), JSON.stringify({ config: cfg, command: process.argv.slice(2), ...result }, null, 1) + "\n");
       clearTrainState(o.out);
-      console.log(`trained ${result.steps} steps in ${result.seconds.toFixed(0)} s; best val loss ${result.best.valLoss.toFixed(4)} at step ${result.best.step} → ${o.out}`);
+      console.log(`trained ${result.steps} steps in ${result.seconds.toFixed(0)} s; best val loss ${result.best.valLoss.toFixed(4)} at step ${result.best.step}; kept the ${cfg.keep === "best" ? "best" : "last step's"} weights → ${o.out}`);
     });
 }
 

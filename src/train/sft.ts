@@ -6,7 +6,7 @@
  * - classes balanced by undersampling; AdamW (β2 0.95, weight decay 0.1 except norms and biases), linear warmup
  *   over 15% of the steps then linear or cosine decay, gradient clipping at norm 1, gradient accumulation;
  * - evaluation on val / val_alice / val_bob / val_bob_gt at log-spaced steps (1, 2, 4, …) and at the end; the
- *   best weights by validation loss are kept;
+ *   best weights by validation loss are kept (or, keep "last", the last step's);
  * - a resume state (weights, optimizer moments, step) saved every `saveEvery` steps: a killed run restarts
  *   from it and ends at the same weights as an uninterrupted one (the data order is a function of the seed).
  */
@@ -52,6 +52,8 @@ export interface TrainConfig {
   maxEvalExamples: number;
   /** record each block again in the backward pass instead of keeping every block's tape: less memory, one more forward's work, the same gradients bit for bit */
   checkpoint: boolean;
+  /** which weights the run ends with: those of the lowest validation loss ("best"), or of the last step ("last") */
+  keep: "best" | "last";
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -73,6 +75,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   saveEvery: 25,
   maxEvalExamples: 1000,
   checkpoint: false,
+  keep: "best",
 };
 
 export interface TrainLog {
@@ -254,7 +257,7 @@ interface RunRecord {
 function resumeState(workDir: string, cfg: TrainConfig, trainable: Trainable, opt: AdamW) {
   const statePath = join(workDir, "resume.safetensors");
   const metaPath = join(workDir, "resume.json");
-  const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined, checkpoint: undefined });
+  const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined, checkpoint: undefined, keep: undefined });
   return {
     /** restore a saved state into the weights and optimizer; its record, or a fresh one */
     load(): RunRecord {
@@ -338,8 +341,8 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     if (opt.step % cfg.saveEvery === 0 || opt.step === cfg.steps) state.save({ ...record, seconds: seconds() });
     run.afterStep?.(opt.step);
   }
-  // keep the best weights
-  if (existsSync(bestPath)) restore(trainable, readSafetensors(bestPath), bestPath);
+  // keep the best weights (or the last: a pretraining run's validation loss can rise while its AUROC still climbs)
+  if (cfg.keep === "best" && existsSync(bestPath)) restore(trainable, readSafetensors(bestPath), bestPath);
   return { steps: opt.step, curves: record.curves, best: record.best, seconds: seconds() };
 }
 
