@@ -13,26 +13,16 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
-import { loadExamples } from "../src/extract/examples.ts";
-import { extractStates } from "../src/extract/extract.ts";
-import { readLayer, readLmLogOdds, readStatesMeta, type Matrix } from "../src/extract/states.ts";
-import { openModel } from "../src/model/source.ts";
+import { readLayer, readStatesMeta, type Matrix } from "../src/extract/states.ts";
 import { readSafetensors } from "../src/model/safetensors.ts";
-import { fitReporter } from "../src/probes/fit.ts";
-import { auroc } from "../src/probes/metrics.ts";
-import { evalRandomBaseline } from "../src/probes/random-baseline.ts";
-import { anomalyExperiment } from "../src/analysis/anomaly.ts";
+import { checkQuirk, rowsWhere } from "../src/analysis/quirk-check.ts";
 import { ZOO_DATASETS, zooAdapter, zooBase, zooMembers } from "../src/pipeline/zoo.ts";
 import { FIXTURES, ROOT, SYSTEM_PYTHON, tempDir } from "./helpers.ts";
 
-const rowsWhere = (m: Matrix, keep: boolean[]): Matrix => {
-  const idx = keep.flatMap((k, i) => (k ? [i] : []));
-  const data = new Float32Array(idx.length * m.cols);
-  idx.forEach((r, j) => data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), j * m.cols));
-  return { data, rows: idx.length, cols: m.cols };
-};
 const rowsOf = (m: Matrix) => Array.from({ length: m.rows }, (_, i) => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols)));
-const labels = (xs: number[]) => Uint8Array.from(xs);
+
+/** each dataset's Mahalanobis AUROC, for the average over the zoo (the paper's 0.95 is an average over datasets) */
+const mahalanobis = new Map<string, number>();
 
 test("the zoo's adapters: PEFT 0.7.1 LoRA, rank 8 on every block", () => {
   assert.ok(zooMembers().length >= 4, `adapters for ${zooMembers().join(", ")}`);
@@ -53,75 +43,35 @@ test("the zoo's adapters: PEFT 0.7.1 LoRA, rank 8 on every block", () => {
   }
 });
 
-/** each dataset's Mahalanobis AUROC, for the average over the zoo (the paper's 0.95 is an average over datasets) */
-const mahalanobis = new Map<string, number>();
-
 for (const name of zooMembers()) {
   test(`zoo/${name}: quirky outputs; LogR and random directions on Bob's disagreements and anomaly detection, the same in scikit-learn`, async (t) => {
     const dir = tempDir(t);
     const data = await writeDataset(join(dir, "data"), name, ZOO_DATASETS[name]);
-    const { model, tokenizer } = await openModel({ path: zooBase(), adapter: zooAdapter(name) });
-    const extract = async (distribution: "A" | "B" | "AE" | "AH" | "BH", split: "validation" | "test") => {
-      const { examples } = await loadExamples(data.dir, { distribution, split, maxExamples: 500 });
-      const outDir = join(dir, distribution, split);
-      await extractStates({ model, tokenizer, examples, outDir, info: { model: "zoo", adapter: name, dataset: name, distribution, split, settings: {} } });
-      return outDir;
-    };
-    const [aliceVal, aliceTest, bobTest] = [await extract("A", "validation"), await extract("A", "test"), await extract("B", "test")];
-    const a = readStatesMeta(aliceTest);
-    const b = readStatesMeta(bobTest);
-    const disagree = b.alice_labels.map((l, i) => l !== b.bob_labels[i]);
-    const bobOut = readLmLogOdds(bobTest);
-    const aliceOnDisagree = labels(b.alice_labels.filter((_, i) => disagree[i]));
-    const out = {
-      alice: auroc(readLmLogOdds(aliceTest), labels(a.alice_labels)),
-      bob: auroc(bobOut, labels(b.bob_labels)),
-      bobDisagreeVsAlice: auroc(bobOut.filter((_, i) => disagree[i]), aliceOnDisagree),
-    };
-    t.diagnostic(`output AUROC: Alice ${out.alice.toFixed(3)}, Bob ${out.bob.toFixed(3)}, Bob's disagreements vs Alice's labels ${out.bobDisagreeVsAlice.toFixed(3)} (${a.n} + ${b.n} rows)`);
+    const q = await checkQuirk({ path: zooBase(), adapter: zooAdapter(name) }, data.dir, { workDir: dir, rows: 500, anomaly: true });
+    const { output: out, lr, randomMedian } = q;
+    t.diagnostic(`output AUROC: Alice ${out.alice.toFixed(3)}, Bob ${out.bob.toFixed(3)}, Bob's disagreements vs Alice's labels ${out.bobDisagreeVsAlice.toFixed(3)}`);
     assert.ok(out.alice >= 0.85, `Alice's prompts vs Alice's labels: ${out.alice}`);
     assert.ok(out.bob >= 0.8, `Bob's prompts vs Bob's labels: ${out.bob}`);
     assert.ok(out.bobDisagreeVsAlice <= 0.1, `Bob's disagreements vs Alice's labels: ${out.bobDisagreeVsAlice}`);
-
-    // per layer: LogR fitted on Alice's validation prompts, and 1,000 random directions signed on the same rows
-    const v = readStatesMeta(aliceVal);
-    const [aeVal, aeTest, ahTest, bhTest] = [await extract("AE", "validation"), await extract("AE", "test"), await extract("AH", "test"), await extract("BH", "test")];
-    const ae = readStatesMeta(aeVal);
-    const lr: number[] = [];
-    const randomMedian: number[] = [];
-    const layers: Record<string, unknown>[] = [];
-    for (let layer = 0; layer < v.layers; layer++) {
-      const fit = readLayer(aliceVal, "hiddens", layer);
-      const test = rowsWhere(readLayer(bobTest, "hiddens", layer), disagree);
-      const probe = await fitReporter("lr", fit, labels(v.labels));
-      lr.push(auroc(probe.predict(test), aliceOnDisagree));
-      const random = await evalRandomBaseline(fit, labels(v.labels), test, aliceOnDisagree, { numSamples: 1000, seed: layer });
-      randomMedian.push(random.quantiles.find((q) => q.q === 0.5)!.auroc);
-      layers.push({
-        fit_x: rowsOf(fit), fit_y: v.labels, test_x: rowsOf(test), test_y: Array.from(aliceOnDisagree),
-        ae_val_x: rowsOf(readLayer(aeVal, "hiddens", layer)), ae_val_y: ae.labels,
-        ae_test_x: rowsOf(readLayer(aeTest, "hiddens", layer)), ah_x: rowsOf(readLayer(ahTest, "hiddens", layer)), bh_x: rowsOf(readLayer(bhTest, "hiddens", layer)),
-      });
-    }
     t.diagnostic(`LogR fitted on Alice, Bob's disagreements vs Alice's labels, by layer: ${lr.map((x) => x.toFixed(3)).join(" ")}`);
     t.diagnostic(`random directions (median of 1,000), same rows:                      ${randomMedian.map((x) => x.toFixed(3)).join(" ")}`);
     const good = lr.slice(0, -1).flatMap((x, l) => (x >= 0.9 && randomMedian[l] <= x - 0.15 ? [l] : []));
     t.diagnostic(good.length ? `LogR ≥ 0.9 with the random median ≥ 0.15 lower at layer(s) ${good.join(", ")}` : "no layer before the last has LogR ≥ 0.9 with the random median ≥ 0.15 lower (models/zoo/README.md)");
-
-    // anomaly detection as the demo runs it: LogR fitted on AE's validation prompts at every layer, its log-odds on AE
-    // test prompts fit the detector, which scores AH (normal) against BH (anomalous)
-    const probes = await Promise.all(Array.from({ length: ae.layers }, (_, layer) => fitReporter("lr", readLayer(aeVal, "hiddens", layer), labels(ae.labels))));
-    const logOdds = (d: string) => {
-      const n = readStatesMeta(d).alice_labels.length;
-      const x = new Float64Array(n * probes.length);
-      probes.forEach((p, layer) => p.predict(readLayer(d, "hiddens", layer)).forEach((val, i) => (x[i * probes.length + layer] = val)));
-      return { x, n, d: probes.length };
-    };
-    const [maha] = anomalyExperiment(logOdds(aeTest), logOdds(ahTest), logOdds(bhTest), ["mahalanobis"], { bootstrap: 200 });
+    const maha = q.mahalanobis!;
     t.diagnostic(`Mahalanobis anomaly AUROC (AH vs BH): ${maha.auroc.toFixed(3)} [${maha.lo.toFixed(3)}, ${maha.hi.toFixed(3)}]`);
     mahalanobis.set(name, maha.auroc);
 
-    // the same numbers from scikit-learn and numpy
+    // the same numbers from scikit-learn and numpy, on the states quirky extracted
+    const st = (k: keyof typeof q.states) => q.states[k]!;
+    const fitY = readStatesMeta(st("A/validation")).labels;
+    const aeY = readStatesMeta(st("AE/validation")).labels;
+    const testY = readStatesMeta(st("B/test")).alice_labels.filter((_, i) => q.disagree[i]);
+    const layers = lr.map((_, layer) => ({
+      fit_x: rowsOf(readLayer(st("A/validation"), "hiddens", layer)), fit_y: fitY,
+      test_x: rowsOf(rowsWhere(readLayer(st("B/test"), "hiddens", layer), q.disagree)), test_y: testY,
+      ae_val_x: rowsOf(readLayer(st("AE/validation"), "hiddens", layer)), ae_val_y: aeY,
+      ae_test_x: rowsOf(readLayer(st("AE/test"), "hiddens", layer)), ah_x: rowsOf(readLayer(st("AH/test"), "hiddens", layer)), bh_x: rowsOf(readLayer(st("BH/test"), "hiddens", layer)),
+    }));
     const r = spawnSync(SYSTEM_PYTHON, [join(ROOT, "test", "reference", "zoo_check.py")], { input: JSON.stringify({ layers, l2: 1e-3 }), encoding: "utf8", maxBuffer: 1 << 28 });
     assert.equal(r.status, 0, r.stderr);
     const sk = JSON.parse(r.stdout) as { lr: number[]; random_median: number[]; mahalanobis: number };
