@@ -17,14 +17,14 @@ test("quirky grid runs end to end from the CLI on a tiny model, resumes after a 
   saveModel(randomModel(TINY, 1, 0.2), modelDir);
   writeCharTokenizer(join(modelDir, "tokenizer.json"));
   const exp = join(dir, "exp");
-  const args = ["grid", "--model", modelDir, "--dataset", join(dir, "addition"), "--out", exp, "--reporters", "lr,mean-diff,random", "--max-train", "64", "--max-test", "48", "--batch-size", "8", "--random-samples", "20"];
+  const args = ["grid", "--model", modelDir, "--dataset", join(dir, "addition"), "--out", exp, "--reporters", "lr,mean-diff,random", "--max-train", "64", "--max-test", "48", "--batch-size", "2", "--random-samples", "20"]; // batches of 2: many chunks, so the kill lands mid-extraction
 
   // start, and kill it once the first batches of an extraction are on disk
   const child = spawn(process.execPath, [join(ROOT, "bin", "quirky.js"), ...args], { stdio: "ignore" });
   const root = join(exp, "tiny", "addition");
   const chunks = join(root, "A", "validation", "chunks");
   const started = Date.now();
-  while (!(existsSync(chunks) && readdirSync(chunks).length >= 2) && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 50));
+  while (!(existsSync(chunks) && readdirSync(chunks).length >= 2) && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 5));
   child.kill("SIGKILL");
   await new Promise((r) => child.on("exit", r));
   assert.ok(existsSync(chunks) && !existsSync(join(root, "A", "validation", "meta.json")), "killed in the middle of the first extraction");
