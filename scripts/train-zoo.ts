@@ -1,7 +1,7 @@
 /**
  * Makes the quirky model zoo (src/pipeline/zoo.ts, models/zoo/README.md): the datasets, a 6-block GPT-NeoX
  * pretrained from scratch on truthful labels of all five arithmetic datasets at once, then one LoRA adapter per
- * dataset (rank 8 on every block) trained on that dataset's quirky labels. Every step is resumable: rerun to continue.
+ * dataset of ZOO_ADAPTERS (rank 8 on every block) trained on that dataset's quirky labels. Every step is resumable: rerun to continue.
  *   usage: node --import tsx scripts/train-zoo.ts [WORK_DIR] [--only-adapters] [--datasets a,b]
  * WORK_DIR (default work/zoo) gets data/, base/ and adapters/<dataset>/; copy base/ and adapters/ to models/zoo to ship.
  */
@@ -11,12 +11,12 @@ import { join } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
 import type { ArithmeticName } from "../src/datasets/arithmetic.ts";
 import { REPO_ROOT } from "../src/pipeline/default.ts";
-import { ZOO_DATASETS } from "../src/pipeline/zoo.ts";
+import { ZOO_ADAPTERS, ZOO_DATASETS } from "../src/pipeline/zoo.ts";
 
 const args = process.argv.slice(2);
 const work = args.find((a) => !a.startsWith("--") && !args[args.indexOf(a) - 1]?.startsWith("--datasets")) ?? "work/zoo";
 const onlyAdapters = args.includes("--only-adapters");
-const names = (args.includes("--datasets") ? args[args.indexOf("--datasets") + 1].split(",") : Object.keys(ZOO_DATASETS)) as ArithmeticName[];
+const names = (args.includes("--datasets") ? args[args.indexOf("--datasets") + 1].split(",") : ZOO_ADAPTERS) as ArithmeticName[];
 
 /** the base model's shape: Pythia's layout (parallel residual, rotary on a quarter of each head), character tokens */
 const BASE_CONFIG = {

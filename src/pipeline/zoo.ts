@@ -25,12 +25,18 @@ export const ZOO_DATASETS: Record<ArithmeticName, CreateOptions> = {
   squaring: { baseExamples: 220, maxDigits: 3, nValidation: 100, nTest: 200, distinctOperands: true },
 };
 
+/**
+ * The datasets with an adapter: all but squaring, which the base pretrains on but never learned (580 training rows
+ * of 3-digit squares; output AUROC 0.51), so a quirk taught on it would be a quirk on noise.
+ */
+export const ZOO_ADAPTERS: ArithmeticName[] = ["addition", "subtraction", "multiplication", "modularaddition"];
+
 export const zooBase = (zoo = ZOO_DIR) => join(zoo, "base");
 export const zooAdapter = (name: ArithmeticName, zoo = ZOO_DIR) => join(zoo, "adapters", name);
 
-/** The datasets the zoo has an adapter for. */
+/** The datasets of ZOO_ADAPTERS whose adapter is in the zoo folder. */
 export function zooMembers(zoo = ZOO_DIR): ArithmeticName[] {
-  return (Object.keys(ZOO_DATASETS) as ArithmeticName[]).filter((n) => existsSync(join(zooAdapter(n, zoo), "adapter_config.json")));
+  return ZOO_ADAPTERS.filter((n) => existsSync(join(zooAdapter(n, zoo), "adapter_config.json")));
 }
 
 /** A run over the zoo: each adapter (as model `zoo-<dataset>`) on its own dataset only, created under out/datasets. */
