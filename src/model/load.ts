@@ -267,7 +267,7 @@ export function randomModel(config: ModelConfig | Record<string, unknown>, seed 
 /**
  * The model with `count` more blocks on top that start as the identity (their attention and MLP output projections
  * are zero, the rest randomly initialised), so its outputs are unchanged until those blocks are trained. The
- * embedded default teaches the quirk to such blocks, keeping every block of the truthful model as it was.
+ * older single-model default (models/default) teaches the quirk to such blocks, keeping every block of the truthful model as it was.
  */
 export function appendIdentityBlocks(model: Transformer, count: number, seed = 0, std = 0.02): Transformer<Float32Array> {
   if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`appendIdentityBlocks: count must be a positive integer, got ${count}`);
