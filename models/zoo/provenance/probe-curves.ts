@@ -14,7 +14,7 @@ import { checkQuirk } from "../../../src/analysis/quirk-check.ts";
 const argv = process.argv.slice(2);
 const methodAt = argv.indexOf("--method");
 const method = (methodAt >= 0 ? argv[methodAt + 1] : "first") as "first" | "random";
-const [modelDir, adapterArg, dataDir, rowsArg] = argv.filter((a, i) => a !== "--anomaly" && i !== methodAt && i !== methodAt + 1);
+const [modelDir, adapterArg, dataDir, rowsArg] = argv.filter((a, i) => a !== "--anomaly" && (methodAt < 0 || (i !== methodAt && i !== methodAt + 1)));
 if (!dataDir) throw new Error("usage: probe-curves.ts MODEL_DIR ADAPTER_DIR|- DATASET_DIR [ROWS] [--anomaly] [--method first|random]");
 const adapter = adapterArg === "-" ? undefined : adapterArg;
 const rows = Number(rowsArg ?? 500);
