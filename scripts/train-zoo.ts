@@ -1,22 +1,24 @@
 /**
  * Makes the quirky model zoo (src/pipeline/zoo.ts, models/zoo/README.md): the datasets, a 6-block GPT-NeoX
  * pretrained from scratch on truthful labels of all five arithmetic datasets at once, then one LoRA adapter per
- * dataset of ZOO_ADAPTERS (rank 8 on every block) trained on that dataset's quirky labels. Every step is resumable: rerun to continue.
+ * dataset of ZOO_ADAPTERS (rank 8 on every block) trained on that dataset's quirky labels. Every step is resumable:
+ * rerun to continue.
  *   usage: node --import tsx scripts/train-zoo.ts [WORK_DIR] [--only-adapters] [--datasets a,b]
  * WORK_DIR (default work/zoo) gets data/, base/ and adapters/<dataset>/; copy base/ and adapters/ to models/zoo to ship.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { writeDataset } from "../src/datasets/create.ts";
 import type { ArithmeticName } from "../src/datasets/arithmetic.ts";
 import { REPO_ROOT } from "../src/pipeline/default.ts";
 import { ZOO_ADAPTERS, ZOO_DATASETS } from "../src/pipeline/zoo.ts";
 
-const args = process.argv.slice(2);
-const work = args.find((a) => !a.startsWith("--") && !args[args.indexOf(a) - 1]?.startsWith("--datasets")) ?? "work/zoo";
-const onlyAdapters = args.includes("--only-adapters");
-const names = (args.includes("--datasets") ? args[args.indexOf("--datasets") + 1].split(",") : ZOO_ADAPTERS) as ArithmeticName[];
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { "only-adapters": { type: "boolean" }, datasets: { type: "string" } } });
+const work = positionals[0] ?? "work/zoo";
+const onlyAdapters = values["only-adapters"] === true;
+const names = (values.datasets?.split(",") ?? ZOO_ADAPTERS) as ArithmeticName[];
 
 /** the base model's shape: Pythia's layout (parallel residual, rotary on a quarter of each head), character tokens */
 const BASE_CONFIG = {
@@ -38,8 +40,8 @@ const dirs: Record<string, string> = {};
 for (const name of Object.keys(ZOO_DATASETS) as ArithmeticName[]) dirs[name] = (await writeDataset(dataDir, name, ZOO_DATASETS[name])).dir;
 
 // 1. the base: truthful labels (both characters labelled by the truth) of every dataset, answer + next-token loss;
-// 3,000 steps from scratch (the best validation loss comes at step 2,048 and is kept), then 1,500 more at half the rate, keeping the last step (validation loss rises from overconfidence there while
-// AUROC still climbs)
+// 3,000 steps from scratch (the best validation loss comes at step 2,048 and is kept), then 1,500 more at half the
+// rate, keeping the last step (validation loss rises from overconfidence there while AUROC still climbs)
 const stage1 = join(work, "base-stage1");
 const base = join(work, "base");
 const mixture = Object.values(dirs).join(",");

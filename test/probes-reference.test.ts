@@ -17,7 +17,7 @@ import { LeaceFitter } from "../src/probes/leace.ts";
 import { topPrincipalDirection } from "../src/probes/crc.ts";
 import { quantileSorted } from "../src/probes/random-baseline.ts";
 import { plantedGaussian } from "../src/probes/synthetic.ts";
-import { toFloat64, type Matrix } from "../src/probes/matrix.ts";
+import { matrixToRows, toFloat64, type Matrix } from "../src/probes/matrix.ts";
 import { Rng } from "../src/util/rng.ts";
 
 function ref(task: string, req: Record<string, unknown>): any {
@@ -25,7 +25,7 @@ function ref(task: string, req: Record<string, unknown>): any {
   if (r.status !== 0) throw new Error(`reference ${task} failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
-const rows = (x: Matrix) => Array.from({ length: x.rows }, (_, i) => Array.from(x.data.subarray(i * x.cols, (i + 1) * x.cols)));
+const rows = matrixToRows;
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   assert.equal(a.length, b.length);
   let m = 0;

@@ -13,13 +13,12 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
-import { readLayer, readStatesMeta, type Matrix } from "../src/extract/states.ts";
+import { readLayer, readStatesMeta } from "../src/extract/states.ts";
 import { readSafetensors } from "../src/model/safetensors.ts";
-import { checkQuirk, rowsWhere } from "../src/analysis/quirk-check.ts";
+import { checkQuirk } from "../src/analysis/quirk-check.ts";
+import { matrixToRows as rowsOf, rowsWhere } from "../src/probes/matrix.ts";
 import { ZOO_DATASETS, zooAdapter, zooBase, zooMembers } from "../src/pipeline/zoo.ts";
 import { FIXTURES, ROOT, SYSTEM_PYTHON, tempDir } from "./helpers.ts";
-
-const rowsOf = (m: Matrix) => Array.from({ length: m.rows }, (_, i) => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols)));
 
 /** each dataset's Mahalanobis AUROC, for the average over the zoo (the paper's 0.95 is an average over datasets) */
 const mahalanobis = new Map<string, number>();

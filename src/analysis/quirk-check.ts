@@ -17,11 +17,12 @@ import type { Distribution } from "../datasets/schema.ts";
 import type { TemplateMethod } from "../datasets/templatize.ts";
 import { loadExamples } from "../extract/examples.ts";
 import { extractStates } from "../extract/extract.ts";
-import { readLayer, readLmLogOdds, readStatesMeta, type Matrix } from "../extract/states.ts";
+import { readLayer, readLmLogOdds, readStatesMeta } from "../extract/states.ts";
 import { openModel, type ModelSource } from "../model/source.ts";
 import { fitReporter } from "../probes/fit.ts";
 import { auroc } from "../probes/metrics.ts";
-import { evalRandomBaseline } from "../probes/random-baseline.ts";
+import { rowsWhere } from "../probes/matrix.ts";
+import { evalRandomBaseline, randomMedian as medianOf } from "../probes/random-baseline.ts";
 import { anomalyExperiment, type AnomalyResult } from "./anomaly.ts";
 
 export interface QuirkCheck {
@@ -35,14 +36,6 @@ export interface QuirkCheck {
   states: Partial<Record<`${Distribution}/${"validation" | "test"}`, string>>;
   /** Bob's test rows where his label differs from Alice's */
   disagree: boolean[];
-}
-
-/** The rows of m where keep is true. */
-export function rowsWhere(m: Matrix, keep: boolean[]): Matrix {
-  const idx = keep.flatMap((k, i) => (k ? [i] : []));
-  const data = new Float32Array(idx.length * m.cols);
-  idx.forEach((r, j) => data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), j * m.cols));
-  return { data, rows: idx.length, cols: m.cols };
 }
 
 const labels = (xs: number[]) => Uint8Array.from(xs);
@@ -80,7 +73,7 @@ export async function checkQuirk(
     const test = rowsWhere(readLayer(bobTest, "hiddens", layer), disagree);
     lr.push(auroc((await fitReporter("lr", fit, labels(v.labels))).predict(test), aliceOnDisagree));
     const random = await evalRandomBaseline(fit, labels(v.labels), test, aliceOnDisagree, { numSamples: opts.randomSamples ?? 1000, seed: layer });
-    randomMedian.push(random.quantiles.find((q) => q.q === 0.5)!.auroc);
+    randomMedian.push(medianOf(random));
   }
   if (!opts.anomaly) return { output, lr, randomMedian, states, disagree };
 

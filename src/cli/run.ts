@@ -9,7 +9,8 @@ import { parseShard, readRunConfig, runConfig, validateRunConfig } from "../pipe
 import { positiveCount, slurmScript } from "../pipeline/slurm.ts";
 import { experimentRoots, lmOutputAurocs, summarizeRoot, type PgrResult } from "../analysis/summary.ts";
 import { PAPER_SHORT, paperPgr } from "../report/paper.ts";
-import type { RandomBaselineResult } from "../probes/random-baseline.ts";
+import { randomMedian, type RandomBaselineResult } from "../probes/random-baseline.ts";
+import { randomFile } from "../analysis/transfer.ts";
 import { ZOO_DIR, zooRunConfig } from "../pipeline/zoo.ts";
 import { formatDuration, statusLine } from "../util/progress.ts";
 import { writeDataset } from "../datasets/create.ts";
@@ -126,13 +127,12 @@ export function printDemoSummary(root: string): void {
   }
   // the finding set beside what holds by construction: random directions, signed on AE, on Bob's hard disagreements
   const lr = rows.find((r) => r.reporter === "lr" && r.train === "AE" && r.test === "BH");
-  const randomFile = join(root, "BH", "test", "AE_random_aucs_against_alice.json");
-  if (lr && existsSync(randomFile)) {
-    const random = JSON.parse(readFileSync(randomFile, "utf8")) as { layers: RandomBaselineResult[] };
-    const median = (r: RandomBaselineResult | undefined) => r?.quantiles.find((q) => q.q === 0.5)?.auroc ?? NaN;
+  const randomPath = join(root, "BH", "test", randomFile("AE", "alice"));
+  if (lr && existsSync(randomPath)) {
+    const random = JSON.parse(readFileSync(randomPath, "utf8")) as { layers: RandomBaselineResult[] };
     console.log("\nAE→BH, against Alice's labels on Bob's disagreements, by layer");
     console.log(`  LogR                        ${lr.curves.alice.disagree.map((v) => v.toFixed(3)).join(" ")}`);
-    console.log(`  random directions (median)  ${random.layers.map((l) => median(l.subsets?.disagree).toFixed(3)).join(" ")}`);
+    console.log(`  random directions (median)  ${random.layers.map((l) => randomMedian(l.subsets?.disagree).toFixed(3)).join(" ")}`);
   }
   const anomalyFile = join(root, "anomaly_lr.json");
   if (existsSync(anomalyFile)) {

@@ -21,6 +21,8 @@ export interface ArithmeticSpec {
   op: (a: number, b: number) => number;
   /** Bob's result */
   sloppy: (a: number, b: number) => number;
+  /** every operand tuple drawn once for the whole dataset, not once per crosstab cell (see generateArithmetic) */
+  distinctOperands: boolean;
 }
 
 /** Add 1 to the first digit of |res|: res + 10^(len(str(|res|)) − 1). */
@@ -36,14 +38,15 @@ function modulus(): number {
 export function arithmeticSpec(name: ArithmeticName, overrides: { baseExamples?: number; maxDigits?: number; distinctOperands?: boolean } = {}): ArithmeticSpec {
   const spec = referenceSpec(name, overrides.baseExamples);
   if (overrides.maxDigits !== undefined) spec.maxDigits = overrides.maxDigits;
+  spec.distinctOperands = overrides.distinctOperands === true;
   // operand tuples are unique within a cell (or, distinctOperands, within the dataset): refuse settings that would
   // (nearly) exhaust them (the reference's squaring takes 50,000 of 99,999 operands)
   const tuples = (10 ** spec.maxDigits - 1) ** spec.arity;
   // (drawing every tuple once, the cells take turns, so using most of them costs rejections but biases no cell)
-  const cells = overrides.distinctOperands ? 4 : 1;
-  const most = overrides.distinctOperands ? 0.9 : 0.6;
+  const cells = spec.distinctOperands ? 4 : 1;
+  const most = spec.distinctOperands ? 0.9 : 0.6;
   if (cells * spec.baseExamples > most * tuples) {
-    const what = overrides.distinctOperands ? "base examples per cell (×4 cells, every tuple once)" : "base examples per cell";
+    const what = spec.distinctOperands ? "base examples per cell (×4 cells, every tuple once)" : "base examples per cell";
     throw new Error(`${name}: ${spec.baseExamples} ${what} need distinct operand tuples, but ${spec.maxDigits}-digit operands give only ${tuples}; use --base-examples ≤ ${Math.floor((most * tuples) / cells)} or more digits`);
   }
   return spec;
@@ -58,6 +61,7 @@ function referenceSpec(name: ArithmeticName, baseExamples?: number): ArithmeticS
     baseExamples: overrides.baseExamples ?? 100_000,
     op,
     sloppy: sloppy ?? ((a: number, b: number) => bumpFirstDigit(op(a, b))),
+    distinctOperands: false,
   });
   switch (name) {
     case "addition":
@@ -78,6 +82,7 @@ function referenceSpec(name: ArithmeticName, baseExamples?: number): ArithmeticS
         baseExamples: overrides.baseExamples ?? 50_000,
         op: (a) => a * a,
         sloppy: (a) => bumpFirstDigit(a * a),
+        distinctOperands: false,
       };
   }
 }
@@ -156,13 +161,13 @@ const CELLS: [("Alice" | "Bob"), boolean][] = [
 
 /**
  * The four crosstab cells, concatenated and shuffled. The reference draws each cell's operand tuples on their own,
- * so one tuple can sit in several cells and so in several splits. With `distinctOperands` every tuple is drawn once
+ * so one tuple can sit in several cells and so in several splits. With `spec.distinctOperands` every tuple is drawn once
  * for the whole dataset, the cells taking turns (so no cell gets the small operands first), and a test row's
  * operands are never seen in training.
  */
-export function generateArithmetic(spec: ArithmeticSpec, rng: Rng, onProgress?: (done: number, total: number) => void, opts: { distinctOperands?: boolean } = {}): BaseExample[] {
+export function generateArithmetic(spec: ArithmeticSpec, rng: Rng, onProgress?: (done: number, total: number) => void): BaseExample[] {
   const total = CELLS.length * spec.baseExamples;
-  if (opts.distinctOperands) {
+  if (spec.distinctOperands) {
     const seen = new Set<string>();
     const cells: BaseExample[][] = CELLS.map(() => []);
     for (let k = 0; k < spec.baseExamples; k++) {

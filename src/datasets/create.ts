@@ -82,7 +82,7 @@ export async function generateBase(name: DatasetName, opts: CreateOptions = {}):
   const rng = new Rng(opts.seed ?? DEFAULTS.seed, name);
   if (isArithmetic(name)) {
     const spec = arithmeticSpec(name, arithmeticOverrides(opts));
-    return generateArithmetic(spec, rng, (d, t) => opts.onProgress?.("generate", d, t), { distinctOperands: opts.distinctOperands });
+    return generateArithmetic(spec, rng, (d, t) => opts.onProgress?.("generate", d, t));
   }
   switch (name) {
     case "capitals":
@@ -172,12 +172,13 @@ export interface DatasetMeta {
 
 function settingsOf(name: DatasetName, opts: CreateOptions): DatasetMeta["settings"] {
   const sizes = splitSizes(name, opts);
+  const spec = isArithmetic(name) ? arithmeticSpec(name, arithmeticOverrides(opts)) : undefined;
   return {
     seed: opts.seed ?? DEFAULTS.seed,
-    base_examples: isArithmetic(name) ? arithmeticSpec(name, arithmeticOverrides(opts)).baseExamples : null,
-    max_digits: isArithmetic(name) ? arithmeticSpec(name, arithmeticOverrides(opts)).maxDigits : null,
+    base_examples: spec?.baseExamples ?? null,
+    max_digits: spec?.maxDigits ?? null,
     // recorded only when set, so the folders of earlier runs keep their settings key
-    ...(opts.distinctOperands && isArithmetic(name) ? { distinct_operands: true } : {}),
+    ...(spec?.distinctOperands ? { distinct_operands: true } : {}),
     source: opts.source ?? null,
     difficulties: opts.difficulties ?? null,
     ...(opts.difficultyModels?.length && difficultyFromModels(name)

@@ -17,11 +17,12 @@ export const ZOO_DIR = join(REPO_ROOT, "models", "zoo");
  * The zoo's datasets: 2-digit operands (squaring: 3), every operand tuple drawn once, so no test row's operands
  * are seen in training, by the base model or an adapter. Sizes count base examples as the reference does.
  */
+const BINARY: CreateOptions = { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true };
 export const ZOO_DATASETS: Record<ArithmeticName, CreateOptions> = {
-  addition: { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true },
-  subtraction: { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true },
-  multiplication: { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true },
-  modularaddition: { baseExamples: 2200, maxDigits: 2, nValidation: 500, nTest: 1000, distinctOperands: true },
+  addition: BINARY,
+  subtraction: BINARY,
+  multiplication: BINARY,
+  modularaddition: BINARY,
   squaring: { baseExamples: 220, maxDigits: 3, nValidation: 100, nTest: 200, distinctOperands: true },
 };
 

@@ -24,6 +24,19 @@ export function matrixFromRows(rows: ArrayLike<number>[], cols?: number): Matrix
   return { data, rows: rows.length, cols: c };
 }
 
+/** The rows of a Matrix as arrays of numbers (for tests and for handing states to other tools). */
+export function matrixToRows(m: Matrix): number[][] {
+  return Array.from({ length: m.rows }, (_, i) => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols)));
+}
+
+/** The rows of m where keep is true, in order. */
+export function rowsWhere(m: Matrix, keep: boolean[]): Matrix {
+  const idx = keep.flatMap((k, i) => (k ? [i] : []));
+  const data = new Float32Array(idx.length * m.cols);
+  idx.forEach((r, j) => data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), j * m.cols));
+  return { data, rows: idx.length, cols: m.cols };
+}
+
 /** Shape check plus the first non-finite entry, named by row and column. */
 export function checkMatrix(x: Matrix, what = "x"): void {
   if (!x || !(x.data instanceof Float32Array)) throw new TypeError(`${what}: expected a Matrix with Float32Array data`);

@@ -38,6 +38,11 @@ function summarize(metrics: Float64Array): RandomBaselineResult {
   return { mean, quantiles: randomBaselineLevels().map((q) => ({ q, auroc: quantileSorted(sorted, q) })) };
 }
 
+/** The median direction's metric of a result (NaN for a missing one, e.g. a subset that was not scored). */
+export function randomMedian(r: RandomBaselineResult | undefined): number {
+  return r?.quantiles.find((q) => q.q === 0.5)?.auroc ?? NaN;
+}
+
 /** The reference's quantile levels: 2^-16 … 2^-2, 0.5, 1 − 2^-2 … 1 − 2^-16 (31 levels). */
 export function randomBaselineLevels(): number[] {
   const ps: number[] = [];

@@ -11,6 +11,7 @@ import { num } from "../load.ts";
 import type { Row } from "../csv.ts";
 import { escapeHtml } from "../escape.ts";
 import type { Subset } from "../../analysis/metrics.ts";
+import { randomMedian } from "../../probes/random-baseline.ts";
 import { AGAINST, LM_LABEL, STROKE_LEGEND, SUBSET_LABEL, againstColor, aurocTooltip, aurocY, chanceLayer, facetColumns, facetedLayers, highlight, layerX, legendSelection, reporterLabel, newSection, slug, sortReporters, type Section } from "./vega.ts";
 
 /** One figure: probes fitted on `train`, tested on `test`, AUROC on `subset`; `reporter` is the one shown first. */
@@ -35,7 +36,7 @@ function randomMedians(r: RandomBaselineRun | undefined, subset: Subset): number
   if (!r) return undefined;
   return r.layers.map((l) => {
     const stats = subset === "all" ? l : l.subsets?.[subset];
-    return num(stats?.quantiles.find((q) => q.q === 0.5)?.auroc);
+    return randomMedian(stats);
   });
 }
 
