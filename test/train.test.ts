@@ -124,3 +124,26 @@ test("a mixture pools each dataset's (balanced) training examples and interleave
   assert.deepEqual(mix.val.val.slice(0, 6).map(isSquare), [false, true, false, true, false, true]);
   for (const k of Object.keys(add.val)) assert.equal(mix.val[k].length, add.val[k].length + sq.val[k].length, k);
 });
+
+test("--result-frac mixes in prompts whose target is the first character of their true result", async (t) => {
+  const { dir, tok } = await fixture(t);
+  const opts = { truthful: true, distribution: "all", method: "first" as const, seed: 1 };
+  const truthful = await trainingData(join(dir, "addition"), opts, tok);
+  const mixed = await trainingData(join(dir, "addition"), { ...opts, resultFrac: 0.25 }, tok);
+  const isResult = (x: { choices: [number, number] }) => x.choices[0] === x.choices[1];
+  const results = mixed.train.filter(isResult);
+  const answers = mixed.train.filter((x) => !isResult(x));
+  // the answer examples are the truthful set, untouched; the result examples a quarter of the whole
+  const key = (x: { tokens: number[]; label: boolean }) => `${x.tokens.join(",")}:${x.label}`;
+  assert.deepEqual(answers.map(key).sort(), truthful.train.map(key).sort());
+  assert.equal(results.length, Math.round((truthful.train.length * 0.25) / 0.75));
+  // the target, worked out from the prompt's own text: "71 + 66 = 237. Bob:" → 137 → "1"
+  for (const x of results) {
+    const m = /^(\d+) \+ (\d+) = /.exec(tok.decode(x.tokens));
+    assert.ok(m, tok.decode(x.tokens));
+    assert.equal(tok.decode([x.choices[0]]), String(Number(m[1]) + Number(m[2]))[0]);
+  }
+  assert.ok(results.some((x) => tok.decode(x.tokens).endsWith("Bob:")), "Bob's prompts ask for the true result too");
+  assert.deepEqual(mixed.val, truthful.val, "validation is untouched");
+  await assert.rejects(trainingData(join(dir, "addition"), { ...opts, resultFrac: 1 }, tok), /--result-frac: expected a fraction in \(0, 1\)/);
+});

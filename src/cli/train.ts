@@ -15,7 +15,8 @@ import { loadTokenizer } from "../model/tokenizer.ts";
 import { clearTrainState, DEFAULT_TRAIN, train, type TrainConfig } from "../train/sft.ts";
 import { balance, prepareExamples, type TrainExample } from "../train/examples.ts";
 import { Rng } from "../util/rng.ts";
-import type { Distribution } from "../datasets/schema.ts";
+import type { DatasetName, Distribution, QuirkyRow } from "../datasets/schema.ts";
+import { arithmeticSpec, isArithmetic } from "../datasets/arithmetic.ts";
 
 const num = (flag: string, positive = true) => (v: string) => {
   const n = Number(v);
@@ -27,6 +28,36 @@ const intList = (v: string) => v.split(",").map((x) => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`--layers: '${x}' is not a layer index`);
   return n;
 });
+
+/**
+ * Mix in examples that ask each prompt for its true result instead of its answer: the same prompt, the target the
+ * first character of op(a, b) (e.g. "71 + 66 = 237. Alice:" → "1", since 71 + 66 = 137). They make up `frac` of the
+ * training set, drawn from the training rows (seeded). A base pretrained so must carry the result at the prompt's
+ * last token, not only the answer bit (models/zoo/README.md: without them random directions read the truth almost
+ * as well as probes). In Bob's prompts too the target is the true result: the truth has no quirk.
+ */
+export function withResultExamples(
+  train: TrainExample[],
+  rows: QuirkyRow[],
+  examples: TemplatizedExample[],
+  dataset: DatasetName,
+  frac: number,
+  seed: number,
+  tokenizer: ReturnType<typeof loadTokenizer>,
+): TrainExample[] {
+  if (!(frac > 0 && frac < 1)) throw new Error(`--result-frac: expected a fraction in (0, 1), got ${frac}`);
+  if (!isArithmetic(dataset)) throw new Error(`--result-frac: ${dataset} is not an arithmetic dataset (only they have a result to ask for)`);
+  if (examples.length !== rows.length) throw new Error("--result-frac needs one prompt per row (--method first or random)");
+  const { op } = arithmeticSpec(dataset);
+  const results = examples.map((e, i) => {
+    const args = rows[i].template_args as unknown as { op1: number; op2?: number };
+    const first = tokenizer.encode(String(op(args.op1, args.op2 ?? 0)), false)[0];
+    return { tokens: tokenizer.encode(e.statement), choices: [first, first] as [number, number], label: false };
+  });
+  const rng = new Rng(seed, "result-examples");
+  const k = Math.min(results.length, Math.round((train.length * frac) / (1 - frac)));
+  return rng.shuffle([...train, ...rng.sample(results, k)]);
+}
 
 export function trainCommand(): Command {
   return new Command("train")
@@ -51,6 +82,7 @@ export function trainCommand(): Command {
     .option("--accum-steps <n>", "micro-batches per optimizer step", num("--accum-steps"), DEFAULT_TRAIN.accumSteps)
     .option("--steps <n>", "optimizer steps", num("--steps"), DEFAULT_TRAIN.steps)
     .option("--aux-weight <x>", "next-token loss over the prompt (pretraining)", num("--aux-weight", false), 0)
+    .option("--result-frac <x>", "pretraining on arithmetic: this fraction of the examples asks the prompt for the first character of its true result instead of its answer, so the last token carries more than the answer bit", num("--result-frac", false))
     .addOption(new Option("--method <method>", "templatization").choices(["first", "random"]).default("random"))
     .option("--seed <n>", "seed (data order, LoRA initialisation)", num("--seed"), DEFAULT_TRAIN.seed)
     .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-blocks); default: --seed", num("--init-seed"))
@@ -78,7 +110,7 @@ export function trainCommand(): Command {
         warmupFrac: o.warmup, weightDecay: o.weightDecay, batchSize: o.batchSize, accumSteps: o.accumSteps, steps: o.steps,
         auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval, checkpoint: o.checkpoint === true, keep: o.keep,
       };
-      const data = await mixtureData(o.dataset.split(",").filter(Boolean), { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed }, tokenizer);
+      const data = await mixtureData(o.dataset.split(",").filter(Boolean), { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed, resultFrac: o.resultFrac }, tokenizer);
       const bar = progressBar("train");
       const result = await train({
         model, cfg, workDir: o.out, train: data.train, val: data.val,
@@ -126,7 +158,7 @@ export async function mixtureData(
  */
 export async function trainingData(
   datasetDir: string,
-  opts: { truthful: boolean; distribution: string; method: "first" | "random"; seed: number },
+  opts: { truthful: boolean; distribution: string; method: "first" | "random"; seed: number; resultFrac?: number },
   tokenizer: ReturnType<typeof loadTokenizer>,
 ): Promise<{ train: TrainExample[]; val: Record<string, TrainExample[]> }> {
   const dataset = datasetNameOf(datasetDir);
@@ -134,14 +166,16 @@ export async function trainingData(
   const load = async (split: "train" | "validation") => {
     const rows = filterDistribution(await readQuirkySplit(datasetDir, split), opts.distribution as Distribution);
     new Rng(opts.seed, `train-data:${split}`).shuffle(rows);
-    return templatize(rows, dataset, { method: opts.method, seed: opts.seed });
+    return { rows, examples: templatize(rows, dataset, { method: opts.method, seed: opts.seed }) };
   };
-  const trainEx = await load("train");
-  const valEx = await load("validation");
+  const { rows: trainRows, examples: trainEx } = await load("train");
+  const valEx = (await load("validation")).examples;
   const prep = (xs: TemplatizedExample[], k: "label" | "alice_label") => prepareExamples(xs, tokenizer, k);
   const bal = (xs: TrainExample[]) => balance(xs, opts.seed);
+  let train = bal(prep(trainEx, key));
+  if (opts.resultFrac) train = withResultExamples(train, trainRows, trainEx, dataset, opts.resultFrac, opts.seed, tokenizer);
   return {
-    train: bal(prep(trainEx, key)),
+    train,
     val: {
       val: bal(prep(valEx, key)),
       val_alice: prep(valEx.filter((e) => e.character === "Alice"), "label"),
