@@ -1,8 +1,8 @@
 /**
  * Makes the quirky model zoo (src/pipeline/zoo.ts, models/zoo/README.md): the datasets, a 6-block GPT-NeoX
- * pretrained from scratch on truthful labels of all five arithmetic datasets at once, then one LoRA adapter per
- * dataset of ZOO_ADAPTERS (rank 8 on every block) trained on that dataset's quirky labels. Every step is resumable:
- * rerun to continue.
+ * pretrained from scratch on truthful labels of all five arithmetic datasets at once, grown to 8 blocks and trained on
+ * with result examples mixed in, then one LoRA adapter per dataset of ZOO_ADAPTERS (rank 8 on blocks
+ * ZOO_ADAPTER_LAYERS) trained on that dataset's quirky labels. Every step is resumable: rerun to continue.
  *   usage: node --import tsx scripts/train-zoo.ts [WORK_DIR] [--only-adapters] [--datasets a,b]
  * WORK_DIR (default work/zoo) gets data/, base/ and adapters/<dataset>/; copy base/ and adapters/ to models/zoo to ship.
  */
@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { writeDataset } from "../src/datasets/create.ts";
 import type { ArithmeticName } from "../src/datasets/arithmetic.ts";
 import { REPO_ROOT } from "../src/pipeline/default.ts";
-import { ZOO_ADAPTERS, ZOO_DATASETS } from "../src/pipeline/zoo.ts";
+import { ZOO_ADAPTER_LAYERS, ZOO_ADAPTERS, ZOO_DATASETS } from "../src/pipeline/zoo.ts";
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { "only-adapters": { type: "boolean" }, datasets: { type: "string" } } });
 const work = positionals[0] ?? "work/zoo";
@@ -39,10 +39,11 @@ const dataDir = join(work, "data");
 const dirs: Record<string, string> = {};
 for (const name of Object.keys(ZOO_DATASETS) as ArithmeticName[]) dirs[name] = (await writeDataset(dataDir, name, ZOO_DATASETS[name])).dir;
 
-// 1. the base: truthful labels (both characters labelled by the truth) of every dataset, answer + next-token loss;
+// 1–2. the base: truthful labels (both characters labelled by the truth) of every dataset, answer + next-token loss;
 // 3,000 steps from scratch (the best validation loss comes at step 2,048 and is kept), then 1,500 more at half the
 // rate, keeping the last step (validation loss rises from overconfidence there while AUROC still climbs)
 const stage1 = join(work, "base-stage1");
+const stage2 = join(work, "base-stage2");
 const base = join(work, "base");
 const mixture = Object.values(dirs).join(",");
 if (!onlyAdapters && !existsSync(join(stage1, "model.safetensors"))) {
@@ -51,18 +52,27 @@ if (!onlyAdapters && !existsSync(join(stage1, "model.safetensors"))) {
     "--method", "first", "--steps", "3000", "--batch-size", "128", "--accum-steps", "1", "--lr", "1e-3", "--decay", "cosine", "--warmup", "0.05",
     "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "1", "--max-eval", "500"]);
 }
-if (!onlyAdapters && !existsSync(join(base, "model.safetensors"))) {
-  quirky(["train", "--model", stage1, "--dataset", mixture, "--out", base, "--mode", "full", "--truthful",
+if (!onlyAdapters && !existsSync(join(stage2, "model.safetensors"))) {
+  quirky(["train", "--model", stage1, "--dataset", mixture, "--out", stage2, "--mode", "full", "--truthful",
     "--method", "first", "--steps", "1500", "--batch-size", "128", "--accum-steps", "1", "--lr", "5e-4", "--decay", "cosine", "--warmup", "0.02",
     "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "2", "--max-eval", "500", "--keep", "last"]);
 }
 
-// 2. the quirk: a LoRA adapter per dataset on Bob's labels in Bob's prompts (Alice's in hers), base weights frozen
+// 3. two identity-initialised blocks on top (8 in all), then every block trained on, with half the examples asking
+// the prompt for its true result's first character instead of the answer (--result-frac): without them the answer
+// is nearly all the last token carries, and random directions read it as well as probes (models/zoo/README.md)
+if (!onlyAdapters && !existsSync(join(base, "model.safetensors"))) {
+  quirky(["train", "--model", stage2, "--add-blocks", "2", "--layers", "0,1,2,3,4,5,6,7", "--dataset", mixture, "--out", base, "--mode", "full",
+    "--truthful", "--result-frac", "0.5", "--method", "first", "--steps", "1500", "--batch-size", "128", "--accum-steps", "1", "--lr", "5e-4",
+    "--decay", "cosine", "--warmup", "0.05", "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "3", "--max-eval", "500", "--keep", "last"]);
+}
+
+// 4. the quirk: a LoRA adapter per dataset on Bob's labels in Bob's prompts (Alice's in hers), base weights frozen
 for (const name of names) {
   const out = join(work, "adapters", name);
   if (existsSync(join(out, "adapter_model.safetensors"))) continue;
   quirky(["train", "--model", base, "--dataset", dirs[name], "--out", out, "--mode", "lora", "--lora-rank", "8", "--lora-alpha", "8",
-    "--method", "first", "--steps", "300", "--batch-size", "64", "--accum-steps", "1", "--lr", "2e-3", "--decay", "cosine", "--warmup", "0.05",
+    "--layers", ZOO_ADAPTER_LAYERS.join(","), "--method", "first", "--steps", "1500", "--batch-size", "64", "--accum-steps", "1", "--lr", "2e-3", "--decay", "cosine", "--warmup", "0.05",
     "--weight-decay", "0", "--seed", "1", "--max-eval", "500"]);
 }
 console.log(`zoo: ${work} (base/ and adapters/)`);

@@ -1,7 +1,8 @@
 /**
  * The quirky model zoo (models/zoo, made by scripts/train-zoo.ts): one small model pretrained truthfully on a mixture
- * of the arithmetic datasets (models/zoo/base), and per dataset a PEFT LoRA adapter, rank 8 on every block, that
- * teaches it the quirk (models/zoo/adapters/<dataset>) — the paper's recipe in miniature.
+ * of the arithmetic datasets (models/zoo/base), and per dataset a PEFT LoRA adapter, rank 8 on the top two of its
+ * eight blocks, that teaches it the quirk (models/zoo/adapters/<dataset>) — the paper's recipe in miniature, except
+ * that the paper's adapters sit on every block (on this base they erase the truth for most datasets; README).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -31,6 +32,13 @@ export const ZOO_DATASETS: Record<ArithmeticName, CreateOptions> = {
  * of 3-digit squares; output AUROC 0.51), so a quirk taught on it would be a quirk on noise.
  */
 export const ZOO_ADAPTERS: ArithmeticName[] = ["addition", "subtraction", "multiplication", "modularaddition"];
+
+/**
+ * The blocks the adapters train: the top two of eight. LoRA on every block (the paper's recipe) keeps the truth
+ * readable below the quirk for addition only on this base; on blocks 6–7 the quirk is still learned and layer 5
+ * is the truthful model's (models/zoo/README.md, provenance/results.jsonl).
+ */
+export const ZOO_ADAPTER_LAYERS = [6, 7];
 
 export const zooBase = (zoo = ZOO_DIR) => join(zoo, "base");
 export const zooAdapter = (name: ArithmeticName, zoo = ZOO_DIR) => join(zoo, "adapters", name);
