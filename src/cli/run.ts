@@ -61,7 +61,7 @@ export function runCommands(): Command[] {
     .option("--out <dir>", "output folder", "quirky-demo")
     .option("--zoo <dir>", "a model zoo folder (base/ and adapters/<dataset>/)", ZOO_DIR)
     .option("--model <dir>", "one model instead of the zoo, on 2-digit addition (the older single-model default is models/default)")
-    .option("--retrain", "make the zoo first (scripts/train-zoo.ts, about an hour on 2 cores), into OUT/zoo")
+    .option("--retrain", "make the zoo first (scripts/train-zoo.ts, about two hours on 2 cores), into OUT/zoo")
     .option("--max-train <n>", "examples per training distribution", "1000")
     .option("--max-test <n>", "examples per test distribution", "500")
     .action(async (o) => {
