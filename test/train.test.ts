@@ -147,3 +147,22 @@ test("--result-frac mixes in prompts whose target is the first character of thei
   assert.deepEqual(mixed.val, truthful.val, "validation is untouched");
   await assert.rejects(trainingData(join(dir, "addition"), { ...opts, resultFrac: 1 }, tok), /--result-frac: expected a fraction in \(0, 1\)/);
 });
+
+test("a resume state is refused when the examples or the starting weights differ, and used when they match", async (t) => {
+  const { dir, data } = await fixture(t);
+  const cfg: TrainConfig = { ...DEFAULT_TRAIN, mode: "full", lr: 3e-3, batchSize: 8, accumSteps: 1, steps: 8, seed: 3, saveEvery: 2, maxEvalExamples: 16 };
+  const work = join(dir, "run");
+  const kill = (s: number) => { if (s === 3) throw new Error("killed"); };
+  await assert.rejects(train({ model: randomModel(TINY, 1, 0.1), cfg, workDir: work, train: data.train, val: data.val, sourceKey: "base-a", afterStep: kill }), /killed/);
+  assert.ok(existsSync(join(work, "resume.json")));
+  const refused = /a resume state from a run with other settings, data or starting weights/;
+  // e.g. the same command with --result-frac, or another --dataset: other training examples
+  await assert.rejects(train({ model: randomModel(TINY, 1, 0.1), cfg, workDir: work, train: data.train.slice(1), val: data.val, sourceKey: "base-a" }), refused);
+  await assert.rejects(train({ model: randomModel(TINY, 1, 0.1), cfg, workDir: work, train: data.train, val: { ...data.val, val: data.val.val.slice(1) }, sourceKey: "base-a" }), refused);
+  // another --model
+  await assert.rejects(train({ model: randomModel(TINY, 1, 0.1), cfg, workDir: work, train: data.train, val: data.val, sourceKey: "base-b" }), refused);
+  const steps: number[] = [];
+  const r = await train({ model: randomModel(TINY, 1, 0.1), cfg, workDir: work, train: data.train, val: data.val, sourceKey: "base-a", afterStep: (s) => steps.push(s) });
+  assert.equal(r.steps, 8);
+  assert.ok(steps[0] > 1, `continued from the saved step, not from the start (first step ${steps[0]})`);
+});

@@ -3,6 +3,8 @@ import { Command, Option } from "commander";
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { fileHash, hashJson } from "../util/fingerprint.ts";
+import { modelFingerprint } from "../model/source.ts";
 import { progressBar } from "../util/progress.ts";
 import { readQuirkySplit } from "../datasets/io.ts";
 import { filterDistribution, templatize, type TemplatizedExample } from "../datasets/templatize.ts";
@@ -112,8 +114,15 @@ export function trainCommand(): Command {
       };
       const data = await mixtureData(o.dataset.split(",").filter(Boolean), { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed, resultFrac: o.resultFrac }, tokenizer);
       const bar = progressBar("train");
+      // the starting weights, for the resume key: the model folder's files, or the new model's config and seed
+      const sourceKey = hashJson({
+        model: o.model ? modelFingerprint({ path: o.model }).model : null,
+        fromScratch: o.fromScratch ? fileHash(o.fromScratch) : null,
+        initSeed: o.fromScratch || o.addBlocks ? initSeed : null,
+        addBlocks: o.addBlocks ?? 0,
+      });
       const result = await train({
-        model, cfg, workDir: o.out, train: data.train, val: data.val,
+        model, cfg, workDir: o.out, train: data.train, val: data.val, sourceKey,
         onLog: (l) => bar.update(l.step, cfg.steps, `loss ${l.loss.toFixed(3)} ${Math.round(l.tokensPerSecond)} tok/s`),
         onEval: (step, sets) => process.stderr.write(`\nstep ${step}: ${Object.entries(sets).map(([k, v]) => `${k} loss ${v.loss.toFixed(3)} AUROC ${v.auroc.toFixed(3)}`).join(", ")}\n`),
       });

@@ -10,6 +10,7 @@
  * - a resume state (weights, optimizer moments, step) saved every `saveEvery` steps: a killed run restarts
  *   from it and ends at the same weights as an uninterrupted one (the data order is a function of the seed).
  */
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
@@ -197,6 +198,18 @@ export interface TrainRun {
   onEval?: (step: number, sets: Record<string, EvalResult>) => void;
   /** called after each optimizer step (tests use it to simulate a kill) */
   afterStep?: (step: number) => void;
+  /** what the starting weights are (e.g. the model files' fingerprint): with the examples, part of the resume key */
+  sourceKey?: string;
+}
+
+/** sha256 of the training and validation examples: a resume state made from other data is refused, not continued. */
+export function examplesHash(run: Pick<TrainRun, "train" | "val">): string {
+  const h = createHash("sha256");
+  for (const [name, xs] of [["train", run.train] as const, ...Object.entries(run.val).sort(([a], [b]) => (a < b ? -1 : 1))]) {
+    h.update(`${name}:${xs.length};`);
+    for (const x of xs) h.update(new Uint8Array(Int32Array.from([...x.tokens, -1, x.choices[0], x.choices[1], +x.label, -2]).buffer));
+  }
+  return h.digest("hex");
 }
 
 /**
@@ -252,18 +265,18 @@ interface RunRecord {
 
 /**
  * The resume state of a run in workDir: trainable weights and AdamW moments (resume.safetensors) and the record
- * (resume.json), keyed by the settings so a run with others is refused.
+ * (resume.json), keyed by the settings, the examples and the starting weights, so a run with other ones is refused.
  */
-function resumeState(workDir: string, cfg: TrainConfig, trainable: Trainable, opt: AdamW) {
+function resumeState(workDir: string, cfg: TrainConfig, trainable: Trainable, opt: AdamW, data: { examples: string; source: string | null }) {
   const statePath = join(workDir, "resume.safetensors");
   const metaPath = join(workDir, "resume.json");
-  const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined, checkpoint: undefined, keep: undefined });
+  const cfgKey = JSON.stringify({ ...cfg, saveEvery: undefined, maxEvalExamples: undefined, checkpoint: undefined, keep: undefined, ...data });
   return {
     /** restore a saved state into the weights and optimizer; its record, or a fresh one */
     load(): RunRecord {
       if (!existsSync(statePath) || !existsSync(metaPath)) return { curves: { train: [], eval: [] }, best: { step: 0, valLoss: Infinity }, seconds: 0 };
       const meta = JSON.parse(readFileSync(metaPath, "utf8"));
-      if (meta.cfgKey !== cfgKey) throw new Error(`${workDir}: a resume state from a run with other settings is here; delete it or use another output folder`);
+      if (meta.cfgKey !== cfgKey) throw new Error(`${workDir}: a resume state from a run with other settings, data or starting weights is here; delete it or use another output folder`);
       const saved = readSafetensors(statePath);
       restore(trainable, saved, statePath);
       trainable.groups.forEach((_, gi) => {
@@ -296,7 +309,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   if (run.train.length === 0) throw new Error("no training examples");
   const trainable = setUpTrainable(model, cfg);
   const opt = new AdamW(trainable.groups, { lr: cfg.lr, beta2: cfg.beta2, weightDecay: cfg.weightDecay });
-  const state = resumeState(workDir, cfg, trainable, opt);
+  const state = resumeState(workDir, cfg, trainable, opt, { examples: examplesHash(run), source: run.sourceKey ?? null });
   const record = state.load();
   const secondsBefore = record.seconds; // training time of earlier, interrupted sessions of this run
   const seconds = () => secondsBefore + (performance.now() - t0) / 1000;
