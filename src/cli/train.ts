@@ -84,7 +84,7 @@ export function trainCommand(): Command {
     .option("--accum-steps <n>", "micro-batches per optimizer step", num("--accum-steps"), DEFAULT_TRAIN.accumSteps)
     .option("--steps <n>", "optimizer steps", num("--steps"), DEFAULT_TRAIN.steps)
     .option("--aux-weight <x>", "next-token loss over the prompt (pretraining)", num("--aux-weight", false), 0)
-    .option("--result-frac <x>", "pretraining on arithmetic: this fraction of the examples asks the prompt for the first character of its true result instead of its answer, so the last token carries more than the answer bit", num("--result-frac", false))
+    .option("--result-frac <x>", "pretraining on arithmetic: this fraction of the examples asks the prompt for the first character of its true result instead of its answer, so the last token carries more than the answer bit (the answer's validation loss then rises as mass moves to the result: pair it with --keep last)", num("--result-frac", false))
     .addOption(new Option("--method <method>", "templatization").choices(["first", "random"]).default("random"))
     .option("--seed <n>", "seed (data order, LoRA initialisation)", num("--seed"), DEFAULT_TRAIN.seed)
     .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-blocks); default: --seed", num("--init-seed"))
