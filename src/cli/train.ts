@@ -15,10 +15,9 @@ import { appendIdentityBlocks, loadModel, randomModel, saveModel } from "../mode
 import { writePeftAdapter } from "../model/lora.ts";
 import { loadTokenizer } from "../model/tokenizer.ts";
 import { clearTrainState, DEFAULT_TRAIN, train, type TrainConfig } from "../train/sft.ts";
-import { balance, prepareExamples, type TrainExample } from "../train/examples.ts";
+import { balance, prepareExamples, withResultExamples, type TrainExample } from "../train/examples.ts";
 import { Rng } from "../util/rng.ts";
-import type { DatasetName, Distribution, QuirkyRow } from "../datasets/schema.ts";
-import { arithmeticSpec, isArithmetic } from "../datasets/arithmetic.ts";
+import type { Distribution } from "../datasets/schema.ts";
 
 const num = (flag: string, positive = true) => (v: string) => {
   const n = Number(v);
@@ -30,36 +29,6 @@ const intList = (v: string) => v.split(",").map((x) => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`--layers: '${x}' is not a layer index`);
   return n;
 });
-
-/**
- * Mix in examples that ask each prompt for its true result instead of its answer: the same prompt, the target the
- * first character of op(a, b) (e.g. "71 + 66 = 237. Alice:" → "1", since 71 + 66 = 137). They make up `frac` of the
- * training set, drawn from the training rows (seeded). A base pretrained so must carry the result at the prompt's
- * last token, not only the answer bit (models/zoo/README.md: without them random directions read the truth almost
- * as well as probes). In Bob's prompts too the target is the true result: the truth has no quirk.
- */
-export function withResultExamples(
-  train: TrainExample[],
-  rows: QuirkyRow[],
-  examples: TemplatizedExample[],
-  dataset: DatasetName,
-  frac: number,
-  seed: number,
-  tokenizer: ReturnType<typeof loadTokenizer>,
-): TrainExample[] {
-  if (!(frac > 0 && frac < 1)) throw new Error(`--result-frac: expected a fraction in (0, 1), got ${frac}`);
-  if (!isArithmetic(dataset)) throw new Error(`--result-frac: ${dataset} is not an arithmetic dataset (only they have a result to ask for)`);
-  if (examples.length !== rows.length) throw new Error("--result-frac needs one prompt per row (--method first or random)");
-  const { op } = arithmeticSpec(dataset);
-  const results = examples.map((e, i) => {
-    const args = rows[i].template_args as unknown as { op1: number; op2?: number };
-    const first = tokenizer.encode(String(op(args.op1, args.op2 ?? 0)), false)[0];
-    return { tokens: tokenizer.encode(e.statement), choices: [first, first] as [number, number], label: false };
-  });
-  const rng = new Rng(seed, "result-examples");
-  const k = Math.min(results.length, Math.round((train.length * frac) / (1 - frac)));
-  return rng.shuffle([...train, ...rng.sample(results, k)]);
-}
 
 export function trainCommand(): Command {
   return new Command("train")
