@@ -34,7 +34,7 @@ test("quirky run with --shard 0/2 and --shard 1/2 produces exactly the files of 
   const b = files(join(dir, "sharded", "exp"));
   assert.deepEqual([...b.keys()].sort(), [...a.keys()].sort());
   for (const [f, bytes] of a) assert.ok(bytes.equals(b.get(f)!), `${f} differs`);
-  for (const f of ["pgr.json", "report/index.html", "tiny/addition/anomaly_lr.json", "tiny/addition/intervention_mean-diff.json", "tiny/addition/summary.json", "tiny/addition/run-info.json"]) assert.ok(a.has(f), f);
+  for (const f of ["pgr.json", "report/index.html", "tiny/addition/anomaly_lr.json", "tiny/addition/anomaly_mean-diff.json", "tiny/addition/intervention_mean-diff.json", "tiny/addition/summary.json", "tiny/addition/run-info.json"]) assert.ok(a.has(f), f);
   // how the results were made, for the report's header: this checkout's version, the dataset's settings, the grid's
   const info = JSON.parse(readFileSync(join(dir, "whole", "exp", "tiny", "addition", "run-info.json"), "utf8"));
   assert.equal(info.quirky, JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);

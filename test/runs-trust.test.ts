@@ -177,15 +177,23 @@ test("config mistakes are one-line errors that list the known names", () => {
   const bad = (over: Record<string, unknown>, re: RegExp) => assert.throws(() => validateRunConfig({ ...base, ...over }, "cfg.json"), re);
   bad({ models: [{ path: "m", adpater: "a" }] }, /cfg.json: unknown key 'adpater' in models\[0\] \(known: path, adapter, name, datasets\)/);
   bad({ datasets: [{ create: "addition", options: { base_examples: 300 } }] }, /unknown key 'base_examples' in datasets\[0\]\.options \(known: seed, baseExamples, maxDigits/);
-  bad({ reporters: ["mean-diff"], anomaly: { reporter: "lr" } }, /anomaly.reporter 'lr' must be one of the fitted reporters the run computes \(mean-diff\)/);
+  bad({ reporters: ["mean-diff"], anomaly: { reporter: "lr" } }, /anomaly reporter 'lr' must be one of the fitted reporters the run computes \(mean-diff\)/);
+  bad({ reporters: ["lr", "lda"], anomaly: { reporters: ["lr", "ccs"] } }, /anomaly reporter 'ccs' must be one of the fitted reporters the run computes \(lr, lda\)/);
+  bad({ anomaly: { reporter: "lr", reporters: ["lda"] } }, /give 'anomaly.reporters' \(a list\) or 'anomaly.reporter' \(one name\), not both/);
+  bad({ reporters: ["random"], anomaly: {} }, /anomaly detection needs a fitted reporter/);
   bad({ reporters: ["lr"], interventions: { reporter: "mean-diff", train: "A", test: "B" } }, /interventions.reporter 'mean-diff' is not among the run's reporters \(lr\)/);
   bad({ interventions: { reporter: "lr", train: "A", test: "oops" } }, /interventions.test 'oops' must be one of the distributions \(all, A, B/);
   bad({ models: [{ path: "a/tiny" }, { path: "b/tiny" }] }, /models\[0\] and models\[1\] would both write results to 'tiny\/': give them different 'name's/);
-  bad({ anomaly: { reporter: "lr", methods: ["lof"] } }, /unknown key 'methods' in anomaly \(known: reporter, detectors, bootstrap\)/);
+  bad({ anomaly: { reporter: "lr", methods: ["lof"] } }, /unknown key 'methods' in anomaly \(known: reporters, reporter, detectors, bootstrap\)/);
   bad({ seed: -1 }, /'seed' must be a whole number ≥ 0/);
   const ok = validateRunConfig({ ...base, seed: 0, method: "all", models: [{ path: "a/tiny" }, { path: "b/tiny", name: "tiny-b" }] }, "cfg.json");
   assert.equal(ok.seed, 0);
   assert.equal(ok.method, "all");
+  // anomaly detection: by default on every fitted reporter (left to the run); one name or a list narrows it
+  assert.equal(ok.anomaly, undefined);
+  assert.deepEqual(validateRunConfig({ ...base, anomaly: { reporter: "lda" } }, "cfg.json").anomaly, { reporters: ["lda"] });
+  assert.deepEqual(validateRunConfig({ ...base, anomaly: { reporters: ["lr", "ccs", "lr"] } }, "cfg.json").anomaly, { reporters: ["lr", "ccs"] });
+  assert.equal(validateRunConfig({ ...base, reporters: ["random"] }, "cfg.json").anomaly, false);
 });
 
 test("bad data is a clear error: a null difficulty_quantile, NaN in the LM's log-odds, an unwritable path", async (t) => {

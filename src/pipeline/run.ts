@@ -45,8 +45,9 @@ export interface RunConfig {
   batchSize?: number;
   randomSamples?: number;
   seed?: number;
-  /** probe whose per-layer outputs feed anomaly detection (false: skip) */
-  anomaly?: { reporter: string; detectors?: DetectorName[]; bootstrap?: number } | false;
+  /** probes whose per-layer outputs feed anomaly detection, one result per reporter (default: every fitted reporter
+   * of the run, as the reference's run_anomaly.py loops over them; false: skip) */
+  anomaly?: { reporters?: string[]; detectors?: DetectorName[]; bootstrap?: number } | false;
   /** probe to intervene with (false: skip) */
   interventions?: { reporter: string; train: string; test: string; maxExamples?: number } | false;
   report?: boolean;
@@ -69,7 +70,7 @@ export function readRunConfig(path: string): RunConfig {
 const TOP_KEYS = ["out", "models", "datasets", "reporters", "maxTrain", "maxTest", "method", "batchSize", "randomSamples", "seed", "anomaly", "interventions", "report"];
 const MODEL_KEYS = ["path", "adapter", "name", "datasets"];
 const CREATE_OPTION_KEYS = ["seed", "baseExamples", "maxDigits", "distinctOperands", "source", "difficulties", "nValidation", "nTest"];
-const ANOMALY_KEYS = ["reporter", "detectors", "bootstrap"];
+const ANOMALY_KEYS = ["reporters", "reporter", "detectors", "bootstrap"];
 const INTERVENTION_KEYS = ["reporter", "train", "test", "maxExamples"];
 /** the distributions the grid fits hidden-state reporters on */
 const FITTED_ON = ["A", "B", "AE"];
@@ -168,14 +169,18 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
   };
 
   const a = section(c.anomaly, "anomaly", ANOMALY_KEYS);
-  let anomaly: RunConfig["anomaly"] = a === false || (a === undefined && !reporters.includes("lr")) ? false : undefined; // the default detector input is lr
+  const fitted = reporters.filter((r) => REPORTERS[r].fitted);
+  let anomaly: RunConfig["anomaly"] = a === false || (a === undefined && fitted.length === 0) ? false : undefined; // default: every fitted reporter
   if (a) {
-    const reporter = str(a.reporter, "anomaly.reporter", "a reporter name") ?? "lr";
-    oneOf(reporter, reporters.filter((r) => REPORTERS[r].fitted), `anomaly.reporter '${reporter}' must be one of the fitted reporters the run computes`);
+    if (a.reporter !== undefined && a.reporters !== undefined) fail("give 'anomaly.reporters' (a list) or 'anomaly.reporter' (one name), not both");
+    if (a.reporters !== undefined && (!Array.isArray(a.reporters) || a.reporters.length === 0)) fail("'anomaly.reporters' must be a non-empty list of reporter names");
+    const chosen = a.reporter !== undefined ? [str(a.reporter, "anomaly.reporter", "a reporter name")!] : (a.reporters as unknown[] | undefined)?.map(String);
+    for (const r of chosen ?? []) oneOf(r, fitted, `anomaly reporter '${r}' must be one of the fitted reporters the run computes`);
+    if (!chosen && fitted.length === 0) fail("anomaly detection needs a fitted reporter (lr, mean-diff, lda, ...) among the run's reporters");
     if (a.detectors !== undefined && (!Array.isArray(a.detectors) || a.detectors.length === 0)) fail("'anomaly.detectors' must be a non-empty list");
     for (const m of (a.detectors ?? []) as string[]) oneOf(String(m), DETECTORS, `anomaly.detectors: unknown detector '${m}'`);
     int(a.bootstrap, "anomaly.bootstrap", 1);
-    anomaly = { reporter, ...(a.detectors ? { detectors: a.detectors as DetectorName[] } : {}), ...(a.bootstrap ? { bootstrap: a.bootstrap as number } : {}) };
+    anomaly = { ...(chosen ? { reporters: [...new Set(chosen)] } : {}), ...(a.detectors ? { detectors: a.detectors as DetectorName[] } : {}), ...(a.bootstrap ? { bootstrap: a.bootstrap as number } : {}) };
   }
 
   const v = section(c.interventions, "interventions", INTERVENTION_KEYS);
@@ -351,8 +356,9 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
 async function finishRoot(cfg: RunConfig, g: GridOptions, log: (m: string) => void, force?: boolean): Promise<void> {
   writeRunInfo(g);
   if (cfg.anomaly !== false) {
-    const a = cfg.anomaly ?? { reporter: "lr" };
-    anomalyFromRoot(g.root, a.reporter, a.detectors, { seed: cfg.seed ?? DEFAULTS.seed, bootstrap: a.bootstrap, force });
+    const a = cfg.anomaly ?? {};
+    for (const reporter of a.reporters ?? (cfg.reporters ?? REPORTER_NAMES).filter((r) => REPORTERS[r].fitted))
+      anomalyFromRoot(g.root, reporter, a.detectors, { seed: cfg.seed ?? DEFAULTS.seed, bootstrap: a.bootstrap, force });
   }
   if (cfg.interventions !== false) {
     const iv = cfg.interventions ?? { reporter: "mean-diff", train: "A", test: "B" };
