@@ -61,6 +61,14 @@ test("the demo pipeline at reduced size, from the CLI, with quirky slurm writing
   assert.match(r.stdout, /A→B, against Alice's labels on Bob's disagreements/);
   assert.match(r.stdout, /report: .*index\.html/);
   assert.ok(existsSync(join(dir, "demo", "report", "index.html")));
+  // anomaly detection on every fitted reporter's outputs, each printed, and the average beside the paper's
+  assert.match(r.stdout, /anomaly mahalanobis by reporter +lr [01]\.\d{3} +mean-diff [01]\.\d{3} +lda [01]\.\d{3} +lr-on-pair .* crc [01]\.\d{3}/);
+  assert.match(r.stdout, /paper: 0\.95, Mahalanobis/);
+  for (const reporter of ["lr", "ccs"]) {
+    const file = join(dir, "demo", "quirky-default", "addition", `anomaly_${reporter}.json`);
+    const maha = (JSON.parse(readFileSync(file, "utf8")) as { results: { detector: string; auroc: number }[] }).results.find((x) => x.detector === "mahalanobis")!;
+    assert.match(r.stdout, new RegExp(`\\n${reporter} +${maha.auroc.toFixed(2)}\\n`), `${reporter}'s average is its one experiment's AUROC`);
+  }
   const cfgPath = join(dir, "run.json");
   writeFileSync(cfgPath, JSON.stringify({ out: "exp", models: [{ path: modelDir }], datasets: [{ create: "addition", options: { baseExamples: 300, maxDigits: 2, nValidation: 300, nTest: 300 } }] }));
   const s = runCli(["slurm", cfgPath, "--tasks", "4", "--out", join(dir, "q.sbatch")]);
