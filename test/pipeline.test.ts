@@ -69,6 +69,15 @@ test("the demo pipeline at reduced size, from the CLI, with quirky slurm writing
     const maha = (JSON.parse(readFileSync(file, "utf8")) as { results: { detector: string; auroc: number }[] }).results.find((x) => x.detector === "mahalanobis")!;
     assert.match(r.stdout, new RegExp(`\\n${reporter} +${maha.auroc.toFixed(2)}\\n`), `${reporter}'s average is its one experiment's AUROC`);
   }
+  // `quirky anomaly --reporter all` finds every reporter fitted on AE and reuses what the demo computed with the same settings
+  const root = join(dir, "demo", "quirky-default", "addition");
+  const all = runCli(["anomaly", "--root", root, "--reporter", "all"]);
+  assert.equal(all.code, 0, all.stderr);
+  assert.deepEqual([...all.stdout.matchAll(/^(\S+):$/gm)].map((m) => m[1]), ["lr", "mean-diff", "lda", "lr-on-pair", "mean-diff-on-pair", "ccs", "crc"]);
+  assert.equal(all.stdout.match(/^unchanged .*anomaly_.*\.json$/gm)?.length, 7);
+  const none = runCli(["anomaly", "--root", join(dir, "demo"), "--reporter", "all"]);
+  assert.notEqual(none.code, 0);
+  assert.match(none.stderr, /no reporter's AE log-odds found/);
   const cfgPath = join(dir, "run.json");
   writeFileSync(cfgPath, JSON.stringify({ out: "exp", models: [{ path: modelDir }], datasets: [{ create: "addition", options: { baseExamples: 300, maxDigits: 2, nValidation: 300, nTest: 300 } }] }));
   const s = runCli(["slurm", cfgPath, "--tasks", "4", "--out", join(dir, "q.sbatch")]);

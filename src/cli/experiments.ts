@@ -1,5 +1,6 @@
 /** `quirky extract | transfer | grid | tables | intervene | anomaly`: thin layers over src/extract and src/analysis. */
 import { Command, Option } from "commander";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULTS } from "../defaults.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
@@ -9,8 +10,8 @@ import { loadExamples } from "../extract/examples.ts";
 import { extractStates } from "../extract/extract.ts";
 import { modelName, openModel, sourceFingerprint, type ModelSource } from "../model/source.ts";
 import { runGrid } from "../analysis/grid.ts";
-import { REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
-import { runTransfer } from "../analysis/transfer.ts";
+import { REPORTERS, REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
+import { logOddsFile, runTransfer } from "../analysis/transfer.ts";
 import { summarizeRoot, writeTables } from "../analysis/summary.ts";
 import { runIntervention } from "../analysis/intervene.ts";
 import { DETECTORS, anomalyFromRoot, type DetectorName } from "../analysis/anomaly.ts";
@@ -173,16 +174,24 @@ export function experimentCommands(): Command[] {
   const anomaly = new Command("anomaly")
     .description("anomaly detection on per-layer probe log-odds: fit on AE test outputs, score AH (normal) vs BH (anomalous)")
     .requiredOption("--root <dir>", "results folder of one model and dataset (from 'quirky grid')")
-    .option("--reporter <name>", "whose AE→AE,AH,BH log-odds are the features", "lr")
+    .option("--reporter <names>", "whose AE→AE,AH,BH log-odds are the features: a name, a comma-separated list, or 'all' (every reporter fitted on AE in --root)", "lr")
     .option("--detectors <list>", `comma-separated: ${DETECTORS.join(", ")} (default: all)`)
     .option("--bootstrap <n>", "bootstrap samples for the 95% interval", positiveInt("--bootstrap"), DEFAULTS.bootstrap)
     .option("--seed <n>", "seed", wholeNumber("--seed"), DEFAULTS.seed)
     .option("--force", FORCE_HELP)
     .action((o) => {
       const detectors = o.detectors ? (String(o.detectors).split(",") as DetectorName[]) : undefined;
-      const { path, results, reused } = anomalyFromRoot(o.root, o.reporter, detectors, { seed: o.seed, bootstrap: o.bootstrap, force: o.force });
-      for (const r of results) console.log(`${r.detector.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]  (${r.nNormal} AH vs ${r.nAnomalous} BH)`);
-      console.log(`${reused ? "unchanged" : "wrote"} ${path}`);
+      const reporters =
+        o.reporter === "all"
+          ? REPORTER_NAMES.filter((r) => REPORTERS[r].fitted && existsSync(join(o.root, "AE", "test", logOddsFile("AE", r))))
+          : String(o.reporter).split(",").map((r) => r.trim()).filter(Boolean);
+      if (reporters.length === 0) throw new Error(`${o.root}: no reporter's AE log-odds found (AE/test/AE_<reporter>_log_odds.safetensors); run the grid first`);
+      for (const reporter of reporters) {
+        const { path, results, reused } = anomalyFromRoot(o.root, reporter, detectors, { seed: o.seed, bootstrap: o.bootstrap, force: o.force });
+        if (reporters.length > 1) console.log(`${reporter}:`);
+        for (const r of results) console.log(`${r.detector.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]  (${r.nNormal} AH vs ${r.nAnomalous} BH)`);
+        console.log(`${reused ? "unchanged" : "wrote"} ${path}`);
+      }
     });
   return [extract, transfer, grid, tables, intervene, anomaly];
 }
