@@ -65,9 +65,15 @@ export function pgrTablesHtml(pgr: PgrResult[]): string[] {
   return out;
 }
 
-/** One table per reporter: rows (model, dataset), columns: detectors; cells "AUROC [lo, hi]". */
+/**
+ * With more than one reporter, first a summary: rows reporters, columns (model, dataset), the Mahalanobis AUROC of the
+ * detector fed that reporter's per-layer outputs, their mean and the paper's. Then one table per reporter: rows
+ * (model, dataset), columns: detectors; cells "AUROC [lo, hi]".
+ */
 export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
   const out: string[] = [];
+  const summary = anomalySummaryHtml(runs);
+  if (summary) out.push(summary);
   for (const reporter of sortReporters(runs.map((r) => r.reporter))) {
     const rs = runs.filter((r) => r.reporter === reporter);
     const detectors = [...new Set(rs.flatMap((r) => r.results.map((x) => x.detector)))];
@@ -109,4 +115,25 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
     );
   }
   return out;
+}
+
+/** Which probe's outputs make the detector work: Mahalanobis AUROC per reporter (rows) and experiment (columns). */
+function anomalySummaryHtml(runs: AnomalyRun[]): string | undefined {
+  const reporters = sortReporters(runs.map((r) => r.reporter));
+  if (reporters.length < 2) return undefined;
+  const several = new Set(runs.map((r) => r.model)).size > 1;
+  const keyOf = (r: AnomalyRun) => (several ? `${r.model} × ${r.dataset}` : r.dataset);
+  const columns = [...new Set(runs.map(keyOf))];
+  const paper = paperAnomaly("mahalanobis");
+  const body = reporters.map((reporter) => {
+    const values = columns.map((c) => num(runs.find((r) => r.reporter === reporter && keyOf(r) === c)?.results.find((x) => x.detector === "mahalanobis")?.auroc));
+    const seen = values.filter(Number.isFinite);
+    const mean = seen.length ? seen.reduce((a, b) => a + b, 0) / seen.length : NaN;
+    return `<tr data-reporter="${escapeHtml(reporter)}"><th scope="row">${escapeHtml(reporterLabel(reporter))}</th>${values.map((v) => `<td class="num${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`).join("")}<td class="num overall">${f(mean)}</td>${paper === undefined ? `<td class="num missing paper">—</td>` : `<td class="num paper">${f(paper)}</td>`}</tr>`;
+  });
+  return (
+    `<table class="data anomaly-summary">\n<caption>Mahalanobis anomaly AUROC by the reporter whose per-layer outputs are the features (paper: ${escapeHtml(PAPER_SHORT)}, its mean over datasets)</caption>\n` +
+    `<thead><tr><th scope="col">reporter</th>${columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("")}<th scope="col" class="overall">mean</th><th scope="col" class="paper" title="${escapeHtml(PAPER_CITATION)}">paper</th></tr></thead>\n` +
+    `<tbody>\n${body.join("\n")}\n</tbody></table>`
+  );
 }
