@@ -2,15 +2,14 @@
 import { DEFAULTS } from "../defaults.ts";
 import { Command } from "commander";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { parseShard, readRunConfig, runConfig, validateRunConfig } from "../pipeline/run.ts";
 import { positiveCount, slurmScript } from "../pipeline/slurm.ts";
 import { experimentRoots, lmOutputAurocs, summarizeRoot, type PgrResult } from "../analysis/summary.ts";
 import { PAPER_SHORT, paperAnomaly, paperPgr } from "../report/paper.ts";
-import { REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
-import type { AnomalyResult } from "../analysis/anomaly.ts";
+import { readAnomalyResults } from "../report/load.ts";
 import { randomMedian, type RandomBaselineResult } from "../probes/random-baseline.ts";
 import { randomFile } from "../analysis/transfer.ts";
 import { ZOO_DIR, zooRunConfig } from "../pipeline/zoo.ts";
@@ -110,19 +109,12 @@ export function printPgrSummary(out: string): void {
   }
 }
 
-/** The anomaly_<reporter>.json results of one experiment root, in the order of the reporters' table. */
-function anomalyResults(root: string): { reporter: string; results: AnomalyResult[] }[] {
-  const found = existsSync(root) ? readdirSync(root).map((f) => f.match(/^anomaly_(.+)\.json$/)?.[1]).filter((r): r is string => r !== undefined) : [];
-  const order = (r: string) => (REPORTER_NAMES.includes(r as ReporterName) ? REPORTER_NAMES.indexOf(r as ReporterName) : REPORTER_NAMES.length);
-  return found.sort((a, b) => order(a) - order(b)).map((reporter) => ({ reporter, results: (JSON.parse(readFileSync(join(root, `anomaly_${reporter}.json`), "utf8")) as { results: AnomalyResult[] }).results }));
-}
-
 /** Mahalanobis anomaly AUROC per reporter, averaged over the experiments of a run, beside the paper's average. */
 export function printAnomalySummary(out: string): void {
   const byReporter = new Map<string, number[]>();
   const roots = experimentRoots(out);
   for (const { root } of roots)
-    for (const a of anomalyResults(root))
+    for (const a of readAnomalyResults(root))
       for (const r of a.results) if (r.detector === "mahalanobis") byReporter.set(a.reporter, [...(byReporter.get(a.reporter) ?? []), r.auroc]);
   if (byReporter.size === 0) return;
   const paper = paperAnomaly("mahalanobis");
@@ -160,7 +152,7 @@ export function printDemoSummary(root: string): void {
     console.log(`  LogR                        ${lr.curves.alice.disagree.map((v) => v.toFixed(3)).join(" ")}`);
     console.log(`  random directions (median)  ${random.layers.map((l) => randomMedian(l.subsets?.disagree).toFixed(3)).join(" ")}`);
   }
-  const anomaly = anomalyResults(root);
+  const anomaly = readAnomalyResults(root);
   const lrAnomaly = anomaly.find((a) => a.reporter === "lr");
   for (const r of lrAnomaly?.results ?? []) console.log(`anomaly ${r.detector.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]  (LogR outputs)`);
   const maha = anomaly.flatMap((a) => a.results.filter((r) => r.detector === "mahalanobis").map((r) => `${a.reporter} ${r.auroc.toFixed(3)}`));

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import type { TransferSummary, PgrResult } from "../analysis/summary.ts";
 import type { RandomBaselineResult } from "../probes/random-baseline.ts";
 import { RUN_INFO_FILE, type RunInfo } from "../analysis/run-info.ts";
+import { sortReporters } from "./figures/vega.ts";
 
 export interface RunSummary {
   model: string;
@@ -154,6 +155,25 @@ function checkAnomaly(path: string, v: unknown): Omit<AnomalyRun, "model" | "dat
   return { reporter: typeof v.reporter === "string" ? v.reporter : undefined, results: v.results as AnomalyResult[] };
 }
 
+const ANOMALY_FILE = /^anomaly_(.+)\.json$/;
+
+/** One anomaly_<reporter>.json, checked; `fallback` names the reporter when the file does not. */
+function readAnomalyFile(path: string, fallback: string): { reporter: string; results: AnomalyResult[] } {
+  const a = checkAnomaly(path, readJson(path));
+  return { reporter: a.reporter ?? fallback, results: a.results };
+}
+
+/** The anomaly-detection results of one experiment folder (`<model>/<dataset>/anomaly_<reporter>.json`), checked, in the reporters' table order. */
+export function readAnomalyResults(root: string): { reporter: string; results: AnomalyResult[] }[] {
+  if (!existsSync(root)) return [];
+  const runs = readdirSync(root).flatMap((name) => {
+    const m = name.match(ANOMALY_FILE);
+    return m ? [readAnomalyFile(join(root, name), m[1])] : [];
+  });
+  const order = sortReporters(runs.map((r) => r.reporter));
+  return runs.sort((a, b) => order.indexOf(a.reporter) - order.indexOf(b.reporter));
+}
+
 function checkIntervention(path: string, v: unknown): InterventionRun["layers"] {
   if (!isObj(v) || !Array.isArray(v.layers)) invalid(path, "an intervention result (expected { reporter, layers: [{ layer, clean, intervened }] })");
   v.layers.forEach((l: unknown, i: number) => {
@@ -223,9 +243,8 @@ export function loadExperiments(expDir: string): ExperimentData {
         if (name.endsWith(".vl.json")) continue;
         const path = join(root, name);
         let m: RegExpMatchArray | null;
-        if ((m = name.match(/^anomaly_(.+)\.json$/))) {
-          const a = checkAnomaly(path, readJson(path));
-          data.anomaly.push({ model, dataset, reporter: a.reporter ?? m[1], results: a.results });
+        if ((m = name.match(ANOMALY_FILE))) {
+          data.anomaly.push({ model, dataset, ...readAnomalyFile(path, m[1]) });
           found = true;
         } else if ((m = name.match(/^intervention_(.+)\.json$/))) {
           const v = readJson(path);

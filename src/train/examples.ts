@@ -31,10 +31,10 @@ export function prepareExamples(examples: TemplatizedExample[], tok: TextTokeniz
 /**
  * Mix in examples that ask each prompt for its true result instead of its answer: the same prompt, the target the
  * first token of op(a, b) — its first character with a character tokenizer (e.g. "71 + 66 = 237. Alice:" → "1",
- * since 71 + 66 = 137). They make up `frac` of the
- * training set, drawn from the training rows (seeded). A base pretrained so must carry the result at the prompt's
- * last token, not only the answer bit (models/zoo/README.md: without them random directions read the truth almost
- * as well as probes). In Bob's prompts too the target is the true result: the truth has no quirk.
+ * since 71 + 66 = 137). They make up `frac` of the training set, drawn from the training rows (seeded). A base
+ * pretrained so must carry the result at the prompt's last token, not only the answer bit (models/zoo/README.md:
+ * without them random directions read the truth almost as well as probes). In Bob's prompts too the target is the
+ * true result: the truth has no quirk.
  */
 export function withResultExamples(
   train: TrainExample[],
