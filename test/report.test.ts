@@ -206,19 +206,23 @@ test("PGR and anomaly tables set the paper's numbers beside ours, a dash where i
   }
   assert.match(decode(html), /<p class="paper-diff" data-reporter="lr">mahalanobis: our mean 0\.\d{3} is (within 0\.05 of|higher than|lower than) the paper's 0\.950/);
 
-  // the summary across reporters: each cell is that reporter's Mahalanobis AUROC on that model × dataset, then the mean and the paper's
+  // the summary across reporters: each cell is that reporter's Mahalanobis AUROC on that model × dataset, then the
+  // mean, the mean of the diagonal-subtracted variant, and the paper's
   const summary = html.match(/<table class="data anomaly-summary">[\s\S]*?<\/table>/)![0];
   const columns = [...summary.match(/<thead>([\s\S]*?)<\/thead>/)![1].matchAll(/<th scope="col"[^>]*>([^<]*)<\/th>/g)].map((m) => decode(m[1]));
-  const experiments = columns.slice(1, -2);
-  assert.deepEqual([columns[0], ...columns.slice(-2)], ["reporter", "mean", "paper"]);
+  const experiments = columns.slice(1, -3);
+  assert.deepEqual([columns[0], ...columns.slice(-3)], ["reporter", "mean", "mean, minus diagonal", "paper"]);
   assert.deepEqual([...experiments].sort(), MODELS.flatMap((m) => DATASETS.map((d) => `${m} × ${d}`)).sort());
   for (const reporter of ["lr", "mean-diff"]) {
-    const want = experiments.map((c) => {
-      const [m, d] = c.split(" × ");
-      return (JSON.parse(readFileSync(join(exp, m, d, `anomaly_${reporter}.json`), "utf8")) as { results: { detector: string; auroc: number }[] }).results.find((x) => x.detector === "mahalanobis")!.auroc;
-    });
+    const aurocs = (detector: string) =>
+      experiments.map((c) => {
+        const [m, d] = c.split(" × ");
+        return (JSON.parse(readFileSync(join(exp, m, d, `anomaly_${reporter}.json`), "utf8")) as { results: { detector: string; auroc: number }[] }).results.find((x) => x.detector === detector)!.auroc;
+      });
+    const mean = (xs: number[]) => (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(3);
+    const want = aurocs("mahalanobis");
     const cells = rowCells(summary, `data-reporter="${reporter}"`);
-    assert.deepEqual(cells.slice(1), [...want.map((x) => x.toFixed(3)), (want.reduce((a, b) => a + b, 0) / want.length).toFixed(3), "0.950"], reporter);
+    assert.deepEqual(cells.slice(1), [...want.map((x) => x.toFixed(3)), mean(want), mean(aurocs("mahalanobis-minus-diag")), "0.950"], reporter);
   }
 });
 

@@ -148,6 +148,34 @@ test("--result-frac mixes in prompts whose target is the first character of thei
   await assert.rejects(trainingData(join(dir, "addition"), { ...opts, resultFrac: 1 }, tok), /--result-frac: expected a fraction in \(0, 1\)/);
 });
 
+test("--speaker-frac mixes in prompts whose target is the first character of their speaker's name, after the result ones", async (t) => {
+  const { dir, tok } = await fixture(t);
+  const opts = { truthful: true, distribution: "all", method: "first" as const, seed: 1, resultFrac: 0.25 };
+  const withResults = await trainingData(join(dir, "addition"), opts, tok);
+  const mixed = await trainingData(join(dir, "addition"), { ...opts, speakerFrac: 0.2 }, tok);
+  const key = (x: { tokens: number[]; choices: [number, number]; label: boolean }) => `${x.tokens.join(",")}:${x.choices.join(",")}:${x.label}`;
+  // the speaker examples are what was added; everything else (answers and results) is the set without them
+  const count = new Map<string, number>();
+  for (const x of withResults.train) count.set(key(x), (count.get(key(x)) ?? 0) + 1);
+  const added = mixed.train.filter((x) => {
+    const c = count.get(key(x)) ?? 0;
+    if (c > 0) count.set(key(x), c - 1);
+    return c === 0;
+  });
+  assert.ok([...count.values()].every((c) => c === 0), "every earlier example is still there");
+  assert.equal(added.length, Math.round((withResults.train.length * 0.2) / 0.8));
+  // the target, read from the prompt's own text: "… Bob:" → "B", "… Alice:" → "A"
+  for (const x of added) {
+    const speaker = /(Alice|Bob):$/.exec(tok.decode(x.tokens));
+    assert.ok(speaker, tok.decode(x.tokens));
+    assert.deepEqual(x.choices.map((c) => tok.decode([c])), [speaker[1][0], speaker[1][0]]);
+  }
+  const speakers = new Set(added.map((x) => tok.decode([x.choices[0]])));
+  assert.deepEqual([...speakers].sort(), ["A", "B"], "both speakers are asked for");
+  assert.deepEqual(mixed.val, withResults.val, "validation is untouched");
+  await assert.rejects(trainingData(join(dir, "addition"), { ...opts, speakerFrac: 1 }, tok), /--speaker-frac: expected a fraction in \(0, 1\)/);
+});
+
 test("a resume state is refused when the examples or the starting weights differ, and used when they match", async (t) => {
   const { dir, data } = await fixture(t);
   const cfg: TrainConfig = { ...DEFAULT_TRAIN, mode: "full", lr: 3e-3, batchSize: 8, accumSteps: 1, steps: 8, seed: 3, saveEvery: 2, maxEvalExamples: 16 };

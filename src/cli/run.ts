@@ -109,20 +109,29 @@ export function printPgrSummary(out: string): void {
   }
 }
 
-/** Mahalanobis anomaly AUROC per reporter, averaged over the experiments of a run, beside the paper's average. */
+/**
+ * Mahalanobis anomaly AUROC per reporter, averaged over the experiments of a run, plain and with the diagonal
+ * subtracted (the variant the reference's table code reads), beside the paper's average.
+ */
 export function printAnomalySummary(out: string): void {
-  const byReporter = new Map<string, number[]>();
+  const byReporter = new Map<string, { plain: number[]; minusDiag: number[] }>();
   const roots = experimentRoots(out);
   for (const { root } of roots)
-    for (const a of readAnomalyResults(root))
-      for (const r of a.results) if (r.detector === "mahalanobis") byReporter.set(a.reporter, [...(byReporter.get(a.reporter) ?? []), r.auroc]);
-  if (byReporter.size === 0) return;
+    for (const a of readAnomalyResults(root)) {
+      const e = byReporter.get(a.reporter) ?? { plain: [], minusDiag: [] };
+      for (const r of a.results) if (r.detector === "mahalanobis") e.plain.push(r.auroc);
+      for (const r of a.results) if (r.detector === "mahalanobis-minus-diag") e.minusDiag.push(r.auroc);
+      byReporter.set(a.reporter, e);
+    }
+  if (![...byReporter.values()].some((e) => e.plain.length)) return;
   const paper = paperAnomaly("mahalanobis");
+  const mean = (v: number[]) => (v.length ? (v.reduce((x, y) => x + y, 0) / v.length).toFixed(2) : "—").padStart(5);
   console.log(`
 Mahalanobis anomaly AUROC (AH vs BH), averaged over ${roots.length} experiment(s), by the reporter whose per-layer outputs are the features`);
-  if (paper !== undefined) console.log(`(paper: ${paper.toFixed(2)}, Mahalanobis on probe outputs averaged over datasets)`);
-  console.log("reporter            ours");
-  for (const [reporter, v] of byReporter) console.log(`${reporter.padEnd(19)} ${(v.reduce((x, y) => x + y, 0) / v.length).toFixed(2).padStart(5)}${v.length < roots.length ? `   (${v.length} of ${roots.length} experiments)` : ""}`);
+  if (paper !== undefined) console.log(`(paper: ${paper.toFixed(2)}, Mahalanobis on probe outputs averaged over datasets; the reference's table code reads its diagonal-subtracted runs)`);
+  console.log("reporter            ours   minus diagonal");
+  for (const [reporter, { plain, minusDiag }] of byReporter)
+    if (plain.length) console.log(`${reporter.padEnd(19)} ${mean(plain)}   ${mean(minusDiag)}${plain.length < roots.length ? `   (${plain.length} of ${roots.length} experiments)` : ""}`);
 }
 
 /** The findings at a glance: Alice-trained probes on Bob's disagreements vs the model's own output. */

@@ -15,7 +15,7 @@ import { appendIdentityBlocks, loadModel, randomModel, saveModel } from "../mode
 import { writePeftAdapter } from "../model/lora.ts";
 import { loadTokenizer } from "../model/tokenizer.ts";
 import { clearTrainState, DEFAULT_TRAIN, train, type TrainConfig } from "../train/sft.ts";
-import { balance, prepareExamples, withResultExamples, type TrainExample } from "../train/examples.ts";
+import { balance, prepareExamples, withResultExamples, withSpeakerExamples, type TrainExample } from "../train/examples.ts";
 import { Rng } from "../util/rng.ts";
 import type { Distribution } from "../datasets/schema.ts";
 
@@ -54,6 +54,7 @@ export function trainCommand(): Command {
     .option("--steps <n>", "optimizer steps", num("--steps"), DEFAULT_TRAIN.steps)
     .option("--aux-weight <x>", "next-token loss over the prompt (pretraining)", num("--aux-weight", false), 0)
     .option("--result-frac <x>", "pretraining on arithmetic: this fraction of the examples asks the prompt for the first character of its true result instead of its answer, so the last token carries more than the answer bit (the answer's validation loss then rises as mass moves to the result: pair it with --keep last)", num("--result-frac", false))
+    .option("--speaker-frac <x>", "pretraining: this fraction of the examples (after any --result-frac ones) asks the prompt for the first character of its speaker's name (Alice/Bob) instead of its answer, so the last token keeps who is speaking, as a pretrained LM's does", num("--speaker-frac", false))
     .addOption(new Option("--method <method>", "templatization").choices(["first", "random"]).default("random"))
     .option("--seed <n>", "seed (data order, LoRA initialisation)", num("--seed"), DEFAULT_TRAIN.seed)
     .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-blocks); default: --seed", num("--init-seed"))
@@ -81,7 +82,7 @@ export function trainCommand(): Command {
         warmupFrac: o.warmup, weightDecay: o.weightDecay, batchSize: o.batchSize, accumSteps: o.accumSteps, steps: o.steps,
         auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval, checkpoint: o.checkpoint === true, keep: o.keep,
       };
-      const data = await mixtureData(o.dataset.split(",").filter(Boolean), { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed, resultFrac: o.resultFrac }, tokenizer);
+      const data = await mixtureData(o.dataset.split(",").filter(Boolean), { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed, resultFrac: o.resultFrac, speakerFrac: o.speakerFrac }, tokenizer);
       const bar = progressBar("train");
       // the starting weights, for the resume key: the model folder's files, or the new model's config and seed
       const sourceKey = hashJson({
@@ -136,7 +137,7 @@ export async function mixtureData(
  */
 export async function trainingData(
   datasetDir: string,
-  opts: { truthful: boolean; distribution: string; method: "first" | "random"; seed: number; resultFrac?: number },
+  opts: { truthful: boolean; distribution: string; method: "first" | "random"; seed: number; resultFrac?: number; speakerFrac?: number },
   tokenizer: ReturnType<typeof loadTokenizer>,
 ): Promise<{ train: TrainExample[]; val: Record<string, TrainExample[]> }> {
   const dataset = datasetNameOf(datasetDir);
@@ -152,6 +153,7 @@ export async function trainingData(
   const bal = (xs: TrainExample[]) => balance(xs, opts.seed);
   let train = bal(prep(trainEx, key));
   if (opts.resultFrac) train = withResultExamples(train, trainRows, trainEx, dataset, opts.resultFrac, opts.seed, tokenizer);
+  if (opts.speakerFrac) train = withSpeakerExamples(train, trainEx, opts.speakerFrac, opts.seed, tokenizer);
   return {
     train,
     val: {

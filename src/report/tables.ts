@@ -117,7 +117,11 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
   return out;
 }
 
-/** Which probe's outputs make the detector work: Mahalanobis AUROC per reporter (rows) and experiment (columns). */
+/**
+ * Which probe's outputs make the detector work: Mahalanobis AUROC per reporter (rows) and experiment (columns), the
+ * mean, and the mean of the diagonal-subtracted variant beside it — the reference's table code (figures.ipynb) reads
+ * its `_subtract_diag` results, its run script writes the plain ones, so the paper's number is set beside both.
+ */
 function anomalySummaryHtml(runs: AnomalyRun[]): string | undefined {
   const reporters = sortReporters(runs.map((r) => r.reporter));
   if (reporters.length < 2) return undefined;
@@ -125,15 +129,23 @@ function anomalySummaryHtml(runs: AnomalyRun[]): string | undefined {
   const keyOf = (r: AnomalyRun) => (several ? `${r.model} × ${r.dataset}` : r.dataset);
   const columns = [...new Set(runs.map(keyOf))];
   const paper = paperAnomaly("mahalanobis");
+  const meanOf = (xs: number[]) => {
+    const seen = xs.filter(Number.isFinite);
+    return seen.length ? seen.reduce((a, b) => a + b, 0) / seen.length : NaN;
+  };
   const body = reporters.map((reporter) => {
-    const values = columns.map((c) => num(runs.find((r) => r.reporter === reporter && keyOf(r) === c)?.results.find((x) => x.detector === "mahalanobis")?.auroc));
-    const seen = values.filter(Number.isFinite);
-    const mean = seen.length ? seen.reduce((a, b) => a + b, 0) / seen.length : NaN;
-    return `<tr data-reporter="${escapeHtml(reporter)}"><th scope="row">${escapeHtml(reporterLabel(reporter))}</th>${values.map((v) => `<td class="num${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`).join("")}<td class="num overall">${f(mean)}</td>${paper === undefined ? `<td class="num missing paper">—</td>` : `<td class="num paper">${f(paper)}</td>`}</tr>`;
+    const auroc = (c: string, detector: string) => num(runs.find((r) => r.reporter === reporter && keyOf(r) === c)?.results.find((x) => x.detector === detector)?.auroc);
+    const values = columns.map((c) => auroc(c, "mahalanobis"));
+    const minusDiag = meanOf(columns.map((c) => auroc(c, "mahalanobis-minus-diag")));
+    return (
+      `<tr data-reporter="${escapeHtml(reporter)}"><th scope="row">${escapeHtml(reporterLabel(reporter))}</th>${values.map((v) => `<td class="num${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`).join("")}` +
+      `<td class="num overall">${f(meanOf(values))}</td><td class="num overall${Number.isFinite(minusDiag) ? "" : " missing"}">${f(minusDiag)}</td>` +
+      `${paper === undefined ? `<td class="num missing paper">—</td>` : `<td class="num paper">${f(paper)}</td>`}</tr>`
+    );
   });
   return (
-    `<table class="data anomaly-summary">\n<caption>Mahalanobis anomaly AUROC by the reporter whose per-layer outputs are the features (paper: ${escapeHtml(PAPER_SHORT)}, its mean over datasets)</caption>\n` +
-    `<thead><tr><th scope="col">reporter</th>${columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("")}<th scope="col" class="overall">mean</th><th scope="col" class="paper" title="${escapeHtml(PAPER_CITATION)}">paper</th></tr></thead>\n` +
+    `<table class="data anomaly-summary">\n<caption>Mahalanobis anomaly AUROC by the reporter whose per-layer outputs are the features; the mean, the mean with the diagonal subtracted (the variant the reference's table code reads), and the paper's (${escapeHtml(PAPER_SHORT)}, its mean over datasets)</caption>\n` +
+    `<thead><tr><th scope="col">reporter</th>${columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("")}<th scope="col" class="overall">mean</th><th scope="col" class="overall">mean, minus diagonal</th><th scope="col" class="paper" title="${escapeHtml(PAPER_CITATION)}">paper</th></tr></thead>\n` +
     `<tbody>\n${body.join("\n")}\n</tbody></table>`
   );
 }

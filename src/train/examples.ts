@@ -45,18 +45,43 @@ export function withResultExamples(
   seed: number,
   tokenizer: TextTokenizer,
 ): TrainExample[] {
-  if (!(frac > 0 && frac < 1)) throw new Error(`--result-frac: expected a fraction in (0, 1), got ${frac}`);
+  checkFrac("--result-frac", frac);
   if (!isArithmetic(dataset)) throw new Error(`--result-frac: ${dataset} is not an arithmetic dataset (only they have a result to ask for)`);
   if (examples.length !== rows.length) throw new Error("--result-frac needs one prompt per row (--method first or random)");
   const { op } = arithmeticSpec(dataset);
   const results = examples.map((e, i) => {
     const args = rows[i].template_args as unknown as { op1: number; op2?: number };
-    const first = tokenizer.encode(String(op(args.op1, args.op2 ?? 0)), false)[0];
-    return { tokens: tokenizer.encode(e.statement), choices: [first, first] as [number, number], label: false };
+    return askFor(e.statement, tokenizer.encode(String(op(args.op1, args.op2 ?? 0)), false)[0], tokenizer);
   });
-  const rng = new Rng(seed, "result-examples");
-  const k = Math.min(results.length, Math.round((train.length * frac) / (1 - frac)));
-  return rng.shuffle([...train, ...rng.sample(results, k)]);
+  return mixIn(train, results, frac, new Rng(seed, "result-examples"));
+}
+
+/**
+ * Mix in examples that ask each prompt who is speaking instead of its answer: the same prompt, the target the first
+ * token of the speaker's name ("71 + 66 = 237. Bob:" → "B" with a character tokenizer). They make up `frac` of the
+ * training set (after any result examples), Alice's and Bob's prompts alike. A pretrained LM keeps who is speaking
+ * in its last token's state; a base trained only to judge the arithmetic learns that the name never matters and
+ * drops it by its middle layers (models/zoo/README.md, "Anomaly detection").
+ */
+export function withSpeakerExamples(train: TrainExample[], examples: TemplatizedExample[], frac: number, seed: number, tokenizer: TextTokenizer): TrainExample[] {
+  checkFrac("--speaker-frac", frac);
+  const speakers = examples.map((e) => askFor(e.statement, tokenizer.encode(e.character, false)[0], tokenizer));
+  return mixIn(train, speakers, frac, new Rng(seed, "speaker-examples"));
+}
+
+function checkFrac(flag: string, frac: number): void {
+  if (!(frac > 0 && frac < 1)) throw new Error(`${flag}: expected a fraction in (0, 1), got ${frac}`);
+}
+
+/** A prompt whose target is one token (both "choices" are it; the label picks choices[0]). */
+function askFor(statement: string, target: number, tokenizer: TextTokenizer): TrainExample {
+  return { tokens: tokenizer.encode(statement), choices: [target, target], label: false };
+}
+
+/** `train` plus enough of `extra` (sampled, seeded) to make them `frac` of the result, shuffled. */
+function mixIn(train: TrainExample[], extra: TrainExample[], frac: number, rng: Rng): TrainExample[] {
+  const k = Math.min(extra.length, Math.round((train.length * frac) / (1 - frac)));
+  return rng.shuffle([...train, ...rng.sample(extra, k)]);
 }
 
 /** Undersample the majority class (seeded), then shuffle. */
