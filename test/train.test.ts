@@ -105,6 +105,7 @@ test("quirky train --from-scratch writes a checkpoint, tokenizer.json and curves
   (await import("node:fs")).writeFileSync(cfgPath, JSON.stringify(TINY));
   const r = runCli(["train", "--from-scratch", cfgPath, "--dataset", join(dir, "addition"), "--out", join(dir, "m"), "--truthful", "--steps", "4", "--batch-size", "8", "--accum-steps", "1", "--lr", "1e-3", "--aux-weight", "1", "--max-eval", "16"]);
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^\d+ training examples; 4 steps of 8 × 1 micro-batches = 8 prompts each$/m, "says what one step is");
   for (const f of ["config.json", "model.safetensors", "tokenizer.json", "training_curves.json"]) assert.ok(existsSync(join(dir, "m", f)), f);
   assert.ok(!existsSync(join(dir, "m", "resume.json")), "resume state removed after a finished run");
   const reloaded = loadModel(join(dir, "m"));

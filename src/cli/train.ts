@@ -83,6 +83,8 @@ export function trainCommand(): Command {
         auxWeight: o.auxWeight, seed: o.seed, maxEvalExamples: o.maxEval, checkpoint: o.checkpoint === true, keep: o.keep,
       };
       const data = await mixtureData(o.dataset.split(",").filter(Boolean), { truthful: !!o.truthful, distribution: o.distribution, method: o.method, seed: o.seed, resultFrac: o.resultFrac, speakerFrac: o.speakerFrac }, tokenizer);
+      // say what one step is: --accum-steps defaults to 4 (the reference's accumulation), easy to miss when reading a recipe
+      process.stderr.write(`${data.train.length} training examples; ${cfg.steps} steps of ${cfg.batchSize} × ${cfg.accumSteps} micro-batches = ${cfg.batchSize * cfg.accumSteps} prompts each\n`);
       const bar = progressBar("train");
       // the starting weights, for the resume key: the model folder's files, or the new model's config and seed
       const sourceKey = hashJson({
