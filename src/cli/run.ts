@@ -119,8 +119,10 @@ export function printAnomalySummary(out: string): void {
   for (const { root } of roots)
     for (const a of readAnomalyResults(root)) {
       const e = byReporter.get(a.reporter) ?? { plain: [], minusDiag: [] };
-      for (const r of a.results) if (r.detector === "mahalanobis") e.plain.push(r.auroc);
-      for (const r of a.results) if (r.detector === "mahalanobis-minus-diag") e.minusDiag.push(r.auroc);
+      for (const r of a.results) {
+        if (r.detector === "mahalanobis") e.plain.push(r.auroc);
+        else if (r.detector === "mahalanobis-minus-diag") e.minusDiag.push(r.auroc);
+      }
       byReporter.set(a.reporter, e);
     }
   if (![...byReporter.values()].some((e) => e.plain.length)) return;

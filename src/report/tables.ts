@@ -89,10 +89,7 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
         return `<tr>${several ? `<td>${escapeHtml(r.model)}</td>` : ""}<th scope="row">${escapeHtml(r.dataset)}</th>${cells.join("")}</tr>`;
       })
       .join("\n");
-    const meanOf = (m: string) => {
-      const xs = rs.map((r) => num(r.results.find((y) => y.detector === m)?.auroc)).filter(Number.isFinite);
-      return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
-    };
+    const meanOf = (m: string) => finiteMean(rs.map((r) => num(r.results.find((y) => y.detector === m)?.auroc)));
     const means = detectors.map((m) => `<td class="num">${f(meanOf(m))}</td>`);
     // the paper's averages over its datasets, beside our mean over ours (a dash for detectors it does not report)
     const paper = detectors.map((m) => {
@@ -129,17 +126,13 @@ function anomalySummaryHtml(runs: AnomalyRun[]): string | undefined {
   const keyOf = (r: AnomalyRun) => (several ? `${r.model} × ${r.dataset}` : r.dataset);
   const columns = [...new Set(runs.map(keyOf))];
   const paper = paperAnomaly("mahalanobis");
-  const meanOf = (xs: number[]) => {
-    const seen = xs.filter(Number.isFinite);
-    return seen.length ? seen.reduce((a, b) => a + b, 0) / seen.length : NaN;
-  };
   const body = reporters.map((reporter) => {
     const auroc = (c: string, detector: string) => num(runs.find((r) => r.reporter === reporter && keyOf(r) === c)?.results.find((x) => x.detector === detector)?.auroc);
     const values = columns.map((c) => auroc(c, "mahalanobis"));
-    const minusDiag = meanOf(columns.map((c) => auroc(c, "mahalanobis-minus-diag")));
+    const minusDiag = finiteMean(columns.map((c) => auroc(c, "mahalanobis-minus-diag")));
     return (
       `<tr data-reporter="${escapeHtml(reporter)}"><th scope="row">${escapeHtml(reporterLabel(reporter))}</th>${values.map((v) => `<td class="num${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`).join("")}` +
-      `<td class="num overall">${f(meanOf(values))}</td><td class="num overall${Number.isFinite(minusDiag) ? "" : " missing"}">${f(minusDiag)}</td>` +
+      `<td class="num overall">${f(finiteMean(values))}</td><td class="num overall${Number.isFinite(minusDiag) ? "" : " missing"}">${f(minusDiag)}</td>` +
       `${paper === undefined ? `<td class="num missing paper">—</td>` : `<td class="num paper">${f(paper)}</td>`}</tr>`
     );
   });
@@ -148,4 +141,10 @@ function anomalySummaryHtml(runs: AnomalyRun[]): string | undefined {
     `<thead><tr><th scope="col">reporter</th>${columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("")}<th scope="col" class="overall">mean</th><th scope="col" class="overall">mean, minus diagonal</th><th scope="col" class="paper" title="${escapeHtml(PAPER_CITATION)}">paper</th></tr></thead>\n` +
     `<tbody>\n${body.join("\n")}\n</tbody></table>`
   );
+}
+
+/** Mean of the finite values (NaN when there are none): a missing cell does not pull an average down. */
+function finiteMean(xs: number[]): number {
+  const seen = xs.filter(Number.isFinite);
+  return seen.length ? seen.reduce((a, b) => a + b, 0) / seen.length : NaN;
 }

@@ -13,20 +13,16 @@
 import { join } from "node:path";
 import { experimentRoots } from "../../../src/analysis/summary.ts";
 import { readLayer, readStatesMeta } from "../../../src/extract/states.ts";
+import { columnMeans } from "../../../src/linalg/index.ts";
 
 const out = process.argv[2];
 if (!out) throw new Error("usage: speaker-separation.ts RUN_OUT_DIR");
 
 /** d′ of b's rows against a's along the mean difference fitted on their first halves, measured on their second. */
 function dPrime(a: Float32Array, na: number, b: Float32Array, nb: number, d: number): number {
-  const mean = (x: Float32Array, from: number, to: number) => {
-    const m = new Float64Array(d);
-    for (let i = from; i < to; i++) for (let j = 0; j < d; j++) m[j] += x[i * d + j] / (to - from);
-    return m;
-  };
   const [ha, hb] = [na >> 1, nb >> 1];
-  const ma = mean(a, 0, ha);
-  const mb = mean(b, 0, hb);
+  const ma = columnMeans(a, ha, d); // the first ha rows
+  const mb = columnMeans(b, hb, d);
   const w = mb.map((v, j) => v - ma[j]);
   const project = (x: Float32Array, from: number, to: number) => Array.from({ length: to - from }, (_, k) => x.subarray((from + k) * d, (from + k + 1) * d).reduce((s, v, j) => s + v * w[j], 0));
   const stats = (p: number[]) => {
