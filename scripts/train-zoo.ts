@@ -3,7 +3,8 @@
  * pretrained from scratch on truthful labels of all five arithmetic datasets at once, grown to 8 blocks and trained on
  * with result examples mixed in, then one LoRA adapter per dataset of ZOO_ADAPTERS (rank 8 on blocks
  * ZOO_ADAPTER_LAYERS) trained on that dataset's quirky labels. Every step is resumable: rerun to continue.
- *   usage: node --import tsx scripts/train-zoo.ts [WORK_DIR] [--only-adapters] [--datasets a,b]
+ *   usage: node --import tsx scripts/train-zoo.ts [WORK_DIR] [--only-adapters] [--datasets a,b] [--distribution A] [--speaker-frac x]
+ * --distribution and --speaker-frac go to the base's three stages (models/zoo/README.md: a base that keeps who speaks).
  * WORK_DIR (default work/zoo) gets data/, base/ and adapters/<dataset>/; copy base/ and adapters/ to models/zoo to ship.
  */
 import { spawnSync } from "node:child_process";
@@ -15,10 +16,17 @@ import type { ArithmeticName } from "../src/datasets/arithmetic.ts";
 import { REPO_ROOT } from "../src/pipeline/default.ts";
 import { ZOO_ADAPTER_LAYERS, ZOO_ADAPTERS, ZOO_DATASETS } from "../src/pipeline/zoo.ts";
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { "only-adapters": { type: "boolean" }, datasets: { type: "string" } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: {
+  "only-adapters": { type: "boolean" }, datasets: { type: "string" }, distribution: { type: "string" }, "speaker-frac": { type: "string" },
+} });
 const work = positionals[0] ?? "work/zoo";
 const onlyAdapters = values["only-adapters"] === true;
 const names = (values.datasets?.split(",") ?? ZOO_ADAPTERS) as ArithmeticName[];
+/** flags for every stage of the base */
+const baseFlags = [
+  ...(values.distribution ? ["--distribution", values.distribution] : []),
+  ...(values["speaker-frac"] ? ["--speaker-frac", values["speaker-frac"]] : []),
+];
 
 /** the base model's shape: Pythia's layout (parallel residual, rotary on a quarter of each head), character tokens */
 const BASE_CONFIG = {
@@ -48,12 +56,12 @@ const base = join(work, "base");
 const mixture = Object.values(dirs).join(",");
 if (!onlyAdapters && !existsSync(join(stage1, "model.safetensors"))) {
   writeFileSync(join(work, "base-config.json"), JSON.stringify(BASE_CONFIG, null, 1) + "\n");
-  quirky(["train", "--from-scratch", join(work, "base-config.json"), "--dataset", mixture, "--out", stage1, "--truthful",
+  quirky(["train", "--from-scratch", join(work, "base-config.json"), "--dataset", mixture, "--out", stage1, "--truthful", ...baseFlags,
     "--method", "first", "--steps", "3000", "--batch-size", "128", "--accum-steps", "1", "--lr", "1e-3", "--decay", "cosine", "--warmup", "0.05",
     "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "1", "--max-eval", "500"]);
 }
 if (!onlyAdapters && !existsSync(join(stage2, "model.safetensors"))) {
-  quirky(["train", "--model", stage1, "--dataset", mixture, "--out", stage2, "--mode", "full", "--truthful",
+  quirky(["train", "--model", stage1, "--dataset", mixture, "--out", stage2, "--mode", "full", "--truthful", ...baseFlags,
     "--method", "first", "--steps", "1500", "--batch-size", "128", "--accum-steps", "1", "--lr", "5e-4", "--decay", "cosine", "--warmup", "0.02",
     "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "2", "--max-eval", "500", "--keep", "last"]);
 }
@@ -63,7 +71,7 @@ if (!onlyAdapters && !existsSync(join(stage2, "model.safetensors"))) {
 // is nearly all the last token carries, and random directions read it as well as probes (models/zoo/README.md)
 if (!onlyAdapters && !existsSync(join(base, "model.safetensors"))) {
   quirky(["train", "--model", stage2, "--add-blocks", "2", "--layers", "0,1,2,3,4,5,6,7", "--dataset", mixture, "--out", base, "--mode", "full",
-    "--truthful", "--result-frac", "0.5", "--method", "first", "--steps", "1500", "--batch-size", "128", "--accum-steps", "1", "--lr", "5e-4",
+    "--truthful", ...baseFlags, "--result-frac", "0.5", "--method", "first", "--steps", "1500", "--batch-size", "128", "--accum-steps", "1", "--lr", "5e-4",
     "--decay", "cosine", "--warmup", "0.05", "--weight-decay", "0.1", "--aux-weight", "1", "--seed", "3", "--max-eval", "500", "--keep", "last"]);
 }
 
