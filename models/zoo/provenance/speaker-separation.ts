@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import { experimentRoots } from "../../../src/analysis/summary.ts";
 import { readLayer, readStatesMeta } from "../../../src/extract/states.ts";
-import { columnMeans } from "../../../src/linalg/index.ts";
+import { columnMeans, dot } from "../../../src/linalg/index.ts";
 
 const out = process.argv[2];
 if (!out) throw new Error("usage: speaker-separation.ts RUN_OUT_DIR");
@@ -24,7 +24,7 @@ function dPrime(a: Float32Array, na: number, b: Float32Array, nb: number, d: num
   const ma = columnMeans(a, ha, d); // the first ha rows
   const mb = columnMeans(b, hb, d);
   const w = mb.map((v, j) => v - ma[j]);
-  const project = (x: Float32Array, from: number, to: number) => Array.from({ length: to - from }, (_, k) => x.subarray((from + k) * d, (from + k + 1) * d).reduce((s, v, j) => s + v * w[j], 0));
+  const project = (x: Float32Array, from: number, to: number) => Array.from({ length: to - from }, (_, k) => dot(x, w, d, (from + k) * d));
   const stats = (p: number[]) => {
     const m = p.reduce((s, v) => s + v, 0) / p.length;
     return { m, v: p.reduce((s, x) => s + (x - m) ** 2, 0) / p.length };
