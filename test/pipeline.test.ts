@@ -112,3 +112,36 @@ test("a model with 'datasets' runs on those only (a zoo pairs each adapter with 
   const notThere = validateRunConfig({ ...base, out: join(dir, "exp2"), models: [{ path: modelDir, datasets: ["multiplication"] }], datasets: [{ path: data.dir }] }, "cfg.json");
   await assert.rejects(runConfig(notThere), /models\[0\]\.datasets: multiplication not among the config's datasets \(addition\)/);
 });
+
+test("anomaly detection's no-quirk control: the same experiment on the control model, refused when the control changes", async (t) => {
+  const { dir, modelDir, data } = await setup(t);
+  const otherDir = join(dir, "other-model");
+  saveModel(randomModel(TINY, 2, 0.2), otherDir);
+  writeCharTokenizer(join(otherDir, "tokenizer.json"));
+  const base = { reporters: ["lr"], maxTrain: 48, maxTest: 32, batchSize: 16, randomSamples: 10, anomaly: { detectors: ["mahalanobis"], bootstrap: 20 }, interventions: false };
+  const cfg = (otherControl: string) => validateRunConfig({
+    ...base, out: join(dir, "exp"), datasets: [{ path: data.dir }],
+    models: [{ path: modelDir, name: "self", control: { path: modelDir } }, { path: modelDir, name: "other", control: { path: otherControl } }],
+  }, "test");
+  assert.ok((await runConfig(cfg(otherDir))).finished);
+  const read = (p: string) => JSON.parse(readFileSync(join(dir, "exp", p), "utf8"));
+  // a control that is the model itself runs the very same experiment: same rows, probes, detector and seeds
+  assert.deepEqual(read("self/addition/control/anomaly_lr.json").results, read("self/addition/anomaly_lr.json").results);
+  // another control: its own states (its model recorded), the quirky experiment's rows, other AUROCs
+  for (const dist of ["AE/validation", "AE/test", "AH/test", "BH/test"]) {
+    const control = read(`other/addition/control/${dist}/meta.json`);
+    const main = read(`other/addition/${dist}/meta.json`);
+    assert.equal(control.model, "other-model", dist);
+    assert.notEqual(control.provenance.inputs.model, main.provenance.inputs.model, dist);
+    assert.deepEqual(control.labels, main.labels, `${dist}: the same rows`);
+  }
+  assert.notDeepEqual(read("other/addition/control/anomaly_lr.json").results, read("other/addition/anomaly_lr.json").results);
+  // the report sets the control beside the detector
+  assert.match(readFileSync(join(dir, "exp", "report", "index.html"), "utf8"), /no-quirk control, mean/);
+  // a control computed from another model is never reused: refused, or recomputed with force
+  await assert.rejects(runConfig(cfg(modelDir)), /other\/addition\/control\/AE\/validation\/meta\.json: computed from other inputs than now \(model: "other-model" → "tiny"/);
+  assert.ok((await runConfig(cfg(modelDir), undefined, () => {}, { force: true })).finished);
+  assert.deepEqual(read("other/addition/control/anomaly_lr.json").results, read("other/addition/anomaly_lr.json").results);
+  assert.throws(() => validateRunConfig({ ...base, out: "x", models: [{ path: "m", control: "m" }], datasets: [{ path: "d" }] }, "cfg.json"), /models\[0\]\.control must be an object \{ path, adapter\? \}/);
+  assert.throws(() => validateRunConfig({ ...base, out: "x", models: [{ path: "m", control: { model: "m" } }], datasets: [{ path: "d" }] }, "cfg.json"), /unknown key 'model' in models\[0\]\.control/);
+});

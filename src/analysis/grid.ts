@@ -90,12 +90,12 @@ export interface PlannedExtraction {
   wanted: Provenance;
 }
 
-/** The extractions the reporters' transfers need, with the examples the grid's settings pick. */
-export async function planExtractions(opts: GridOptions): Promise<PlannedExtraction[]> {
+/** The extractions the transfers need (default: the reporters' standard grid), with the examples the grid's settings pick. */
+export async function planExtractions(opts: GridOptions, specs: TransferSpec[] = standardGrid(opts.reporters)): Promise<PlannedExtraction[]> {
   const seed = opts.seed ?? DEFAULTS.seed;
   const method = opts.method ?? DEFAULTS.method;
   const out: PlannedExtraction[] = [];
-  for (const { distribution, split } of neededExtractions(standardGrid(opts.reporters))) {
+  for (const { distribution, split } of neededExtractions(specs)) {
     const maxExamples = split === "validation" ? (opts.maxTrain ?? DEFAULTS.maxTrain) : (opts.maxTest ?? DEFAULTS.maxTest);
     const { dataset, examples } = await loadExamples(opts.datasetDir, { distribution, split, method, standardized: opts.standardized, seed, maxExamples });
     const settings = { method, standardized: opts.standardized ?? false, seed, maxExamples };

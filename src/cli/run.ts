@@ -9,9 +9,10 @@ import { parseShard, readRunConfig, runConfig, validateRunConfig } from "../pipe
 import { positiveCount, slurmScript } from "../pipeline/slurm.ts";
 import { experimentRoots, lmOutputAurocs, summarizeRoot, type PgrResult } from "../analysis/summary.ts";
 import { PAPER_SHORT, paperAnomaly, paperPgr } from "../report/paper.ts";
-import { readAnomalyResults } from "../report/load.ts";
+import { readAnomalyResults, type AnomalyResult } from "../report/load.ts";
 import { randomMedian, type RandomBaselineResult } from "../probes/random-baseline.ts";
 import { randomFile } from "../analysis/transfer.ts";
+import { controlRoot } from "../analysis/anomaly-control.ts";
 import { ZOO_DIR, zooRunConfig } from "../pipeline/zoo.ts";
 import { formatDuration, statusLine } from "../util/progress.ts";
 import { writeDataset } from "../datasets/create.ts";
@@ -111,29 +112,41 @@ export function printPgrSummary(out: string): void {
 
 /**
  * Mahalanobis anomaly AUROC per reporter, averaged over the experiments of a run, plain and with the diagonal
- * subtracted (the variant the reference's table code reads), beside the paper's average.
+ * subtracted (the variant the reference's table code reads), beside the no-quirk control's (where the run has one)
+ * and the paper's average.
  */
 export function printAnomalySummary(out: string): void {
-  const byReporter = new Map<string, { plain: number[]; minusDiag: number[] }>();
+  const byReporter = new Map<string, { plain: number[]; minusDiag: number[]; control: number[] }>();
   const roots = experimentRoots(out);
-  for (const { root } of roots)
+  const mahalanobisOf = (results: AnomalyResult[]) => results.find((r) => r.detector === "mahalanobis")?.auroc;
+  for (const { root } of roots) {
     for (const a of readAnomalyResults(root)) {
-      const e = byReporter.get(a.reporter) ?? { plain: [], minusDiag: [] };
+      const e = byReporter.get(a.reporter) ?? { plain: [], minusDiag: [], control: [] };
       for (const r of a.results) {
         if (r.detector === "mahalanobis") e.plain.push(r.auroc);
         else if (r.detector === "mahalanobis-minus-diag") e.minusDiag.push(r.auroc);
       }
       byReporter.set(a.reporter, e);
     }
+    for (const a of readAnomalyResults(controlRoot(root))) {
+      const v = mahalanobisOf(a.results);
+      if (v !== undefined) byReporter.get(a.reporter)?.control.push(v);
+    }
+  }
   if (![...byReporter.values()].some((e) => e.plain.length)) return;
   const paper = paperAnomaly("mahalanobis");
   const mean = (v: number[]) => (v.length ? (v.reduce((x, y) => x + y, 0) / v.length).toFixed(2) : "—").padStart(5);
   console.log(`
 Mahalanobis anomaly AUROC (AH vs BH), averaged over ${roots.length} experiment(s), by the reporter whose per-layer outputs are the features`);
   if (paper !== undefined) console.log(`(paper: ${paper.toFixed(2)}, Mahalanobis on probe outputs averaged over datasets; the reference's table code reads its diagonal-subtracted runs)`);
-  console.log("reporter            ours   minus diagonal");
-  for (const [reporter, { plain, minusDiag }] of byReporter)
-    if (plain.length) console.log(`${reporter.padEnd(19)} ${mean(plain)}   ${mean(minusDiag)}${plain.length < roots.length ? `   (${plain.length} of ${roots.length} experiments)` : ""}`);
+  const controlled = [...byReporter.values()].some((e) => e.control.length);
+  if (controlled) console.log("(no-quirk control: the same detector on the model without its quirk, where Bob's prompts are not anomalous; 0.5 is ideal, and the quirky model's AUROC shows the quirk only by how far it rises above it)");
+  console.log(`reporter            ours   minus diagonal${controlled ? "   no-quirk control" : ""}`);
+  for (const [reporter, { plain, minusDiag, control }] of byReporter)
+    if (plain.length)
+      console.log(
+        `${reporter.padEnd(19)} ${mean(plain)}   ${mean(minusDiag)}${controlled ? `            ${mean(control)}` : ""}${plain.length < roots.length ? `   (${plain.length} of ${roots.length} experiments)` : ""}`,
+      );
 }
 
 /** The findings at a glance: Alice-trained probes on Bob's disagreements vs the model's own output. */
@@ -166,6 +179,8 @@ export function printDemoSummary(root: string): void {
   const anomaly = readAnomalyResults(root);
   const lrAnomaly = anomaly.find((a) => a.reporter === "lr");
   for (const r of lrAnomaly?.results ?? []) console.log(`anomaly ${r.detector.padEnd(24)} AUROC ${r.auroc.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}]  (LogR outputs)`);
+  const control = readAnomalyResults(controlRoot(root)).find((a) => a.reporter === "lr")?.results.find((r) => r.detector === "mahalanobis");
+  if (control) console.log(`anomaly mahalanobis, no-quirk control AUROC ${control.auroc.toFixed(3)} [${control.lo.toFixed(3)}, ${control.hi.toFixed(3)}]  (LogR outputs, the model without its quirk)`);
   const maha = anomaly.flatMap((a) => a.results.filter((r) => r.detector === "mahalanobis").map((r) => `${a.reporter} ${r.auroc.toFixed(3)}`));
   if (maha.length > 1) console.log(`anomaly mahalanobis by reporter    ${maha.join("  ")}`);
 }

@@ -24,6 +24,7 @@ import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
 import { DETECTORS, anomalyFromRoot, type DetectorName } from "../analysis/anomaly.ts";
 import { extractForGrid, planExtractions, reporterDone, standardGrid, transferOptions, type GridOptions, type PlannedExtraction } from "../analysis/grid.ts";
+import { anomalyControl } from "../analysis/anomaly-control.ts";
 import { runIntervention } from "../analysis/intervene.ts";
 import { experimentRoots, writeTables } from "../analysis/summary.ts";
 import { runTransfer } from "../analysis/transfer.ts";
@@ -34,8 +35,10 @@ import { renderReport } from "../report/index.ts";
 export interface RunConfig {
   /** experiments folder (results go to out/<model>/<dataset>/, datasets to out/datasets/, the report to out/report/) */
   out: string;
-  /** `datasets`: run this model on these datasets only (by name), as a zoo pairs each adapter with its dataset; default all */
-  models: (ModelSource & { datasets?: DatasetName[] })[];
+  /** `datasets`: run this model on these datasets only (by name), as a zoo pairs each adapter with its dataset; default all.
+   * `control`: the same model without its quirk (for an adapter: the base alone), on which anomaly detection is run
+   * again as its no-quirk control (analysis/anomaly-control.ts) */
+  models: (ModelSource & { datasets?: DatasetName[]; control?: ModelSource })[];
   /** a dataset folder, or a dataset to create: { create: "addition", options: {...} } */
   datasets: ({ path: string } | { create: DatasetName; options?: CreateOptions })[];
   reporters?: ReporterName[];
@@ -68,7 +71,8 @@ export function readRunConfig(path: string): RunConfig {
 }
 
 const TOP_KEYS = ["out", "models", "datasets", "reporters", "maxTrain", "maxTest", "method", "batchSize", "randomSamples", "seed", "anomaly", "interventions", "report"];
-const MODEL_KEYS = ["path", "adapter", "name", "datasets"];
+const MODEL_KEYS = ["path", "adapter", "name", "datasets", "control"];
+const CONTROL_KEYS = ["path", "adapter"];
 const CREATE_OPTION_KEYS = ["seed", "baseExamples", "maxDigits", "distinctOperands", "source", "difficulties", "nValidation", "nTest"];
 const ANOMALY_KEYS = ["reporters", "reporter", "detectors", "bootstrap"];
 const INTERVENTION_KEYS = ["reporter", "train", "test", "maxExamples"];
@@ -114,7 +118,22 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
     if (only !== undefined && (!Array.isArray(only) || only.length === 0 || !only.every((n) => typeof n === "string" && isDatasetName(n)))) {
       fail(`models[${i}].datasets must be a non-empty list of dataset names, got ${JSON.stringify(only)}`);
     }
-    return { path: abs(path), ...(adapter ? { adapter: abs(adapter) } : {}), ...(name ? { name } : {}), ...(only ? { datasets: only as DatasetName[] } : {}) };
+    let control: ModelSource | undefined;
+    if (m.control !== undefined) {
+      const cm = m.control;
+      if (!isObject(cm)) return fail(`models[${i}].control must be an object { path, adapter? }: the model without its quirk`);
+      keys(cm, CONTROL_KEYS, `models[${i}].control`);
+      const cpath = str(cm.path, `models[${i}].control.path`, "a Hugging Face model folder") ?? fail(`models[${i}].control needs a 'path' (a Hugging Face model folder)`);
+      const cadapter = str(cm.adapter, `models[${i}].control.adapter`, "a PEFT adapter folder");
+      control = { path: abs(cpath), ...(cadapter ? { adapter: abs(cadapter) } : {}) };
+    }
+    return {
+      path: abs(path),
+      ...(adapter ? { adapter: abs(adapter) } : {}),
+      ...(name ? { name } : {}),
+      ...(only ? { datasets: only as DatasetName[] } : {}),
+      ...(control ? { control } : {}),
+    };
   });
   const names = models.map(modelName);
   names.forEach((n, i) => {
@@ -303,6 +322,26 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
     onProgress: (msg, done, total) => log(done !== undefined && total !== undefined ? `${msg} ${done}/${total}` : msg),
     warn: log,
   });
+  /** the model's no-quirk control on the same dataset and settings (results under the quirky experiment's root) */
+  let openedControl: { m: number; model: Transformer; tokenizer: TextTokenizer } | undefined;
+  const controlGrid = (m: number, d: number): GridOptions | undefined => {
+    const control = cfg.models[m].control;
+    if (!control) return undefined;
+    return {
+      ...grid(m, d),
+      open: async () => {
+        if (openedControl?.m !== m) {
+          openedControl = undefined;
+          log(`loading ${modelName(control)} (the no-quirk control of ${modelName(cfg.models[m])})`);
+          openedControl = { m, ...(await openModel(control)) };
+        }
+        return openedControl;
+      },
+      modelFingerprint: sourceFingerprint(control),
+      modelName: modelName(control),
+      adapterName: control.adapter ?? null,
+    };
+  };
   const plans = new Map<string, PlannedExtraction[]>();
   const planOf = async (m: number, d: number) => {
     const key = `${m}/${d}`;
@@ -343,7 +382,7 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   }
   try {
     if (!(await allDone())) return { units: units.length, mine: mine.length, finished: false };
-    for (const { m, d } of pairs) await finishRoot(cfg, grid(m, d), log, opts.force);
+    for (const { m, d } of pairs) await finishRoot(cfg, grid(m, d), log, opts.force, controlGrid(m, d));
     writeTables(cfg.out);
     if (cfg.report !== false && experimentRoots(cfg.out).length > 0) await renderReport(cfg.out, join(cfg.out, "report"));
   } finally {
@@ -352,13 +391,21 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   return { units: units.length, mine: mine.length, finished: true };
 }
 
-/** Anomaly detection and interventions of one finished (model, dataset), and its run-info.json for the report. */
-async function finishRoot(cfg: RunConfig, g: GridOptions, log: (m: string) => void, force?: boolean): Promise<void> {
+/**
+ * Anomaly detection (and its no-quirk control, when the model names one) and interventions of one finished
+ * (model, dataset), and its run-info.json for the report.
+ */
+async function finishRoot(cfg: RunConfig, g: GridOptions, log: (m: string) => void, force?: boolean, control?: GridOptions): Promise<void> {
   writeRunInfo(g);
   if (cfg.anomaly !== false) {
     const a = cfg.anomaly ?? {};
-    for (const reporter of a.reporters ?? (cfg.reporters ?? REPORTER_NAMES).filter((r) => REPORTERS[r].fitted))
-      anomalyFromRoot(g.root, reporter, a.detectors, { seed: cfg.seed ?? DEFAULTS.seed, bootstrap: a.bootstrap, force });
+    const reporters = (a.reporters ?? (cfg.reporters ?? REPORTER_NAMES).filter((r) => REPORTERS[r].fitted)) as ReporterName[];
+    const settings = { seed: cfg.seed ?? DEFAULTS.seed, bootstrap: a.bootstrap, force };
+    for (const reporter of reporters) anomalyFromRoot(g.root, reporter, a.detectors, settings);
+    if (control) {
+      log(`anomaly control ${g.modelName} × ${datasetNameOf(g.datasetDir)}: ${control.modelName} without the quirk`);
+      await anomalyControl(control, reporters, a.detectors, settings);
+    }
   }
   if (cfg.interventions !== false) {
     const iv = cfg.interventions ?? { reporter: "mean-diff", train: "A", test: "B" };

@@ -48,14 +48,17 @@ export function zooMembers(zoo = ZOO_DIR): ArithmeticName[] {
   return ZOO_ADAPTERS.filter((n) => existsSync(join(zooAdapter(n, zoo), "adapter_config.json")));
 }
 
-/** A run over the zoo: each adapter (as model `zoo-<dataset>`) on its own dataset only, created under out/datasets. */
+/**
+ * A run over the zoo: each adapter (as model `zoo-<dataset>`) on its own dataset only, created under out/datasets,
+ * with the base alone as its no-quirk control for anomaly detection.
+ */
 export function zooRunConfig(out: string, opts: { zoo?: string; maxTrain: number; maxTest: number }): RunConfig {
   const members = zooMembers(opts.zoo);
   if (members.length === 0) throw new Error(`${opts.zoo ?? ZOO_DIR}: no adapters under adapters/ (make the zoo with 'node --import tsx scripts/train-zoo.ts')`);
   return validateRunConfig(
     {
       out,
-      models: members.map((n) => ({ path: zooBase(opts.zoo), adapter: zooAdapter(n, opts.zoo), name: `zoo-${n}`, datasets: [n] })),
+      models: members.map((n) => ({ path: zooBase(opts.zoo), adapter: zooAdapter(n, opts.zoo), name: `zoo-${n}`, datasets: [n], control: { path: zooBase(opts.zoo) } })),
       datasets: members.map((n) => ({ create: n, options: ZOO_DATASETS[n] })),
       maxTrain: opts.maxTrain,
       maxTest: opts.maxTest,

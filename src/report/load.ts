@@ -5,6 +5,7 @@
  *   EXP/<model>/<dataset>/summary.json                        TransferSummary[] (quirky grid / quirky tables)
  *   EXP/<model>/<dataset>/<test>/test/<train>_random_aucs_against_<col>.json   random-direction baseline
  *   EXP/<model>/<dataset>/anomaly_<reporter>.json             anomaly detection AUROCs
+ *   EXP/<model>/<dataset>/control/anomaly_<reporter>.json     the same on the model without its quirk (its control)
  *   EXP/<model>/<dataset>/intervention_<reporter>.json        intervention curves
  *   EXP/<model>/<dataset>/<dist>/<split>/meta.json            extracted states: model, adapter, rows, settings
  *   EXP/<model>/<dataset>/run-info.json                       quirky version, dataset settings, grid settings
@@ -17,6 +18,7 @@ import { join } from "node:path";
 import type { TransferSummary, PgrResult } from "../analysis/summary.ts";
 import type { RandomBaselineResult } from "../probes/random-baseline.ts";
 import { RUN_INFO_FILE, type RunInfo } from "../analysis/run-info.ts";
+import { CONTROL_DIR } from "../analysis/anomaly-control.ts";
 import { sortReporters } from "./figures/vega.ts";
 
 export interface RunSummary {
@@ -49,6 +51,8 @@ export interface AnomalyRun {
   dataset: string;
   reporter: string;
   results: AnomalyResult[];
+  /** the same detectors on the model without its quirk (`control/anomaly_<reporter>.json`), where the run has one */
+  control?: AnomalyResult[];
 }
 
 export interface InterventionRun {
@@ -244,7 +248,9 @@ export function loadExperiments(expDir: string): ExperimentData {
         const path = join(root, name);
         let m: RegExpMatchArray | null;
         if ((m = name.match(ANOMALY_FILE))) {
-          data.anomaly.push({ model, dataset, ...readAnomalyFile(path, m[1]) });
+          const controlPath = join(root, CONTROL_DIR, name);
+          const control = existsSync(controlPath) ? { control: readAnomalyFile(controlPath, m[1]).results } : {};
+          data.anomaly.push({ model, dataset, ...readAnomalyFile(path, m[1]), ...control });
           found = true;
         } else if ((m = name.match(/^intervention_(.+)\.json$/))) {
           const v = readJson(path);

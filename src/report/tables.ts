@@ -91,6 +91,12 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
       .join("\n");
     const meanOf = (m: string) => finiteMean(rs.map((r) => num(r.results.find((y) => y.detector === m)?.auroc)));
     const means = detectors.map((m) => `<td class="num">${f(meanOf(m))}</td>`);
+    // the no-quirk control: the same detectors on the model without its quirk, where Bob's prompts are not anomalous
+    const controlled = rs.some((r) => r.control);
+    const controlMeans = detectors.map((m) => {
+      const v = finiteMean(rs.map((r) => num(r.control?.find((y) => y.detector === m)?.auroc)));
+      return `<td class="num control${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`;
+    });
     // the paper's averages over its datasets, beside our mean over ours (a dash for detectors it does not report)
     const paper = detectors.map((m) => {
       const p = paperAnomaly(m);
@@ -107,6 +113,7 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
       `<table class="data anomaly" data-reporter="${escapeHtml(reporter)}">\n<caption>Anomaly detection on ${escapeHtml(reporterLabel(reporter))} outputs${escapeHtml(model)}: AUROC [95% interval]</caption>\n` +
         `<thead><tr>${several ? '<th scope="col">model</th>' : ""}<th scope="col">dataset</th>${detectors.map((m) => `<th scope="col">${escapeHtml(m)}</th>`).join("")}</tr></thead>\n` +
         `<tbody>\n${body}\n</tbody>\n<tfoot><tr>${several ? "<td></td>" : ""}<th scope="row">mean AUROC</th>${means.join("")}</tr>\n` +
+        (controlled ? `<tr class="control">${several ? "<td></td>" : ""}<th scope="row" title="${escapeHtml(CONTROL_TITLE)}">no-quirk control, mean</th>${controlMeans.join("")}</tr>\n` : "") +
         `<tr class="paper">${several ? "<td></td>" : ""}<th scope="row" title="${escapeHtml(PAPER_CITATION)}">paper (${escapeHtml(PAPER_SHORT)}), mean over its datasets</th>${paper.join("")}</tr></tfoot></table>` +
         (verdicts.length ? `\n<p class="paper-diff" data-reporter="${escapeHtml(reporter)}">${escapeHtml(verdicts.join(" "))}</p>` : ""),
     );
@@ -126,22 +133,30 @@ function anomalySummaryHtml(runs: AnomalyRun[]): string | undefined {
   const keyOf = (r: AnomalyRun) => (several ? `${r.model} × ${r.dataset}` : r.dataset);
   const columns = [...new Set(runs.map(keyOf))];
   const paper = paperAnomaly("mahalanobis");
+  const controlled = runs.some((r) => r.control);
   const body = reporters.map((reporter) => {
     const auroc = (c: string, detector: string) => num(runs.find((r) => r.reporter === reporter && keyOf(r) === c)?.results.find((x) => x.detector === detector)?.auroc);
     const values = columns.map((c) => auroc(c, "mahalanobis"));
     const minusDiag = finiteMean(columns.map((c) => auroc(c, "mahalanobis-minus-diag")));
+    const control = finiteMean(columns.map((c) => num(runs.find((r) => r.reporter === reporter && keyOf(r) === c)?.control?.find((x) => x.detector === "mahalanobis")?.auroc)));
     return (
       `<tr data-reporter="${escapeHtml(reporter)}"><th scope="row">${escapeHtml(reporterLabel(reporter))}</th>${values.map((v) => `<td class="num${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`).join("")}` +
       `<td class="num overall">${f(finiteMean(values))}</td><td class="num overall${Number.isFinite(minusDiag) ? "" : " missing"}">${f(minusDiag)}</td>` +
+      (controlled ? `<td class="num overall control${Number.isFinite(control) ? "" : " missing"}">${f(control)}</td>` : "") +
       `${paper === undefined ? `<td class="num missing paper">—</td>` : `<td class="num paper">${f(paper)}</td>`}</tr>`
     );
   });
   return (
-    `<table class="data anomaly-summary">\n<caption>Mahalanobis anomaly AUROC by the reporter whose per-layer outputs are the features; the mean, the mean with the diagonal subtracted (the variant the reference's table code reads), and the paper's (${escapeHtml(PAPER_SHORT)}, its mean over datasets)</caption>\n` +
-    `<thead><tr><th scope="col">reporter</th>${columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("")}<th scope="col" class="overall">mean</th><th scope="col" class="overall">mean, minus diagonal</th><th scope="col" class="paper" title="${escapeHtml(PAPER_CITATION)}">paper</th></tr></thead>\n` +
+    `<table class="data anomaly-summary">\n<caption>Mahalanobis anomaly AUROC by the reporter whose per-layer outputs are the features; the mean, the mean with the diagonal subtracted (the variant the reference's table code reads)${controlled ? ", the mean of the no-quirk control (the same detector on the model without its quirk)" : ""} and the paper's (${escapeHtml(PAPER_SHORT)}, its mean over datasets)</caption>\n` +
+    `<thead><tr><th scope="col">reporter</th>${columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("")}<th scope="col" class="overall">mean</th><th scope="col" class="overall">mean, minus diagonal</th>` +
+    (controlled ? `<th scope="col" class="overall control" title="${escapeHtml(CONTROL_TITLE)}">no-quirk control, mean</th>` : "") +
+    `<th scope="col" class="paper" title="${escapeHtml(PAPER_CITATION)}">paper</th></tr></thead>\n` +
     `<tbody>\n${body.join("\n")}\n</tbody></table>`
   );
 }
+
+const CONTROL_TITLE =
+  "The same detector on the same rows of the model without its quirk (for an adapter: its base alone). Bob's prompts are not anomalous there, so 0.5 is ideal; what it scores above 0.5 (Bob's name in the states, probe noise) is not the quirk.";
 
 /** Mean of the finite values (NaN when there are none): a missing cell does not pull an average down. */
 function finiteMean(xs: number[]): number {
