@@ -175,7 +175,7 @@ test("two and four shards started together in one folder leave exactly the files
 test("config mistakes are one-line errors that list the known names", () => {
   const base = { out: "x", models: [{ path: "m" }], datasets: [{ path: "d" }] };
   const bad = (over: Record<string, unknown>, re: RegExp) => assert.throws(() => validateRunConfig({ ...base, ...over }, "cfg.json"), re);
-  bad({ models: [{ path: "m", adpater: "a" }] }, /cfg.json: unknown key 'adpater' in models\[0\] \(known: path, adapter, name, datasets\)/);
+  bad({ models: [{ path: "m", adpater: "a" }] }, /cfg.json: unknown key 'adpater' in models\[0\] \(known: path, adapter, name, datasets, control\)/);
   bad({ datasets: [{ create: "addition", options: { base_examples: 300 } }] }, /unknown key 'base_examples' in datasets\[0\]\.options \(known: seed, baseExamples, maxDigits/);
   bad({ reporters: ["mean-diff"], anomaly: { reporter: "lr" } }, /anomaly reporter 'lr' must be one of the fitted reporters the run computes \(mean-diff\)/);
   bad({ reporters: ["lr", "lda"], anomaly: { reporters: ["lr", "ccs"] } }, /anomaly reporter 'ccs' must be one of the fitted reporters the run computes \(lr, lda\)/);

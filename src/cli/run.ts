@@ -21,7 +21,7 @@ import { DEMO_DATASET, REPO_ROOT } from "../pipeline/default.ts";
 export function runCommands(): Command[] {
   const run = new Command("run")
     .description("run every stage for the models and datasets of a config file; resumable; --shard i/n (or SLURM array variables) splits the grid")
-    .argument("<config>", "JSON config: { out, models: [{path, adapter?}], datasets: [{path} | {create, options}], reporters?, maxTrain?, maxTest?, ... }")
+    .argument("<config>", "JSON config: { out, models: [{path, adapter?, name?, datasets?, control?: {path, adapter?}}], datasets: [{path} | {create, options}], reporters?, maxTrain?, maxTest?, ... } (control: the model without its quirk, on which anomaly detection runs again as its no-quirk control)")
     .option("--shard <i/n>", "run only every n-th unit of work, starting at i (default: SLURM_ARRAY_TASK_ID/COUNT when set)")
     .option("--force", "recompute results that were computed from other inputs or settings (without it, they are refused)")
     .action(async (config: string, o) => {
@@ -37,6 +37,7 @@ export function runCommands(): Command[] {
         console.log(`\n== ${model} × ${dataset} ==`);
         printDemoSummary(root);
       }
+      printAnomalySummary(cfg.out);
       console.log(`\ntables: ${join(cfg.out, "pgr.json")}`);
       if (cfg.report !== false) console.log(`report: ${join(cfg.out, "report", "index.html")}`);
     });
