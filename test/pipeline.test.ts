@@ -138,6 +138,9 @@ test("anomaly detection's no-quirk control: the same experiment on the control m
   assert.notDeepEqual(read("other/addition/control/anomaly_lr.json").results, read("other/addition/anomaly_lr.json").results);
   // the report sets the control beside the detector
   assert.match(readFileSync(join(dir, "exp", "report", "index.html"), "utf8"), /no-quirk control, mean/);
+  const numbers = readFileSync(join(dir, "exp", "report", "data", "anomaly.json"), "utf8");
+  const self = (JSON.parse(numbers) as { model: string; auroc: number; control_auroc: number }[]).find((r) => r.model === "self")!;
+  assert.equal(self.control_auroc, self.auroc, "the report's numbers carry the control beside the detector");
   // a control computed from another model is never reused: refused, or recomputed with force
   await assert.rejects(runConfig(cfg(modelDir)), /other\/addition\/control\/AE\/validation\/meta\.json: computed from other inputs than now \(model: "other-model" → "tiny"/);
   assert.ok((await runConfig(cfg(modelDir), undefined, () => {}, { force: true })).finished);

@@ -93,8 +93,9 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
     const means = detectors.map((m) => `<td class="num">${f(meanOf(m))}</td>`);
     // the no-quirk control: the same detectors on the model without its quirk, where Bob's prompts are not anomalous
     const controlled = rs.some((r) => r.control);
+    const controlMeanOf = (m: string) => finiteMean(rs.map((r) => num(r.control?.find((y) => y.detector === m)?.auroc)));
     const controlMeans = detectors.map((m) => {
-      const v = finiteMean(rs.map((r) => num(r.control?.find((y) => y.detector === m)?.auroc)));
+      const v = controlMeanOf(m);
       return `<td class="num control${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`;
     });
     // the paper's averages over its datasets, beside our mean over ours (a dash for detectors it does not report)
@@ -106,7 +107,11 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
       const p = paperAnomaly(m);
       const v = compareWithPaper(meanOf(m), p);
       if (!v) return [];
-      return [v === "close" ? `${m}: our mean ${f(meanOf(m))} is within ${PAPER_TOLERANCE} of the paper's ${f(p!)}.` : `${m}: our mean ${f(meanOf(m))} is ${v} than the paper's ${f(p!)} by ${Math.abs(meanOf(m) - p!).toFixed(2)}.`];
+      const vsPaper = v === "close" ? `${m}: our mean ${f(meanOf(m))} is within ${PAPER_TOLERANCE} of the paper's ${f(p!)}.` : `${m}: our mean ${f(meanOf(m))} is ${v} than the paper's ${f(p!)} by ${Math.abs(meanOf(m) - p!).toFixed(2)}.`;
+      const c = controlMeanOf(m);
+      if (!Number.isFinite(c)) return [vsPaper];
+      const gap = meanOf(m) - c;
+      return [`${vsPaper} Its no-quirk control (the same detector on the model without its quirk) scores ${f(c)}, ${Math.abs(gap).toFixed(2)} ${gap >= 0 ? "below" : "above"} it.`];
     });
     const model = rs.length && !several ? ` — ${rs[0].model}` : "";
     out.push(
