@@ -295,15 +295,17 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   const dsDirs = await datasetDirs(cfg, log);
   const reporters = cfg.reporters ?? REPORTER_NAMES;
   const fingerprints = cfg.models.map(sourceFingerprint);
-  let opened: { m: number; model: Transformer; tokenizer: TextTokenizer } | undefined;
-  const open = async (m: number) => {
-    if (opened?.m !== m) {
+  // one model in memory at a time: a run's models, or a model's no-quirk control
+  let opened: { key: string; model: Transformer; tokenizer: TextTokenizer } | undefined;
+  const openSource = async (key: string, src: ModelSource, what: string) => {
+    if (opened?.key !== key) {
       opened = undefined; // let the previous model go before loading the next
-      log(`loading ${modelName(cfg.models[m])}`);
-      opened = { m, ...(await openModel(cfg.models[m])) };
+      log(`loading ${what}`);
+      opened = { key, ...(await openModel(src)) };
     }
     return opened;
   };
+  const open = (m: number) => openSource(`model ${m}`, cfg.models[m], modelName(cfg.models[m]));
   const grid = (m: number, d: number, only?: ReporterName[]): GridOptions => ({
     open: () => open(m),
     modelFingerprint: fingerprints[m],
@@ -323,20 +325,12 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
     warn: log,
   });
   /** the model's no-quirk control on the same dataset and settings (results under the quirky experiment's root) */
-  let openedControl: { m: number; model: Transformer; tokenizer: TextTokenizer } | undefined;
   const controlGrid = (m: number, d: number): GridOptions | undefined => {
     const control = cfg.models[m].control;
     if (!control) return undefined;
     return {
       ...grid(m, d),
-      open: async () => {
-        if (openedControl?.m !== m) {
-          openedControl = undefined;
-          log(`loading ${modelName(control)} (the no-quirk control of ${modelName(cfg.models[m])})`);
-          openedControl = { m, ...(await openModel(control)) };
-        }
-        return openedControl;
-      },
+      open: () => openSource(`control ${control.path} ${control.adapter ?? ""}`, control, `${modelName(control)} (the no-quirk control of ${modelName(cfg.models[m])})`),
       modelFingerprint: sourceFingerprint(control),
       modelName: modelName(control),
       adapterName: control.adapter ?? null,
