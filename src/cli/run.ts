@@ -9,7 +9,7 @@ import { parseShard, readRunConfig, runConfig, validateRunConfig } from "../pipe
 import { positiveCount, slurmScript } from "../pipeline/slurm.ts";
 import { experimentRoots, lmOutputAurocs, summarizeRoot, type PgrResult } from "../analysis/summary.ts";
 import { PAPER_SHORT, paperAnomaly, paperPgr } from "../report/paper.ts";
-import { readAnomalyResults, type AnomalyResult } from "../report/load.ts";
+import { readAnomalyResults } from "../report/load.ts";
 import { randomMedian, type RandomBaselineResult } from "../probes/random-baseline.ts";
 import { randomFile } from "../analysis/transfer.ts";
 import { controlRoot } from "../analysis/anomaly-control.ts";
@@ -119,7 +119,6 @@ export function printPgrSummary(out: string): void {
 export function printAnomalySummary(out: string): void {
   const byReporter = new Map<string, { plain: number[]; minusDiag: number[]; control: number[] }>();
   const roots = experimentRoots(out);
-  const mahalanobisOf = (results: AnomalyResult[]) => results.find((r) => r.detector === "mahalanobis")?.auroc;
   for (const { root } of roots) {
     for (const a of readAnomalyResults(root)) {
       const e = byReporter.get(a.reporter) ?? { plain: [], minusDiag: [], control: [] };
@@ -130,7 +129,7 @@ export function printAnomalySummary(out: string): void {
       byReporter.set(a.reporter, e);
     }
     for (const a of readAnomalyResults(controlRoot(root))) {
-      const v = mahalanobisOf(a.results);
+      const v = a.results.find((r) => r.detector === "mahalanobis")?.auroc;
       if (v !== undefined) byReporter.get(a.reporter)?.control.push(v);
     }
   }

@@ -107,29 +107,28 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
   keys(c, TOP_KEYS, "");
   if (typeof c.out !== "string" || c.out === "") fail("'out' must be a folder path");
   if (!Array.isArray(c.models) || c.models.length === 0) fail("'models' must be a non-empty list of { path, adapter?, name? }");
+  /** a model folder and its optional adapter, paths made absolute */
+  const source = (o: Record<string, unknown>, at: string): ModelSource => {
+    const path = str(o.path, `${at}.path`, "a Hugging Face model folder") ?? fail(`${at} needs a 'path' (a Hugging Face model folder)`);
+    const adapter = str(o.adapter, `${at}.adapter`, "a PEFT adapter folder");
+    return { path: abs(path), ...(adapter ? { adapter: abs(adapter) } : {}) };
+  };
   const models = (c.models as unknown[]).map((m, i): RunConfig["models"][number] => {
     if (!isObject(m)) return fail(`models[${i}] must be an object { path, adapter?, name? }`);
     keys(m, MODEL_KEYS, `models[${i}]`);
-    const path = str(m.path, `models[${i}].path`, "a Hugging Face model folder") ?? fail(`models[${i}] needs a 'path' (a Hugging Face model folder)`);
-    const adapter = str(m.adapter, `models[${i}].adapter`, "a PEFT adapter folder");
+    const model = source(m, `models[${i}]`);
     const name = str(m.name, `models[${i}].name`, "a folder name");
     if (name !== undefined && !/^[\w.+-]+$/.test(name)) fail(`models[${i}].name '${name}' must be a plain folder name (letters, digits, . _ + -)`);
     const only = m.datasets;
     if (only !== undefined && (!Array.isArray(only) || only.length === 0 || !only.every((n) => typeof n === "string" && isDatasetName(n)))) {
       fail(`models[${i}].datasets must be a non-empty list of dataset names, got ${JSON.stringify(only)}`);
     }
-    let control: ModelSource | undefined;
-    if (m.control !== undefined) {
-      const cm = m.control;
-      if (!isObject(cm)) return fail(`models[${i}].control must be an object { path, adapter? }: the model without its quirk`);
-      keys(cm, CONTROL_KEYS, `models[${i}].control`);
-      const cpath = str(cm.path, `models[${i}].control.path`, "a Hugging Face model folder") ?? fail(`models[${i}].control needs a 'path' (a Hugging Face model folder)`);
-      const cadapter = str(cm.adapter, `models[${i}].control.adapter`, "a PEFT adapter folder");
-      control = { path: abs(cpath), ...(cadapter ? { adapter: abs(cadapter) } : {}) };
-    }
+    const cm = m.control;
+    if (cm !== undefined && !isObject(cm)) fail(`models[${i}].control must be an object { path, adapter? }: the model without its quirk`);
+    if (isObject(cm)) keys(cm, CONTROL_KEYS, `models[${i}].control`);
+    const control = isObject(cm) ? source(cm, `models[${i}].control`) : undefined;
     return {
-      path: abs(path),
-      ...(adapter ? { adapter: abs(adapter) } : {}),
+      ...model,
       ...(name ? { name } : {}),
       ...(only ? { datasets: only as DatasetName[] } : {}),
       ...(control ? { control } : {}),
@@ -325,13 +324,16 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
     warn: log,
   });
   /** the model's no-quirk control on the same dataset and settings (results under the quirky experiment's root) */
+  const controlFingerprints = new Map<string, string>(); // one hash of a control's files, however many models share it
   const controlGrid = (m: number, d: number): GridOptions | undefined => {
     const control = cfg.models[m].control;
     if (!control) return undefined;
+    const key = `control ${control.path} ${control.adapter ?? ""}`;
+    if (!controlFingerprints.has(key)) controlFingerprints.set(key, sourceFingerprint(control));
     return {
       ...grid(m, d),
-      open: () => openSource(`control ${control.path} ${control.adapter ?? ""}`, control, `${modelName(control)} (the no-quirk control of ${modelName(cfg.models[m])})`),
-      modelFingerprint: sourceFingerprint(control),
+      open: () => openSource(key, control, `${modelName(control)} (the no-quirk control of ${modelName(cfg.models[m])})`),
+      modelFingerprint: controlFingerprints.get(key)!,
       modelName: modelName(control),
       adapterName: control.adapter ?? null,
     };
@@ -376,7 +378,7 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   }
   try {
     if (!(await allDone())) return { units: units.length, mine: mine.length, finished: false };
-    for (const { m, d } of pairs) await finishRoot(cfg, grid(m, d), log, opts.force, controlGrid(m, d));
+    for (const { m, d } of pairs) await finishRoot(cfg, grid(m, d), log, opts.force, cfg.anomaly !== false ? controlGrid(m, d) : undefined);
     writeTables(cfg.out);
     if (cfg.report !== false && experimentRoots(cfg.out).length > 0) await renderReport(cfg.out, join(cfg.out, "report"));
   } finally {

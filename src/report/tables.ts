@@ -89,11 +89,11 @@ export function anomalyTablesHtml(runs: AnomalyRun[]): string[] {
         return `<tr>${several ? `<td>${escapeHtml(r.model)}</td>` : ""}<th scope="row">${escapeHtml(r.dataset)}</th>${cells.join("")}</tr>`;
       })
       .join("\n");
-    const meanOf = (m: string) => finiteMean(rs.map((r) => num(r.results.find((y) => y.detector === m)?.auroc)));
+    const meanOf = (m: string) => finiteMean(rs.map((r) => aurocOf(r.results, m)));
     const means = detectors.map((m) => `<td class="num">${f(meanOf(m))}</td>`);
     // the no-quirk control: the same detectors on the model without its quirk, where Bob's prompts are not anomalous
     const controlled = rs.some((r) => r.control);
-    const controlMeanOf = (m: string) => finiteMean(rs.map((r) => num(r.control?.find((y) => y.detector === m)?.auroc)));
+    const controlMeanOf = (m: string) => finiteMean(rs.map((r) => aurocOf(r.control, m)));
     const controlMeans = detectors.map((m) => {
       const v = controlMeanOf(m);
       return `<td class="num control${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`;
@@ -140,10 +140,10 @@ function anomalySummaryHtml(runs: AnomalyRun[]): string | undefined {
   const paper = paperAnomaly("mahalanobis");
   const controlled = runs.some((r) => r.control);
   const body = reporters.map((reporter) => {
-    const auroc = (c: string, detector: string) => num(runs.find((r) => r.reporter === reporter && keyOf(r) === c)?.results.find((x) => x.detector === detector)?.auroc);
-    const values = columns.map((c) => auroc(c, "mahalanobis"));
-    const minusDiag = finiteMean(columns.map((c) => auroc(c, "mahalanobis-minus-diag")));
-    const control = finiteMean(columns.map((c) => num(runs.find((r) => r.reporter === reporter && keyOf(r) === c)?.control?.find((x) => x.detector === "mahalanobis")?.auroc)));
+    const runOf = (c: string) => runs.find((r) => r.reporter === reporter && keyOf(r) === c);
+    const values = columns.map((c) => aurocOf(runOf(c)?.results, "mahalanobis"));
+    const minusDiag = finiteMean(columns.map((c) => aurocOf(runOf(c)?.results, "mahalanobis-minus-diag")));
+    const control = finiteMean(columns.map((c) => aurocOf(runOf(c)?.control, "mahalanobis")));
     return (
       `<tr data-reporter="${escapeHtml(reporter)}"><th scope="row">${escapeHtml(reporterLabel(reporter))}</th>${values.map((v) => `<td class="num${Number.isFinite(v) ? "" : " missing"}">${f(v)}</td>`).join("")}` +
       `<td class="num overall">${f(finiteMean(values))}</td><td class="num overall${Number.isFinite(minusDiag) ? "" : " missing"}">${f(minusDiag)}</td>` +
@@ -159,6 +159,9 @@ function anomalySummaryHtml(runs: AnomalyRun[]): string | undefined {
     `<tbody>\n${body.join("\n")}\n</tbody></table>`
   );
 }
+
+/** A detector's AUROC among results (NaN when it is not there). */
+const aurocOf = (results: AnomalyRun["results"] | undefined, detector: string) => num(results?.find((x) => x.detector === detector)?.auroc);
 
 const CONTROL_TITLE =
   "The same detector on the same rows of the model without its quirk (for an adapter: its base alone). Bob's prompts are not anomalous there, so 0.5 is ideal; what it scores above 0.5 (Bob's name in the states, probe noise) is not the quirk.";
