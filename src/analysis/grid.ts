@@ -18,7 +18,9 @@ import type { Provenance } from "../util/provenance.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
 import { REPORTER_NAMES, REPORTERS, type ReporterName } from "../probes/reporter.ts";
-import { writeRunInfo } from "./run-info.ts";
+import { join } from "node:path";
+import { writeFileAtomic } from "../util/atomic.ts";
+import { quirkyVersion, RUN_INFO_FILE, writeRunInfo, type RunInfo } from "./run-info.ts";
 import { runTransfer, testDirOf, trainDirOf, transferDone, type TransferOptions, type TransferSpec } from "./transfer.ts";
 
 /** The standard grid for the given reporters. */
@@ -148,6 +150,29 @@ export function reporterDone(opts: GridOptions, plan: PlannedExtraction[], repor
   const needed = new Set(neededExtractions(specs).map((x) => `${x.distribution}/${x.split}`));
   const fresh = plan.filter((x) => needed.has(`${x.distribution}/${x.split}`)).every((x) => isComplete(x.outDir) && readStatesMeta(x.outDir).provenance?.fingerprint === x.wanted.fingerprint);
   return fresh && specs.every((spec) => transferDone(opts.root, spec, transferOptions(opts)));
+}
+
+/**
+ * The grid's transfers on states already in `root` (imported with `quirky import`): no model, no extraction. A
+ * missing states folder is an error naming it. Writes run-info.json with the settings used (dataset unknown here).
+ */
+export async function runGridOnStates(root: string, opts: Pick<GridOptions, "reporters" | "seed" | "randomSamples" | "force" | "onProgress">): Promise<{ specs: TransferSpec[] }> {
+  const specs = standardGrid(opts.reporters);
+  const rows = { validation: 0, test: 0 };
+  for (const { distribution, split } of neededExtractions(specs)) {
+    const dir = split === "validation" ? trainDirOf(root, distribution) : testDirOf(root, distribution);
+    if (!isComplete(dir)) throw new Error(`${dir}: no states here, but the grid needs ${distribution}/${split}; import or extract them first`);
+    rows[split] = Math.max(rows[split], readStatesMeta(dir).n);
+  }
+  const transfer = transferOptions(opts as GridOptions);
+  for (const spec of specs) await runTransfer(root, spec, transfer);
+  const info: RunInfo = {
+    quirky: quirkyVersion(),
+    dataset: null,
+    grid: { reporters: [...(opts.reporters ?? REPORTER_NAMES)], maxTrain: rows.validation, maxTest: rows.test, method: "imported", standardized: false, seed: transfer.seed ?? DEFAULTS.seed, randomSamples: opts.randomSamples ?? DEFAULTS.randomSamples },
+  };
+  writeFileAtomic(join(root, RUN_INFO_FILE), JSON.stringify(info, null, 1) + "\n");
+  return { specs };
 }
 
 /** The grid for one (model, dataset): extractions, then every transfer of the reporters, then run-info.json. */

@@ -20,9 +20,9 @@ import { DEFAULTS } from "../defaults.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { provenance, reuseCached, type Provenance } from "../util/provenance.ts";
 import { readSafetensorsHeader, writeSafetensors } from "../model/safetensors.ts";
-import { readLayer, readLmLogOdds, readStatesMeta, type StatesMeta } from "../extract/states.ts";
+import { readLayer, readLmLogOddsIfAny, readStatesMeta, type StatesMeta } from "../extract/states.ts";
 import { evalRandomBaseline, fitReporter, reporterFromJSON, usesPairs, type Reporter, type ReporterName } from "../probes/index.ts";
-import { metricTable, subsetMask, type LabelColumn, type MetricTable } from "./metrics.ts";
+import { bySubset, metricTable, subsetMask, type LabelColumn, type MetricTable } from "./metrics.ts";
 import type { RandomBaselineResult } from "../probes/random-baseline.ts";
 
 export interface TransferSpec {
@@ -200,8 +200,8 @@ export async function runTransfer(root: string, spec: TransferSpec, opts: Transf
   for (const { test, files } of pending) {
     const testDir = testDirOf(root, test);
     const meta = readStatesMeta(testDir);
-    const lmLogOdds = readLmLogOdds(testDir);
-    checkFinite(lmLogOdds, 1, `${testDir}/states.safetensors: non-finite lm_log_odds`);
+    const lmLogOdds = readLmLogOddsIfAny(testDir); // null: imported without the LM's output
+    if (lmLogOdds) checkFinite(lmLogOdds, 1, `${testDir}/states.safetensors: non-finite lm_log_odds`);
     const logOdds = new Float32Array(meta.layers * meta.n);
     const labels = { label: meta.labels, alice: meta.alice_labels, bob: meta.bob_labels };
     const layers: MetricTable[] = [];
@@ -214,7 +214,7 @@ export async function runTransfer(root: string, spec: TransferSpec, opts: Transf
       layers.push(metricTable(scores, labels));
     }
     const wanted = files[0].wanted;
-    const result: TransferMetrics = { reporter: spec.reporter, train: spec.train, test, labelCol: spec.labelCol, layers, lm: metricTable(lmLogOdds, labels), provenance: wanted };
+    const result: TransferMetrics = { reporter: spec.reporter, train: spec.train, test, labelCol: spec.labelCol, layers, lm: lmLogOdds ? metricTable(lmLogOdds, labels) : bySubset(() => null), provenance: wanted };
     // log-odds first, metrics last: the metrics file is what marks the test done
     const [metricsPath, logOddsPath] = files.map((f) => f.path);
     writeSafetensors(logOddsPath, new Map([["log_odds", { shape: [meta.layers, meta.n], data: logOdds }]]), { fingerprint: wanted.fingerprint });

@@ -9,7 +9,7 @@ import { DISTRIBUTIONS, type Distribution, type Split } from "../datasets/schema
 import { loadExamples } from "../extract/examples.ts";
 import { extractStates } from "../extract/extract.ts";
 import { modelName, openModel, sourceFingerprint, type ModelSource } from "../model/source.ts";
-import { runGrid } from "../analysis/grid.ts";
+import { runGrid, runGridOnStates } from "../analysis/grid.ts";
 import { REPORTERS, REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
 import { logOddsFile, runTransfer } from "../analysis/transfer.ts";
 import { summarizeRoot, writeTables } from "../analysis/summary.ts";
@@ -102,11 +102,12 @@ export function experimentCommands(): Command[] {
     });
 
   const grid = new Command("grid")
-    .description("the reference's standard grid for one model and dataset: extraction and every transfer, resumable")
-    .requiredOption("--model <dir>", "Hugging Face model folder")
+    .description("the reference's standard grid for one model and dataset: extraction and every transfer, resumable; or, with --root, the transfers on states already there (imported)")
+    .option("--model <dir>", "Hugging Face model folder")
     .option("--adapter <dir>", "PEFT LoRA adapter folder, merged into the model")
-    .requiredOption("--dataset <dir>", "quirky dataset folder")
-    .requiredOption("--out <dir>", "experiments folder; results go to OUT/<model>/<dataset>/")
+    .option("--dataset <dir>", "quirky dataset folder")
+    .option("--out <dir>", "experiments folder; results go to OUT/<model>/<dataset>/")
+    .option("--root <dir>", "instead of --model/--dataset/--out: a results folder holding states (from 'quirky import'); runs every transfer on them, no model needed")
     .option("--reporters <list>", "comma-separated reporters (default: all eight)", parseReporters)
     .option("--max-train <n>", "validation examples per train distribution", positiveInt("--max-train"), DEFAULTS.maxTrain)
     .option("--max-test <n>", "test examples per test distribution", positiveInt("--max-test"), DEFAULTS.maxTest)
@@ -116,11 +117,21 @@ export function experimentCommands(): Command[] {
     .option("--seed <n>", "seed", wholeNumber("--seed"), DEFAULTS.seed)
     .option("--force", FORCE_HELP)
     .action(async (o) => {
+      const status = statusLine();
+      if (o.root) {
+        if (o.model || o.dataset || o.out || o.adapter) throw new Error("--root runs the grid on states already there; it takes no --model, --adapter, --dataset or --out");
+        await runGridOnStates(o.root, { reporters: o.reporters, seed: o.seed, randomSamples: o.randomSamples, force: o.force, onProgress: (m) => status(m) });
+        status.end();
+        const summary = summarizeRoot(o.root);
+        writeFileAtomic(join(o.root, "summary.json"), JSON.stringify(summary, null, 1) + "\n");
+        console.log(`grid done: ${o.root} (${summary.length} transfers; summary.json)`);
+        return;
+      }
+      for (const flag of ["model", "dataset", "out"]) if (!o[flag]) throw new Error(`required option '--${flag} <dir>' not specified (or --root DIR for states already there)`);
       const src: ModelSource = { path: o.model, adapter: o.adapter };
       const datasetName = (await loadExamples(o.dataset, { distribution: "all", split: "test", maxExamples: 1 })).dataset;
       const root = join(o.out, modelName(src), datasetName);
       const bar = progressBar("grid");
-      const status = statusLine();
       await runGrid({
         open: () => openModel(src), modelFingerprint: sourceFingerprint(src), modelName: modelName(src), adapterName: o.adapter ?? null, datasetDir: o.dataset, root,
         reporters: o.reporters, maxTrain: o.maxTrain, maxTest: o.maxTest, method: o.method, batchSize: o.batchSize,

@@ -5,13 +5,17 @@ import { experimentCommands } from "./experiments.ts";
 import { trainCommand } from "./train.ts";
 import { reportCommand } from "./report.ts";
 import { runCommands } from "./run.ts";
+import { interopCommands } from "./interop.ts";
+import { quirkyVersion } from "../analysis/run-info.ts";
 
 export function program(): Command {
   const p = new Command("quirky")
     .description("Eliciting latent knowledge from quirky language models: datasets, models, probes, transfer, reports")
+    .version(quirkyVersion(), "-V, --version", "print quirky's version")
     .showHelpAfterError()
     .addCommand(datasetsCommand());
   for (const c of experimentCommands()) p.addCommand(c);
+  for (const c of interopCommands()) p.addCommand(c);
   p.addCommand(trainCommand());
   p.addCommand(reportCommand());
   for (const c of runCommands()) p.addCommand(c);

@@ -241,6 +241,7 @@ async function extractInto(opts: ExtractOptions, wanted: Provenance, prompts: nu
     bob_labels: examples.map((e) => +e.bob_label),
     characters: examples.map((e) => e.character),
     difficulty: examples.map((e) => e.difficulty),
+    difficulty_quantiles: examples.map((e) => e.difficulty_quantile),
     template_indices: examples.map((e) => e.template_index),
     choice_tokens: choices,
   };

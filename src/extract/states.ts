@@ -8,7 +8,8 @@
  *                        lm_log_odds   [n]           logit(true choice) − logit(false choice) at the last prompt token
  *   meta.json            labels, alice_labels, bob_labels, characters, difficulty, ids, template indices, settings
  *
- * Both files are readable from Python (safetensors + json).
+ * Both files are readable from Python (safetensors + json). States imported from another tool (`quirky import`)
+ * may lack pair_hiddens (then no pair reporter can run on them) or lm_log_odds (then there is no LM-output line).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,10 +37,14 @@ export interface StatesMeta {
   bob_labels: number[];
   characters: Character[];
   difficulty: number[];
+  /** (rank + 0.5) / n of each row's difficulty over its dataset (absent in states extracted before it was recorded) */
+  difficulty_quantiles?: number[];
   template_indices: number[];
   /** token ids used for [false, true] per example */
   choice_tokens: [number, number][];
   settings: Record<string, unknown>;
+  /** states brought in by `quirky import`: the files they came from (not part of the fingerprint, which hashes the content) */
+  imported?: { from: string[] };
 }
 
 export const STATES_FILE = "states.safetensors";
@@ -80,25 +85,47 @@ export function readLayer(dir: string, kind: "hiddens" | "pair", layer: number):
   return { data: out, rows: meta.n, cols };
 }
 
+/** The LM's log-odds (n). */
 export function readLmLogOdds(dir: string): Float32Array {
-  const path = join(dir, STATES_FILE);
-  const info = readSafetensorsHeader(path).tensors.get("lm_log_odds");
-  if (!info) throw new Error(`${path}: no 'lm_log_odds' tensor`);
-  return readTensor(path, info);
+  const lm = readLmLogOddsIfAny(dir);
+  if (!lm) throw new Error(`${join(dir, STATES_FILE)}: no 'lm_log_odds' tensor (states imported without the LM's output)`);
+  return lm;
 }
 
-/** Write a states folder from arrays in memory (synthetic activations, tests, imports from other tools); its provenance is a hash of what it holds. */
-export function writeStates(dir: string, meta: Omit<StatesMeta, "complete" | "provenance">, hiddens: Float32Array, pairs: Float32Array, lmLogOdds: Float32Array): void {
+/** The LM's log-odds (n), or null for imported states that came without them. */
+export function readLmLogOddsIfAny(dir: string): Float32Array | null {
+  const path = join(dir, STATES_FILE);
+  const info = readSafetensorsHeader(path).tensors.get("lm_log_odds");
+  return info ? readTensor(path, info) : null;
+}
+
+/** What a states folder written from arrays records: a hash of everything it holds (meta, hiddens, pairs, log-odds). */
+export function writtenStatesProvenance(meta: Omit<StatesMeta, "complete" | "provenance" | "imported">, hiddens: Float32Array, pairs: Float32Array | null, lmLogOdds: Float32Array | null): Provenance {
+  const bytes = (a: Float32Array | null) => (a ? hashJson(Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64")) : null);
+  // keys kept as they were before pairs and log-odds could be absent, so existing folders keep their fingerprints
+  return provenance({ written: { meta: hashJson(meta), hiddens: bytes(hiddens), pairs: bytes(pairs), lmLogOdds: bytes(lmLogOdds) } });
+}
+
+/**
+ * Write a states folder from arrays in memory (synthetic activations, tests, imports from other tools); its
+ * provenance is a hash of what it holds. `imported` (the source files) is recorded beside it, outside the hash.
+ */
+export function writeStates(
+  dir: string,
+  meta: Omit<StatesMeta, "complete" | "provenance" | "imported">,
+  hiddens: Float32Array,
+  pairs: Float32Array | null,
+  lmLogOdds: Float32Array | null,
+  imported?: StatesMeta["imported"],
+): void {
   const { layers: L, n, d } = meta;
-  if (hiddens.length !== L * n * d || pairs.length !== L * n * 2 * d || lmLogOdds.length !== n) {
+  if (hiddens.length !== L * n * d || (pairs && pairs.length !== L * n * 2 * d) || (lmLogOdds && lmLogOdds.length !== n)) {
     throw new Error(`writeStates: arrays do not match layers ${L} × n ${n} × d ${d}`);
   }
-  writeSafetensors(join(dir, STATES_FILE), new Map([
-    ["hiddens", { shape: [L, n, d], data: hiddens }],
-    ["pair_hiddens", { shape: [L, n, 2, d], data: pairs }],
-    ["lm_log_odds", { shape: [n], data: lmLogOdds }],
-  ]));
-  const bytes = (a: Float32Array) => hashJson(Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64"));
-  const written = provenance({ written: { meta: hashJson(meta), hiddens: bytes(hiddens), pairs: bytes(pairs), lmLogOdds: bytes(lmLogOdds) } });
-  writeFileAtomic(join(dir, META_FILE), JSON.stringify({ complete: true, provenance: written, ...meta }) + "\n");
+  const tensors = new Map([["hiddens", { shape: [L, n, d], data: hiddens }]]);
+  if (pairs) tensors.set("pair_hiddens", { shape: [L, n, 2, d], data: pairs });
+  if (lmLogOdds) tensors.set("lm_log_odds", { shape: [n], data: lmLogOdds });
+  writeSafetensors(join(dir, STATES_FILE), tensors);
+  const written = writtenStatesProvenance(meta, hiddens, pairs, lmLogOdds);
+  writeFileAtomic(join(dir, META_FILE), JSON.stringify({ complete: true, provenance: written, ...meta, ...(imported ? { imported } : {}) }) + "\n");
 }

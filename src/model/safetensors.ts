@@ -213,6 +213,26 @@ export function readTensor(path: string, info: TensorInfo): Float32Array {
   return out;
 }
 
+/** Read any tensor (float, integer or bool) as f64 numbers: for small tensors such as labels. */
+export function readTensorNumbers(path: string, info: TensorInfo): Float64Array {
+  if (FLOAT_DTYPES.has(info.dtype)) return Float64Array.from(readTensor(path, info));
+  const bytes = new Uint8Array(info.byteLength);
+  const fd = openSync(path, "r");
+  try {
+    readFully(fd, bytes, info.offset, path);
+  } finally {
+    closeSync(fd);
+  }
+  const ab = bytes.buffer;
+  switch (info.dtype) {
+    case "I64": return Float64Array.from(new BigInt64Array(ab), (v) => Number(v));
+    case "I32": return Float64Array.from(new Int32Array(ab));
+    case "I16": return Float64Array.from(new Int16Array(ab));
+    case "I8": return Float64Array.from(new Int8Array(ab));
+    default: return Float64Array.from(bytes); // U8, BOOL
+  }
+}
+
 /** Read every tensor of a file (small files: adapters, tests). */
 export function readSafetensors(path: string): Map<string, { shape: number[]; data: Float32Array }> {
   const { tensors } = readSafetensorsHeader(path);
