@@ -171,7 +171,9 @@ print(json.dumps(out))
   assert.match(tables.stdout, /AE→BH\s+lr/);
   const rep = runCli(["report", join(dir, "exp"), "--out", join(dir, "report")]);
   assert.equal(rep.code, 0, rep.stderr);
-  assert.ok(readFileSync(join(dir, "report", "index.html"), "utf8").includes("np-model"));
+  const html = readFileSync(join(dir, "report", "index.html"), "utf8");
+  assert.ok(html.includes("np-model"));
+  assert.ok(html.includes("imported with <code>quirky import</code>"), "the report says the states were imported");
   const anomaly = runCli(["anomaly", "--root", imported, "--reporter", "lr", "--bootstrap", "50"]);
   assert.equal(anomaly.code, 0, anomaly.stderr);
 });

@@ -49,7 +49,9 @@ function rowHtml(p: RunProvenance): string {
   const setting = (key: string) => distinct(s.map((x) => x.settings[key]));
   const methods = setting("method");
   const seeds = setting("seed");
-  const extraction = s.length
+  const extraction = setting("imported").includes("true")
+    ? `imported with <code>quirky import</code> (from another tool's arrays)`
+    : s.length
     ? `templates ${escapeHtml(methods.join(", ") || "?")}${setting("standardized").includes("true") ? " (standardized)" : ""}; example seed ${escapeHtml(seeds.join(", ") || "?")}`
     : NOT_RECORDED;
   const grid = info ? `<br>${escapeHtml(`${info.grid.reporters.length} reporters; ${info.grid.randomSamples} random directions; probe and detector seed ${info.grid.seed}`)}` : "";
