@@ -213,7 +213,9 @@ import json, sys, os, numpy as np
 d, ids = sys.argv[1], json.loads(sys.stdin.read())
 os.makedirs(d, exist_ok=True)
 rng = np.random.default_rng(1)
-np.save(f"{d}/hiddens.npy", rng.standard_normal((2, len(ids), 4)).astype(np.float16))
+h = rng.standard_normal((2, len(ids), 4)).astype(np.float16)
+np.save(f"{d}/hiddens.npy", h)
+np.save(f"{d}-upcast.npy", h.astype(np.float32))
 np.save(f"{d}/pair_hiddens.npy", rng.standard_normal((2, len(ids), 2, 4)))
 np.save(f"{d}/ids.npy", np.array(ids))
 `.replace("sys.argv[1]", JSON.stringify(join(src, split))), JSON.stringify(rs.map((r: { id: string }) => r.id).reverse()));
@@ -225,6 +227,9 @@ np.save(f"{d}/ids.npy", np.array(ids))
   assert.deepEqual(meta.ids, want.map((r: { id: string }) => r.id));
   assert.deepEqual(meta.bob_labels, want.map((r: { bob_label: boolean }) => +r.bob_label));
   assert.deepEqual(meta.difficulty_quantiles, want.map((r: { difficulty_quantile: number }) => r.difficulty_quantile));
+  // f16 states are stored as numpy's own f16 → f32 upcast, bit for bit
+  assert.equal(runCli(["export", join(dir, "exp", "m", "addition", "all", "test"), "--out", join(dir, "x")]).code, 0);
+  assert.ok(readFileSync(join(dir, "x", "hiddens.npy")).equals(readFileSync(join(src, "test-upcast.npy"))));
   // by order, the reversed rows do not match: the first id is named
   const byOrder = runCli(["import", "--from", src, "--out", join(dir, "exp3"), "--model", "m", "--dataset", join(ds, "addition"), "--match", "order"]);
   assert.equal(byOrder.code, 1);

@@ -11,6 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { writeFileAtomic } from "./atomic.ts";
+import { F16_TO_F32 } from "../model/safetensors.ts";
 
 export type NpyNumeric = "f2" | "f4" | "f8" | "i1" | "i2" | "i4" | "i8" | "u1" | "u2" | "u4" | "u8" | "b1";
 
@@ -99,7 +100,7 @@ export function readNpy(path: string): NpyArray {
     case "f2": {
       const bits = new Uint16Array(ab);
       const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = f16ToNumber(bits[i]);
+      for (let i = 0; i < count; i++) out[i] = F16_TO_F32[bits[i]];
       data = out;
       break;
     }
@@ -124,15 +125,6 @@ export function readNpy(path: string): NpyArray {
     }
   }
   return { kind: "number", dtype, shape, data };
-}
-
-function f16ToNumber(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** What can be written: f32/f64/i64 numbers, or fixed-width unicode strings (width: the longest, at least 1). */
