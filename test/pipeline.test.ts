@@ -63,7 +63,10 @@ test("the demo pipeline at reduced size, from the CLI, with quirky slurm writing
   assert.ok(existsSync(join(dir, "demo", "report", "index.html")));
   // anomaly detection on every fitted reporter's outputs, each printed, and the average beside the paper's
   assert.match(r.stdout, /anomaly mahalanobis by reporter +lr [01]\.\d{3} +mean-diff [01]\.\d{3} +lda [01]\.\d{3} +lr-on-pair .* crc [01]\.\d{3}/);
-  assert.match(r.stdout, /paper: 0\.95, Mahalanobis/);
+  assert.match(r.stdout, /paper: Mallen et al\. 2023, Mahalanobis on each probe's outputs/);
+  // each reporter's row ends with the paper's number for it (figures.ipynb cell 31), a dash for Diff-in-means on pairs
+  assert.match(r.stdout, /\nlr +[01]\.\d{2} .* 0\.94\n/);
+  assert.match(r.stdout, /\nmean-diff-on-pair .* —\n/);
   for (const reporter of ["lr", "ccs"]) {
     const file = join(dir, "demo", "quirky-default", "addition", `anomaly_${reporter}.json`);
     const results = (JSON.parse(readFileSync(file, "utf8")) as { results: { detector: string; auroc: number }[] }).results;

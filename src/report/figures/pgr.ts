@@ -15,8 +15,8 @@ export const PGR_TRANSFERS = ["AE→BH", "A→B", "all→BH"];
 export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<ExperimentData["pgr"]>) => string[]): Section {
   const sec = newSection("pgr", "Performance gap recovered (PGR)", "PGR = (transfer AUROC at the EIL − floor) / (ceiling − floor), against Alice's labels on all examples, AUROCs averaged over models " +
       "before the ratio. AE→BH: floor B→BH, ceiling A→AH; A→B: floor B→B, ceiling A→A (final-layer LogR). 1 recovers the whole gap; 0 " +
-      "does no better than a probe trained on Bob's labels. Beside ours, the paper's published PGR (" + PAPER_SHORT + "; a dash where it publishes none): " +
-      "the paper averages over its own models and datasets, so the comparison is in kind.");
+      "does no better than a probe trained on Bob's labels. Beside ours, the paper's PGR (" + PAPER_SHORT + ", from the saved outputs of the reference's figures.ipynb at 8f30c6d; " +
+      "a dash where it publishes none): the paper averages over its own eight models, so the comparison is in kind.");
   if (!data.pgr || data.pgr.length === 0) {
     sec.notes.push(`Skipped: no <code>pgr.json</code> in the experiments folder (run <code>quirky tables ${escapeHtml(data.expDir)}</code>).`);
     return sec;
@@ -25,10 +25,10 @@ export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<Exper
   const bars: Row[] = [];
   for (const r of data.pgr) {
     for (const [dataset, v] of Object.entries(r.perDataset)) {
-      rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset, auroc: num(v.auroc), floor: num(v.floor), ceiling: num(v.ceiling), pgr: num(v.pgr), paper_pgr: null });
+      rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset, auroc: num(v.auroc), floor: num(v.floor), ceiling: num(v.ceiling), pgr: num(v.pgr), paper_pgr: paperPgr(r.transfer, r.reporter, dataset) ?? null });
     }
     const o = r.overall;
-    // the paper publishes averages only: its number sits on the overall row (empty where it has none)
+    // the paper's number beside ours on each row (figures.ipynb cells 21, 23; empty where it has none)
     rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset: "overall", auroc: num(o.auroc), floor: num(o.floor), ceiling: num(o.ceiling), pgr: num(o.pgr), paper_pgr: paperPgr(r.transfer, r.reporter) ?? null });
     if (Number.isFinite(num(o.pgr))) bars.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), pgr: num(o.pgr), auroc: num(o.auroc), floor: num(o.floor), ceiling: num(o.ceiling) });
   }
