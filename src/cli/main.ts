@@ -4,6 +4,7 @@ import { datasetsCommand } from "./datasets.ts";
 import { experimentCommands } from "./experiments.ts";
 import { trainCommand } from "./train.ts";
 import { reportCommand } from "./report.ts";
+import { exploreCommand } from "./explore.ts";
 import { runCommands } from "./run.ts";
 
 export function program(): Command {
@@ -14,6 +15,7 @@ export function program(): Command {
   for (const c of experimentCommands()) p.addCommand(c);
   p.addCommand(trainCommand());
   p.addCommand(reportCommand());
+  p.addCommand(exploreCommand());
   for (const c of runCommands()) p.addCommand(c);
   return p;
 }
