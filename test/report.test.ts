@@ -18,7 +18,7 @@ import { writeSyntheticExperiments } from "../src/report/synthetic.ts";
 import { reportCommand, parseLayerwise } from "../src/cli/report.ts";
 import type { FigureDef } from "../src/report/index.ts";
 import { ROOT } from "./helpers.ts";
-import { PAPER_ANOMALY, PAPER_PGR, PAPER_TOLERANCE } from "../src/report/paper.ts";
+import { PAPER_ANOMALY, PAPER_DATASETS, PAPER_PGR, PAPER_TOLERANCE, paperPgr } from "../src/report/paper.ts";
 import { RANDOM_MEDIAN } from "../src/report/figures/layerwise.ts";
 import { FITTED_REPORTER_NAMES, REPORTERS, reporterDisplayName } from "../src/probes/reporter.ts";
 
@@ -148,15 +148,27 @@ test("PGR and anomaly tables set the paper's numbers beside ours, a dash where i
   const html = readFileSync(r.html, "utf8");
   const pgrIn = JSON.parse(readFileSync(join(exp, "pgr.json"), "utf8")) as { transfer: string; reporter: string; overall: { pgr: number } }[];
   // the published numbers themselves (Mallen et al. 2023), so an edit to paper.ts cannot slip through
-  assert.deepEqual(PAPER_PGR, { "AE→BH": { LogR: 0.68, "Diff-in-means": 0.69, LDA: 0.6, "LogR on contrast pairs": 0.75, CCS: 0.54, CRC: 0.54 }, "A→B": { "LogR on contrast pairs": 0.89 } });
-  assert.deepEqual(PAPER_ANOMALY, { mahalanobis: 0.95 });
+  // (figures.ipynb at 8f30c6d: cell 21 prints AE→BH and all→BH, cell 23 A→B, cell 31 the anomaly AUROCs)
+  assert.deepEqual(PAPER_PGR, {
+    "AE→BH": { LogR: 0.68, "Diff-in-means": 0.69, LDA: 0.6, "LogR on contrast pairs": 0.75, CCS: 0.54, CRC: 0.54 },
+    "all→BH": { CCS: 0.15, CRC: 0.36 },
+    "A→B": { LogR: 0.81, "Diff-in-means": 0.76, LDA: 0.73, "LogR on contrast pairs": 0.89, CCS: 0.66, CRC: 0.66 },
+  });
+  assert.deepEqual(PAPER_ANOMALY, { LogR: 0.94, "Diff-in-means": 0.93, LDA: 0.95, "LogR on contrast pairs": 0.95, CCS: 0.9, CRC: 0.91 });
+  // the per-dataset rows the issue quotes: LogR on pairs AE→BH (cell 21)
+  assert.deepEqual(
+    PAPER_DATASETS.map((d) => paperPgr("AE→BH", "lr-on-pair", d)),
+    [-1.03, 0.92, 0.4, 0.92, 0.86, -2.76, 0.81, 0.49, 0.88, 0.73, 0.75],
+  );
+  assert.equal(paperPgr("AE→BH", "mean-diff-on-pair"), undefined, "that commit's Diff-in-means-on-pairs rows are plain Diff-in-means: no number");
+  assert.equal(paperPgr("AE→BH", "lr", "population"), undefined, "the paper leaves population out");
   // every published number names a method of the registry (a misspelt name would silently show a dash)
   for (const [transfer, methods] of Object.entries(PAPER_PGR)) {
     for (const name of Object.keys(methods)) assert.equal(Object.values(REPORTERS).filter((x) => x.paperName === name).length, 1, `${transfer}: '${name}' is one reporter's paperName`);
   }
-  const paperOf = (transfer: string, reporter: string) => {
+  const paperOf = (transfer: string, reporter: string, dataset?: string) => {
     const name = (REPORTERS as Record<string, { paperName: string | null }>)[reporter].paperName;
-    return name === null ? undefined : PAPER_PGR[transfer]?.[name];
+    return name === null ? undefined : dataset === undefined ? PAPER_PGR[transfer]?.[name] : paperPgr(transfer, reporter, dataset);
   };
   let shown = 0;
   for (const group of ["AE→BH", "A→B"]) {
@@ -186,25 +198,35 @@ test("PGR and anomaly tables set the paper's numbers beside ours, a dash where i
       }
     }
   }
-  assert.equal(shown, 7, "six AE→BH numbers and one A→B number published");
-  // the explicit dashes: CCS fitted on all examples, Diff-in-means on pairs, LogR A→B
-  for (const [table, attrs] of [["AE→BH", 'data-reporter="ccs" data-transfer="all→BH"'], ["AE→BH", 'data-reporter="mean-diff-on-pair" data-transfer="AE→BH"'], ["A→B", 'data-reporter="lr" data-transfer="A→B"']]) {
+  assert.equal(shown, 14, "six AE→BH, two all→BH and six A→B numbers published");
+  // the explicit dashes: Diff-in-means on pairs (the notebook's rows for it are plain Diff-in-means), with the reason
+  for (const table of ["AE→BH", "A→B"]) {
     const t = html.match(new RegExp(`<table class="data pgr" data-transfer="${table}">[\\s\\S]*?</table>`))![0];
-    assert.equal(rowCells(t, attrs).at(-2), "—", attrs);
+    assert.equal(rowCells(t, `data-reporter="mean-diff-on-pair" data-transfer="${table}"`).at(-2), "—", table);
+    assert.match(t.match(/<tr data-reporter="mean-diff-on-pair"[\s\S]*?<\/tr>/)![0], /title="at 8f30c6d the notebook&#39;s Diff-in-means-on-pairs rows equal plain Diff-in-means/);
   }
   // the numbers file carries the paper's PGR on the overall rows (empty elsewhere)
   const rows = JSON.parse(readFileSync(join(out, "data", "pgr.json"), "utf8")) as { transfer: string; reporter: string; dataset: string; paper_pgr: number | null }[];
-  for (const row of rows) assert.equal(row.paper_pgr, row.dataset === "overall" ? (paperOf(row.transfer, row.reporter) ?? null) : null, `${row.transfer} ${row.reporter} ${row.dataset}`);
+  for (const row of rows) assert.equal(row.paper_pgr, paperOf(row.transfer, row.reporter, row.dataset === "overall" ? undefined : row.dataset) ?? null, `${row.transfer} ${row.reporter} ${row.dataset}`);
 
-  // anomaly detection: the paper's Mahalanobis average under that column, dashes under the others
+  // anomaly detection: the paper's Mahalanobis average for that probe under that column, dashes under the others;
+  // beside each dataset's row, the paper's number for that probe on that dataset (cell 31)
+  const ANOMALY_CELL31: Record<string, Record<string, string>> = { lr: { addition: "0.94", capitals: "0.85", sciq: "0.83" }, "mean-diff": { addition: "0.98", capitals: "0.74", sciq: "0.83" } };
   for (const table of html.match(/<table class="data anomaly"[\s\S]*?<\/table>/g)!) {
+    const reporter = table.match(/data-reporter="([^"]+)"/)![1];
     const detectors = [...table.match(/<thead>([\s\S]*?)<\/thead>/)![1].matchAll(/<th scope="col">([^<]*)<\/th>/g)].map((m) => m[1]).filter((c) => c !== "model" && c !== "dataset");
     const cells = rowCells(table, 'class="paper"');
-    const paperRow = cells.slice(cells.findIndex((c) => c.startsWith("paper (")) + 1);
+    const paperRow = cells.slice(cells.findIndex((c) => c.startsWith("paper (")) + 1, -1);
     assert.equal(paperRow.length, detectors.length);
-    detectors.forEach((d, i) => assert.equal(paperRow[i], d === "mahalanobis" ? PAPER_ANOMALY.mahalanobis.toFixed(3) : "—", d));
+    const name = reporterDisplayName(reporter as "lr") === "LogR" ? "LogR" : "Diff-in-means";
+    detectors.forEach((d, i) => assert.equal(paperRow[i], d === "mahalanobis" ? PAPER_ANOMALY[name].toFixed(3) : "—", d));
+    for (const [dataset, printed] of Object.entries(ANOMALY_CELL31[reporter])) {
+      const rows = [...table.matchAll(new RegExp(`<th scope="row">${dataset}</th>[\\s\\S]*?</tr>`, "g"))];
+      assert.equal(rows.length, MODELS.length);
+      for (const r of rows) assert.match(r[0], new RegExp(`<td class="num paper" data-dataset="${dataset}"[^>]*>${printed.replace(".", "\\.")}</td></tr>$`), `${reporter} ${dataset}`);
+    }
   }
-  assert.match(decode(html), /<p class="paper-diff" data-reporter="lr">mahalanobis: our mean 0\.\d{3} is (within 0\.05 of|higher than|lower than) the paper's 0\.950/);
+  assert.match(decode(html), /<p class="paper-diff" data-reporter="lr">mahalanobis: our mean 0\.\d{3} is (within 0\.05 of|higher than|lower than) the paper's 0\.940/);
 
   // the summary across reporters: each cell is that reporter's Mahalanobis AUROC on that model × dataset, then the
   // mean, the mean of the diagonal-subtracted variant, and the paper's
@@ -222,7 +244,7 @@ test("PGR and anomaly tables set the paper's numbers beside ours, a dash where i
     const mean = (xs: number[]) => (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(3);
     const want = aurocs("mahalanobis");
     const cells = rowCells(summary, `data-reporter="${reporter}"`);
-    assert.deepEqual(cells.slice(1), [...want.map((x) => x.toFixed(3)), mean(want), mean(aurocs("mahalanobis-minus-diag")), "0.950"], reporter);
+    assert.deepEqual(cells.slice(1), [...want.map((x) => x.toFixed(3)), mean(want), mean(aurocs("mahalanobis-minus-diag")), reporter === "lr" ? "0.940" : "0.930"], reporter);
   }
 });
 

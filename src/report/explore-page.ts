@@ -128,7 +128,7 @@ const SCRIPT = String.raw`
       tooltip: [{ field: "subset" }, { field: "layer" }, { field: "auroc", format: ".3f" }] } });
     layer.push({ data: { values: [{ layer: s.layer }] }, mark: { type: "rule", color: "#000", strokeWidth: 1 }, encoding: { x: { field: "layer", type: "quantitative" } } });
     layer.push({ data: { values: [{}] }, mark: { type: "rule", color: "#555", strokeDash: [6, 4] }, encoding: { y: { datum: 0.5 } } });
-    var title = s.reporter + " " + s.transfer + ": layerwise AUROC (grey band: random directions 2.5–97.5%; dotted: the LM's output; black: the chosen layer)";
+    var title = s.reporter + " " + s.transfer + ": AUROC by layer";
     var cells = ["all", "agree", "disagree"].map(function (sub) { return '<td class="num" data-k="auroc-' + sub + '">' + f3(t.curves[s.col][sub][s.layer]) + "</td>"; }).join("");
     var lmCells = ["all", "agree", "disagree"].map(function (sub) { return '<td class="num" data-k="lm-' + sub + '">' + f3(t.lm[s.col][sub]) + "</td>"; }).join("");
     var b = band[s.layer];
@@ -153,7 +153,7 @@ const SCRIPT = String.raw`
     var spec = base({ width: 520, height: 220, data: { values: out.rows }, mark: { type: "bar", opacity: 0.75 }, encoding: {
       x: { field: "score", type: "quantitative", bin: { maxbins: 40 }, title: "probe log-odds at layer " + s.layer },
       y: { aggregate: "count", type: "quantitative", title: "examples", stack: null },
-      color: { field: "group", type: "nominal", title: "character × agreement", scale: { domain: GROUPS, range: GROUP_COLORS } },
+      color: { field: "group", type: "nominal", title: "group", scale: { domain: GROUPS, range: GROUP_COLORS } },
       tooltip: [{ field: "group" }, { aggregate: "count", title: "examples" }] } }, s.reporter + " " + s.transfer + ": outputs on " + s.transfer.split("→")[1] + " test examples at layer " + s.layer);
     return show("outputs", spec);
   }
@@ -286,11 +286,11 @@ export function explorePageHtml(name: string): string {
 </div>
 </header>
 <main>
-<section class="panel" id="panel-curves"><h2>Layerwise AUROC</h2><div id="curves"></div><div id="at-layer"></div></section>
+<section class="panel" id="panel-curves"><h2>Layerwise AUROC</h2><p class="hint">Lines: the probe on all examples, agreements and disagreements; dotted: the LM's own output; grey band: random directions (2.5–97.5%); black: the chosen layer; dashed: chance.</p><div id="curves"></div><div id="at-layer"></div></section>
 <section class="panel" id="panel-outputs"><h2>Probe outputs at the chosen layer</h2><p class="hint">The probe's log-odds on each test example, split by character and by whether Bob's label agrees with Alice's.</p><div id="outputs"></div><div id="groups"></div></section>
 <section class="panel" id="panel-anomaly"><h2>Anomaly detection</h2><p class="hint">Mahalanobis distance of each example's per-layer outputs of the probe fitted on AE (the detector is fitted on AE test outputs), on the quirky model and on its no-quirk control.</p><div id="anomaly"></div><div id="anomaly-table"></div></section>
 <section class="panel" id="panel-tables"><h2>PGR and EIL, beside the paper's</h2><div id="pgr"></div><div id="eil"></div></section>
-<section class="panel wide" id="panel-provenance"><h2>How these results were made</h2><div id="provenance"></div></section>
+<section class="panel wide" id="panel-provenance"><div id="provenance"></div></section>
 </main>
 ${RUNTIME.map((r) => `<script src="/vendor/${r.pkg}.js"></script>`).join("\n")}
 <script>${SCRIPT}</script>
