@@ -248,6 +248,40 @@ test("PGR and anomaly tables set the paper's numbers beside ours, a dash where i
   }
 });
 
+test("PGR by dataset: ours from pgr.json beside the paper's per-dataset numbers; each section opens with ours against the paper's", async () => {
+  const { exp, r } = await fullReport();
+  const html = readFileSync(r.html, "utf8");
+  const pgrIn = JSON.parse(readFileSync(join(exp, "pgr.json"), "utf8")) as { transfer: string; reporter: string; perDataset: Record<string, { pgr: number; floor: number }> }[];
+  // cells 21 (AE→BH) and 23 (A→B) of figures.ipynb, as printed, for the synthetic folder's datasets and two methods
+  const CELLS: Record<string, Record<string, Record<string, string>>> = {
+    "AE→BH": { lr: { addition: "0.74", capitals: "−0.93", sciq: "0.43" }, "lr-on-pair": { addition: "0.81", capitals: "−1.03", sciq: "0.40" } },
+    "A→B": { lr: { addition: "0.76", capitals: "1.08", sciq: "0.69" }, "lr-on-pair": { addition: "0.92", capitals: "1.10", sciq: "0.77" } },
+  };
+  for (const group of ["AE→BH", "A→B"]) {
+    const table = html.match(new RegExp(`<table class="data pgr-by-dataset" data-transfer="${group}">[\\s\\S]*?</table>`))![0];
+    const rows = [...table.matchAll(/<tr data-dataset="([^"]+)">/g)].map((m) => m[1]);
+    // ours first (in the paper's column order), then the paper's other datasets, each with "—" for ours
+    assert.deepEqual(rows, [...PAPER_DATASETS.filter((d) => DATASETS.includes(d)), ...PAPER_DATASETS.filter((d) => !DATASETS.includes(d))]);
+    const cell = (reporter: string, transfer: string, dataset: string, src: string) => decode(table.match(new RegExp(`<td class="num[^"]*" data-reporter="${reporter}" data-transfer="${transfer}" data-dataset="${dataset}" data-source="${src}"[^>]*>([^<]*)</td>`))?.[1] ?? "(none)");
+    for (const p of pgrIn.filter((x) => x.transfer === group || (group === "AE→BH" && x.transfer === "all→BH"))) {
+      for (const d of DATASETS) assert.equal(cell(p.reporter, p.transfer, d, "ours"), p.perDataset[d].pgr.toFixed(2).replace(/^-/, "−"), `${p.transfer} ${p.reporter} ${d}`);
+    }
+    for (const [reporter, byDs] of Object.entries(CELLS[group])) for (const [d, printed] of Object.entries(byDs)) assert.equal(cell(reporter, group, d, "paper"), printed, `${group} ${reporter} ${d}`);
+    // a dash with its reason where the paper has none, and where our run has no such dataset
+    assert.match(table, /<tr data-dataset="addition">[\s\S]*?data-source="ours"[^>]*>[^<]*<\/td><td class="num missing paper" title="at 8f30c6d the notebook/);
+    assert.match(table, /<tr data-dataset="hemisphere"><th scope="row">hemisphere<\/th><td class="num missing ours" title="hemisphere is not in this run">—<\/td>/);
+  }
+  // every section opens with one sentence on ours against the paper's
+  const sections = [...html.matchAll(/<section id="sec-([a-z]+)"[^>]*>\n<h2>[^<]*<\/h2>\n(<p class="lead">[^<]*<\/p>)?/g)];
+  assert.equal(sections.length, 8);
+  for (const m of sections) assert.ok(m[2], `${m[1]} opens with a lead sentence`);
+  const lead = (id: string) => decode(html.match(new RegExp(`<section id="sec-${id}"[^>]*>\\n<h2>[^<]*</h2>\\n<p class="lead">([^<]*)</p>`))![1]);
+  const best = pgrIn.filter((x) => x.transfer === "AE→BH").sort((a, b) => (b as unknown as { overall: { pgr: number } }).overall.pgr - (a as unknown as { overall: { pgr: number } }).overall.pgr)[0] as unknown as { reporter: string; overall: { pgr: number } };
+  assert.ok(lead("pgr").startsWith(`Our best AE→BH PGR is ${best.overall.pgr.toFixed(2)} (${reporterDisplayName(best.reporter as "lr")})`), lead("pgr"));
+  assert.match(lead("pgr"), /against the paper's 0\.75 \(LogR on contrast pairs\) and 0\.89 \(LogR on contrast pairs\) \(figures\.ipynb cells 21 and 23\)/);
+  assert.match(lead("anomaly"), /against the paper's 0\.93 \(figures\.ipynb cell 31/);
+});
+
 test("the model's own output AUROCs, per model and dataset, as the summaries record them", async () => {
   const { exp, out, r } = await fullReport();
   const html = readFileSync(r.html, "utf8");
@@ -524,6 +558,25 @@ test("the page in headless Chromium: no errors, no network, every figure present
     }
     assert.equal(await page.locator("table.data.pgr").count(), 2);
     assert.equal(await page.locator("table.data.anomaly").count(), 2);
+    // the per-dataset PGR table as the page shows it, against pgr.json on disk
+    const pgrDisk = JSON.parse(readFileSync(join(scratch, "exp", "pgr.json"), "utf8")) as { transfer: string; reporter: string; perDataset: Record<string, { pgr: number }> }[];
+    for (const p of pgrDisk.filter((x) => x.transfer === "AE→BH" || x.transfer === "A→B")) {
+      const shownPgr = await page.locator(`table.pgr-by-dataset td[data-reporter="${p.reporter}"][data-transfer="${p.transfer}"][data-dataset="addition"][data-source="ours"]`).innerText();
+      assert.equal(shownPgr, p.perDataset.addition.pgr.toFixed(2).replace(/^-/, "−"), `${p.transfer} ${p.reporter}`);
+    }
+    assert.equal(await page.locator('table.pgr-by-dataset[data-transfer="AE→BH"] td[data-reporter="lr-on-pair"][data-dataset="addition"][data-source="paper"]').innerText(), "0.81", "figures.ipynb cell 21");
+    assert.equal(await page.locator("section.report-section > p.lead").count(), 8, "each section opens with its sentence");
+    assert.ok((await page.locator("section.report-section > p.lead").first().innerText()).length > 40);
+    // on a wide screen the figures are laid out in a grid of two or more columns; small multiples of three
+    // panels or more span it
+    await page.setViewportSize({ width: 1700, height: 900 });
+    const grid = await page.locator("#sec-layerwise .figures").evaluate((el) => getComputedStyle(el).gridTemplateColumns);
+    assert.ok(grid.split(" ").length >= 2, `grid columns: ${grid}`);
+    const [fig, row] = await Promise.all([page.locator(`#fig-layerwise_${MODELS[0]}_lr_AE-BH_disagree`).boundingBox(), page.locator("#sec-layerwise .figures").boundingBox()]);
+    assert.ok(fig && row && fig.width > 0.98 * row.width, "a three-panel figure spans the grid");
+    mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
+    for (const id of ["pgr", "anomaly"]) await page.locator(`#sec-${id}`).screenshot({ path: join(ROOT, "test-artifacts", `report-${id}.png`) });
+    await page.setViewportSize({ width: 1280, height: 900 });
 
     // the screenshot, before any interaction
     mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });

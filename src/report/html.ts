@@ -65,7 +65,7 @@ h3 { font-size: 15px; margin: 18px 0 4px; }
 nav ol { margin: 6px 0; padding-left: 22px; columns: 2; }
 .intro { color: #333; max-width: 900px; }
 p.lead { font-size: 16px; font-weight: 500; max-width: 1100px; margin: 6px 0 8px; padding: 6px 12px; border-left: 4px solid #0b5cad; background: #f3f7fc; }
-.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 620px), 1fr)); gap: 8px 28px; align-items: start; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 500px), 1fr)); gap: 8px 28px; align-items: start; }
 .figures figure.chart.wide { grid-column: 1 / -1; }
 .note { background: #fff6e0; border-left: 4px solid #e0a100; padding: 8px 12px; margin: 10px 0; max-width: 900px; }
 figure.chart { margin: 18px 0 30px; min-width: 0; }
@@ -136,8 +136,8 @@ const EMBED = `
 `;
 
 function figureHtml(f: FigureDef, svg: string): string {
-  // small multiples take a whole row of the grid; single charts share one
-  const wide = "facet" in f.spec ? " wide" : "";
+  // small multiples of three or more columns take a whole row of the grid; narrower charts share one
+  const wide = "facet" in f.spec && Number(f.spec.columns ?? 1) >= 3 ? " wide" : "";
   return `<figure class="chart${wide}" id="fig-${f.id}" data-figure="${f.id}">
 <div class="static" aria-label="${escapeHtml(f.title)}">${svg}</div>
 <div class="live" id="live-${f.id}"></div>
