@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
 import { request } from "node:http";
 import { join } from "node:path";
 import { writeDataset } from "../src/datasets/create.ts";
@@ -20,7 +21,7 @@ import { runConfig, validateRunConfig } from "../src/pipeline/run.ts";
 import { exploreIndex, startExplorer, type Explorer } from "../src/report/explore.ts";
 import { paperPgr } from "../src/report/paper.ts";
 import { exploreCommand } from "../src/cli/explore.ts";
-import { ROOT, TINY_NEOX as TINY, tempDir } from "./helpers.ts";
+import { ROOT, TINY_NEOX as TINY, runCli, tempDir } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const NO_CHROMIUM = `${CHROMIUM} is missing: the browser test needs Debian's chromium; run \`bash scripts/system-deps.sh\` (as root) to install it`;
@@ -111,6 +112,29 @@ test("a bad DIR is a one-line error; --help explains the command", async (t) => 
   assert.match(help, /--port <n>/);
   assert.match(help, /127\.0\.0\.1\s+only/);
   await assert.rejects(startExplorer(join(dir, "nope")), /no such folder/);
+});
+
+test("quirky explore DIR --port 0 prints its URL, serves, and stops cleanly on SIGINT; a bad DIR is one line", async (t) => {
+  const child = spawn(process.execPath, [join(ROOT, "bin", "quirky.js"), "explore", exp, "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => child.kill());
+  let out = "";
+  const url = await new Promise<string>((ok, fail) => {
+    child.stdout.on("data", (c) => {
+      out += c;
+      const m = out.match(/(http:\/\/127\.0\.0\.1:\d+\/)/);
+      if (m) ok(m[1]);
+    });
+    child.once("exit", () => fail(new Error(`exited early: ${out}`)));
+  });
+  const index = (await (await fetch(`${url}api/index`)).json()) as { runs: { model: string; dataset: string }[] };
+  assert.deepEqual(index.runs, [{ model: "alpha", dataset: "addition" }, { model: "alpha", dataset: "subtraction" }, { model: "beta", dataset: "addition" }]);
+  const exited = new Promise<number | null>((ok) => child.once("exit", (code) => ok(code)));
+  child.kill("SIGINT");
+  assert.equal(await exited, 0);
+  assert.match(out, /stopped/);
+  const bad = runCli(["explore", join(exp, "nope")]);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr.trim(), `quirky: ${join(exp, "nope")}: no such folder`);
 });
 
 test("the explorer in Chromium: every control changes what the page shows, and the page shows the files' numbers", { skip: !existsSync(CHROMIUM) && process.env.CI !== "true" ? NO_CHROMIUM : false }, async (t) => {

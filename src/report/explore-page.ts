@@ -69,6 +69,7 @@ const SCRIPT = String.raw`
   var sel = function () {
     return { model: $("model").value, dataset: $("dataset").value, reporter: $("reporter").value, transfer: $("transfer").value, col: $("col").value, layer: Number($("layer").value) };
   };
+  var label = function () { return $("reporter").selectedOptions[0] ? $("reporter").selectedOptions[0].textContent : ""; };
   var key = function (s) { return [s.model, s.dataset, s.reporter, s.transfer, s.col, s.layer].join("|"); };
   var setState = function (st, s) { root.setAttribute("data-state", st); if (s) root.setAttribute("data-selection", key(s)); };
 
@@ -128,7 +129,7 @@ const SCRIPT = String.raw`
       tooltip: [{ field: "subset" }, { field: "layer" }, { field: "auroc", format: ".3f" }] } });
     layer.push({ data: { values: [{ layer: s.layer }] }, mark: { type: "rule", color: "#000", strokeWidth: 1 }, encoding: { x: { field: "layer", type: "quantitative" } } });
     layer.push({ data: { values: [{}] }, mark: { type: "rule", color: "#555", strokeDash: [6, 4] }, encoding: { y: { datum: 0.5 } } });
-    var title = s.reporter + " " + s.transfer + ": AUROC by layer";
+    var title = label() + " " + s.transfer + ": AUROC by layer";
     var cells = ["all", "agree", "disagree"].map(function (sub) { return '<td class="num" data-k="auroc-' + sub + '">' + f3(t.curves[s.col][sub][s.layer]) + "</td>"; }).join("");
     var lmCells = ["all", "agree", "disagree"].map(function (sub) { return '<td class="num" data-k="lm-' + sub + '">' + f3(t.lm[s.col][sub]) + "</td>"; }).join("");
     var b = band[s.layer];
@@ -154,14 +155,14 @@ const SCRIPT = String.raw`
       x: { field: "score", type: "quantitative", bin: { maxbins: 40 }, title: "probe log-odds at layer " + s.layer },
       y: { aggregate: "count", type: "quantitative", title: "examples", stack: null },
       color: { field: "group", type: "nominal", title: "group", scale: { domain: GROUPS, range: GROUP_COLORS } },
-      tooltip: [{ field: "group" }, { aggregate: "count", title: "examples" }] } }, s.reporter + " " + s.transfer + ": outputs on " + s.transfer.split("→")[1] + " test examples at layer " + s.layer);
+      tooltip: [{ field: "group" }, { aggregate: "count", title: "examples" }] } }, label() + " " + s.transfer + ": outputs on " + s.transfer.split("→")[1] + " test examples at layer " + s.layer);
     return show("outputs", spec);
   }
 
   function drawAnomaly(s, an) {
     var entry = state.run.anomaly.find(function (a) { return a.reporter === s.reporter; });
     if (!entry) {
-      $("anomaly-table").innerHTML = '<p class="hint" data-k="anomaly-none">No anomaly results for ' + esc(s.reporter) + " in this run.</p>";
+      $("anomaly-table").innerHTML = '<p class="hint" data-k="anomaly-none">No anomaly results for ' + esc(label()) + " in this run.</p>";
       if (views.anomaly) { views.anomaly.finalize(); delete views.anomaly; }
       $("anomaly").innerHTML = "";
       return Promise.resolve();
@@ -182,11 +183,11 @@ const SCRIPT = String.raw`
         x: { field: "score", type: "quantitative", bin: { maxbins: 40 }, title: "log10 Mahalanobis distance of the per-layer outputs (fit on AE)" },
         y: { aggregate: "count", type: "quantitative", title: "examples", stack: null },
         color: { field: "set", type: "nominal", title: "test set", scale: { domain: ["AH (normal)", "BH (anomalous)"], range: ["#1f77b4", "#d62728"] } } } } },
-      s.reporter + ": anomaly scores, Alice's hard (normal) vs Bob's hard (anomalous)");
+      label() + ": anomaly scores, Alice's hard (normal) vs Bob's hard (anomalous)");
     return show("anomaly", spec);
   }
 
-  function drawTables(s, t) {
+  function drawTables(s) {
     var run = state.run;
     var pgr = run.pgr.map(function (r) {
       var p = r.paper ? '<td class="num paper" data-k="paper" title="figures.ipynb cell ' + r.paper.cell + '">' + f2(r.paper.value) + "</td>" : '<td class="num paper missing" data-k="paper" title="' + esc(r.paperWhy) + '">—</td>';
@@ -200,7 +201,7 @@ const SCRIPT = String.raw`
     var eil = run.transfers.filter(function (x) { return x.reporter === s.reporter; }).map(function (x) {
       return '<tr data-transfer="' + esc(x.train + "→" + x.test) + '"><th scope="row">' + esc(x.train + "→" + x.test) + '</th><td class="num" data-k="eil">' + (x.eil === null ? "—" : x.eil) + '</td><td class="num" data-k="at-eil">' + (x.atEil ? f3(x.atEil[s.col].all) : "—") + "</td></tr>";
     }).join("");
-    $("eil").innerHTML = "<table><thead><tr><th>" + esc(s.reporter) + " transfer</th><th>EIL</th><th>AUROC at EIL (all, against " + esc(s.col) + ")</th></tr></thead><tbody>" + eil + "</tbody></table>";
+    $("eil").innerHTML = "<table><thead><tr><th>" + esc(label()) + " transfer</th><th>EIL</th><th>AUROC at EIL (all, against " + esc(s.col) + ")</th></tr></thead><tbody>" + eil + "</tbody></table>";
   }
 
   function render() {
@@ -217,7 +218,7 @@ const SCRIPT = String.raw`
     ];
     var hasAnomaly = state.run.anomaly.some(function (a) { return a.reporter === s.reporter; });
     jobs.push(hasAnomaly ? get("/api/anomaly", { model: s.model, dataset: s.dataset, reporter: s.reporter }).then(function (an) { if (my === seq) return drawAnomaly(s, an); }) : drawAnomaly(s, null));
-    drawTables(s, t);
+    drawTables(s);
     Promise.all(jobs).then(function () {
       if (my !== seq) return;
       $("error").textContent = "";

@@ -28,7 +28,7 @@ import { escapeHtml } from "./escape.ts";
 import { provenanceHtml } from "./header.ts";
 import { runtimeScripts } from "./html.ts";
 import { emptyData, listRuns, num, readPgr, readRun } from "./load.ts";
-import { PAPER_SOURCE_NOTE, noPaperReason, paperAnomalyNumber, paperFloorCeiling, paperPgrNumber } from "./paper.ts";
+import { NO_PAPER_DATASET, PAPER_SOURCE_NOTE, noPaperReason, paperAnomalyNumber, paperFloorCeiling, paperPgrNumber } from "./paper.ts";
 import { explorePageHtml } from "./explore-page.ts";
 import { reporterLabel, sortReporters } from "./figures/vega.ts";
 
@@ -90,18 +90,18 @@ export function exploreRun(dir: string, modelName: string | null, datasetName: s
       return { all: band(l.quantiles), ...Object.fromEntries(Object.entries(subsets).map(([s, v]) => [s, band(v.quantiles)])) };
     }),
   }));
-  const anomaly = data.anomaly.map((a) => ({
-    reporter: a.reporter,
-    results: a.results,
-    control: a.control ?? null,
-    paper: paperAnomalyNumber(a.reporter, "mahalanobis", dataset) ?? null,
-    paperWhy: paperAnomalyNumber(a.reporter, "mahalanobis", dataset) ? null : paperAnomalyNumber(a.reporter) ? "the paper leaves this dataset out of its tables" : noPaperReason(a.reporter),
-  }));
+  // why the paper has no number: none for the method at all, or none for this dataset
+  const why = (hasMethod: boolean, reporter: string) => (hasMethod ? NO_PAPER_DATASET : noPaperReason(reporter));
+  const anomaly = data.anomaly.map((a) => {
+    const paper = paperAnomalyNumber(a.reporter, "mahalanobis", dataset);
+    return { reporter: a.reporter, results: a.results, control: a.control ?? null, paper: paper ?? null, paperWhy: paper ? null : why(paperAnomalyNumber(a.reporter) !== undefined, a.reporter) };
+  });
   const pgr = (readPgr(dir) ?? []).flatMap((r) => {
     const v = r.perDataset[dataset];
     if (!v) return [];
     const paper = paperPgrNumber(r.transfer, r.reporter, dataset);
-    return [{ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), auroc: num(v.auroc), floor: num(v.floor), ceiling: num(v.ceiling), pgr: num(v.pgr), paper: paper ?? null, paperWhy: paper ? null : noPaperReason(r.reporter) }];
+    const paperWhy = paper ? null : why(paperPgrNumber(r.transfer, r.reporter) !== undefined, r.reporter);
+    return [{ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), auroc: num(v.auroc), floor: num(v.floor), ceiling: num(v.ceiling), pgr: num(v.pgr), paper: paper ?? null, paperWhy }];
   });
   const paperFloors = Object.fromEntries(["AE→BH", "A→B"].map((t) => [t, { floor: paperFloorCeiling(t, "floor", dataset) ?? null, ceiling: paperFloorCeiling(t, "ceiling", dataset) ?? null }]));
   return {
