@@ -574,8 +574,6 @@ test("the page in headless Chromium: no errors, no network, every figure present
     assert.ok(grid.split(" ").length >= 2, `grid columns: ${grid}`);
     const [fig, row] = await Promise.all([page.locator(`#fig-layerwise_${MODELS[0]}_lr_AE-BH_disagree`).boundingBox(), page.locator("#sec-layerwise .figures").boundingBox()]);
     assert.ok(fig && row && fig.width > 0.98 * row.width, "a three-panel figure spans the grid");
-    mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
-    for (const id of ["pgr", "anomaly"]) await page.locator(`#sec-${id}`).screenshot({ path: join(ROOT, "test-artifacts", `report-${id}.png`) });
     await page.setViewportSize({ width: 1280, height: 900 });
 
     // the screenshot, before any interaction
