@@ -18,7 +18,7 @@ import { writeSyntheticExperiments } from "../src/report/synthetic.ts";
 import { reportCommand, parseLayerwise } from "../src/cli/report.ts";
 import type { FigureDef } from "../src/report/index.ts";
 import { ROOT } from "./helpers.ts";
-import { PAPER_ANOMALY, PAPER_DATASETS, PAPER_PGR, PAPER_TOLERANCE, paperPgr } from "../src/report/paper.ts";
+import { PAPER_ANOMALY, PAPER_DATASETS, PAPER_PGR, PAPER_TOLERANCE, paperPgr, paperTrace } from "../src/report/paper.ts";
 import { RANDOM_MEDIAN } from "../src/report/figures/layerwise.ts";
 import { FITTED_REPORTER_NAMES, REPORTERS, reporterDisplayName } from "../src/probes/reporter.ts";
 
@@ -271,6 +271,13 @@ test("PGR by dataset: ours from pgr.json beside the paper's per-dataset numbers;
     assert.match(table, /<tr data-dataset="addition">[\s\S]*?data-source="ours"[^>]*>[^<]*<\/td><td class="num missing paper" title="at 8f30c6d the notebook/);
     assert.match(table, /<tr data-dataset="hemisphere"><th scope="row">hemisphere<\/th><td class="num missing ours" title="hemisphere is not in this run">—<\/td>/);
   }
+  // PGR by model size has no paper number at that commit: a dash and why
+  assert.match(decode(html), /<p class="paper-diff" data-paper="model-size">The paper's PGR by model size: — \(the notebook at 8f30c6d prints no PGR by model size/);
+  // the trace of every number: 11 datasets and the average per printed row, "1" read as 1
+  const trace = paperTrace();
+  assert.equal(trace.length, (8 + 2 + 8 + 6) * 12);
+  assert.ok(trace.every((x) => x.value === Number(x.text) && [21, 23, 31].includes(x.cell)));
+  assert.deepEqual(trace.find((x) => x.table === "anomaly AUROC" && x.row === "LogR" && x.dataset === "subtraction"), { table: "anomaly AUROC", cell: 31, row: "LogR", dataset: "subtraction", text: "1", value: 1 });
   // every section opens with one sentence on ours against the paper's
   const sections = [...html.matchAll(/<section id="sec-([a-z]+)"[^>]*>\n<h2>[^<]*<\/h2>\n(<p class="lead">[^<]*<\/p>)?/g)];
   assert.equal(sections.length, 8);

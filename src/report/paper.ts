@@ -115,9 +115,6 @@ function parseRow(t: PrintedTable, name: string): { perDataset: Record<string, P
   return { perDataset: Object.fromEntries(PAPER_DATASETS.map((d, i) => [d, n(cells[i])])), avg: n(cells.at(-1)!) };
 }
 
-/** The paper's method names of the transfers it prints (keys of PGR_TABLES). */
-export const PAPER_TRANSFERS = Object.keys(PGR_TABLES);
-
 /** Published PGR averaged over datasets, by transfer and then by the paper's method name. */
 export const PAPER_PGR: Readonly<Record<string, Readonly<Record<string, number>>>> = Object.fromEntries(
   Object.entries(PGR_TABLES).map(([tr, t]) => [tr, Object.fromEntries(Object.keys(t.rows).filter((m) => !m.startsWith("weak") && !m.startsWith("strong")).map((m) => [m, parseRow(t, m)!.avg.value]))]),

@@ -4,7 +4,7 @@ import type { AnomalyRun } from "./load.ts";
 import { num } from "./load.ts";
 import { reporterLabel, sortReporters } from "./figures/vega.ts";
 import { escapeHtml } from "./escape.ts";
-import { NO_PAPER_DATASET, PAPER_CITATION, PAPER_DATASETS, PAPER_SHORT, PAPER_SOURCE_NOTE, PAPER_TOLERANCE, compareWithPaper, noPaperReason, paperAnomaly, paperAnomalyNumber, paperFloorCeiling, paperMethodName, paperPgr, paperPgrNumber } from "./paper.ts";
+import { NO_PAPER_DATASET, NO_PAPER_MODEL_SIZE, PAPER_CITATION, PAPER_DATASETS, PAPER_SHORT, PAPER_SOURCE_NOTE, PAPER_TOLERANCE, compareWithPaper, noPaperReason, paperAnomaly, paperAnomalyNumber, paperFloorCeiling, paperMethodName, paperPgr, paperPgrNumber } from "./paper.ts";
 
 export { escapeHtml };
 
@@ -116,6 +116,7 @@ export function pgrByDatasetHtml(pgr: PgrResult[]): string[] {
         `<thead><tr><th scope="col" rowspan="2">dataset</th>${head1}</tr>\n<tr>${head2}</tr></thead>\n<tbody>\n${body.join("\n")}\n</tbody></table>`,
     );
   }
+  if (out.length) out.push(`<p class="paper-diff" data-paper="model-size">The paper's PGR by model size: — (${escapeHtml(NO_PAPER_MODEL_SIZE)}).</p>`);
   return out;
 }
 
