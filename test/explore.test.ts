@@ -68,9 +68,9 @@ const read = (p: string) => JSON.parse(readFileSync(join(exp, p), "utf8"));
 const f3 = (x: number | null) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(3) : "—");
 
 /** GET a raw path (not normalised by a URL parser) from the explorer. */
-function rawGet(path: string): Promise<{ status: number; body: string }> {
+function rawGet(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((ok, fail) => {
-    const req = request({ host: "127.0.0.1", port: ex.port, path, method: "GET" }, (res) => {
+    const req = request({ host: "127.0.0.1", port: ex.port, path, method: "GET", headers }, (res) => {
       let body = "";
       res.on("data", (c) => (body += c));
       res.on("end", () => ok({ status: res.statusCode!, body }));
@@ -96,6 +96,9 @@ test("the explorer serves on 127.0.0.1 only, and nothing outside the results fol
   assert.equal((await rawGet("/files/alpha/escape/passwd")).status, 403, "a link out of the folder");
   writeFileSync(join(exp, "alpha", "notes.txt"), "x");
   assert.equal((await rawGet("/files/alpha/notes.txt")).status, 404, "only JSON and CSV result files");
+  // a request naming another host (a DNS-rebound page) gets nothing
+  assert.equal((await rawGet("/files/alpha/addition/summary.json", { host: `evil.example:${ex.port}` })).status, 403);
+  assert.equal((await rawGet("/api/index", { host: `localhost:${ex.port}` })).status, 200);
   // the API only reaches runs the index lists
   assert.equal((await rawGet("/api/run?model=..&dataset=..")).status, 404);
   assert.equal((await rawGet("/api/outputs?model=alpha&dataset=addition&reporter=lr&train=..%2F..&test=BH&layer=0")).status, 400);

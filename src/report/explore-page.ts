@@ -210,7 +210,7 @@ const SCRIPT = String.raw`
     setState("loading", s);
     $("layer-value").textContent = s.layer + " of " + $("layer").max;
     var t = transferOf(state.run, s);
-    if (!t) { $("error").textContent = "no such transfer"; setState("error", s); return; }
+    if (!t) { $("error").textContent = state.run.transfers.length ? "no such transfer" : "this run has no summary.json: no transfers to show"; setState("error", s); return; }
     var tr = s.transfer.split("→");
     var jobs = [
       drawCurves(s, t),

@@ -15,7 +15,8 @@
  *   /files/<path>                                  a JSON or CSV result file under DIR, as stored
  *
  * Names in a query must be a run the index lists and a reporter/distribution of its files; a path under /files/
- * must resolve (links followed) inside DIR. Anything else is a 404 or 403, never a read outside DIR.
+ * must resolve (links followed) inside DIR. Anything else is a 404 or 403, never a read outside DIR. Requests must
+ * name 127.0.0.1 or localhost as their Host (no DNS rebinding).
  */
 import { createServer, type Server } from "node:http";
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from "node:fs";
@@ -222,6 +223,9 @@ export async function startExplorer(dir: string, opts: { port?: number } = {}): 
     };
     const json = (v: unknown) => send(200, "application/json; charset=utf-8", JSON.stringify(v));
     try {
+      // only this machine's own names: a page elsewhere cannot reach the folder through a rebound DNS name
+      const port = (server.address() as { port: number }).port;
+      if (![`127.0.0.1:${port}`, `localhost:${port}`].includes(req.headers.host ?? "")) throw new HttpError(403, "unexpected Host header");
       if (req.method !== "GET") throw new HttpError(405, "GET only");
       const p = url.pathname;
       if (p === "/") send(200, "text/html; charset=utf-8", page);
