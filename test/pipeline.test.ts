@@ -63,12 +63,15 @@ test("the demo pipeline at reduced size, from the CLI, with quirky slurm writing
   assert.ok(existsSync(join(dir, "demo", "report", "index.html")));
   // anomaly detection on every fitted reporter's outputs, each printed, and the average beside the paper's
   assert.match(r.stdout, /anomaly mahalanobis by reporter +lr [01]\.\d{3} +mean-diff [01]\.\d{3} +lda [01]\.\d{3} +lr-on-pair .* crc [01]\.\d{3}/);
-  assert.match(r.stdout, /paper: 0\.95, Mahalanobis/);
+  assert.match(r.stdout, /paper: Mallen et al\. 2023, Mahalanobis on each probe's outputs/);
+  // each reporter's row ends with the paper's number for it (figures.ipynb cell 31), a dash for Diff-in-means on pairs
+  assert.match(r.stdout, /\nmean-diff-on-pair .* —\n/);
   for (const reporter of ["lr", "ccs"]) {
     const file = join(dir, "demo", "quirky-default", "addition", `anomaly_${reporter}.json`);
     const results = (JSON.parse(readFileSync(file, "utf8")) as { results: { detector: string; auroc: number }[] }).results;
     const [plain, minusDiag] = ["mahalanobis", "mahalanobis-minus-diag"].map((d) => results.find((x) => x.detector === d)!.auroc.toFixed(2));
-    assert.match(r.stdout, new RegExp(`\\n${reporter} +${plain} +${minusDiag}\\n`), `${reporter}'s averages are its one experiment's AUROCs`);
+    const paper = { lr: "0.94", ccs: "0.90" }[reporter];
+    assert.match(r.stdout, new RegExp(`\\n${reporter} +${plain} +${minusDiag} +${paper}\\n`), `${reporter}'s averages are its one experiment's AUROCs, then the paper's`);
   }
   // `quirky anomaly --reporter all` finds every reporter fitted on AE and reuses what the demo computed with the same settings
   const root = join(dir, "demo", "quirky-default", "addition");

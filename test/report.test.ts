@@ -18,7 +18,7 @@ import { writeSyntheticExperiments } from "../src/report/synthetic.ts";
 import { reportCommand, parseLayerwise } from "../src/cli/report.ts";
 import type { FigureDef } from "../src/report/index.ts";
 import { ROOT } from "./helpers.ts";
-import { PAPER_ANOMALY, PAPER_PGR, PAPER_TOLERANCE } from "../src/report/paper.ts";
+import { PAPER_ANOMALY, PAPER_DATASETS, PAPER_PGR, PAPER_TOLERANCE, paperPgr, paperTrace } from "../src/report/paper.ts";
 import { RANDOM_MEDIAN } from "../src/report/figures/layerwise.ts";
 import { FITTED_REPORTER_NAMES, REPORTERS, reporterDisplayName } from "../src/probes/reporter.ts";
 
@@ -148,15 +148,27 @@ test("PGR and anomaly tables set the paper's numbers beside ours, a dash where i
   const html = readFileSync(r.html, "utf8");
   const pgrIn = JSON.parse(readFileSync(join(exp, "pgr.json"), "utf8")) as { transfer: string; reporter: string; overall: { pgr: number } }[];
   // the published numbers themselves (Mallen et al. 2023), so an edit to paper.ts cannot slip through
-  assert.deepEqual(PAPER_PGR, { "AE→BH": { LogR: 0.68, "Diff-in-means": 0.69, LDA: 0.6, "LogR on contrast pairs": 0.75, CCS: 0.54, CRC: 0.54 }, "A→B": { "LogR on contrast pairs": 0.89 } });
-  assert.deepEqual(PAPER_ANOMALY, { mahalanobis: 0.95 });
+  // (figures.ipynb at 8f30c6d: cell 21 prints AE→BH and all→BH, cell 23 A→B, cell 31 the anomaly AUROCs)
+  assert.deepEqual(PAPER_PGR, {
+    "AE→BH": { LogR: 0.68, "Diff-in-means": 0.69, LDA: 0.6, "LogR on contrast pairs": 0.75, CCS: 0.54, CRC: 0.54 },
+    "all→BH": { CCS: 0.15, CRC: 0.36 },
+    "A→B": { LogR: 0.81, "Diff-in-means": 0.76, LDA: 0.73, "LogR on contrast pairs": 0.89, CCS: 0.66, CRC: 0.66 },
+  });
+  assert.deepEqual(PAPER_ANOMALY, { LogR: 0.94, "Diff-in-means": 0.93, LDA: 0.95, "LogR on contrast pairs": 0.95, CCS: 0.9, CRC: 0.91 });
+  // the per-dataset rows the issue quotes: LogR on pairs AE→BH (cell 21)
+  assert.deepEqual(
+    PAPER_DATASETS.map((d) => paperPgr("AE→BH", "lr-on-pair", d)),
+    [-1.03, 0.92, 0.4, 0.92, 0.86, -2.76, 0.81, 0.49, 0.88, 0.73, 0.75],
+  );
+  assert.equal(paperPgr("AE→BH", "mean-diff-on-pair"), undefined, "that commit's Diff-in-means-on-pairs rows are plain Diff-in-means: no number");
+  assert.equal(paperPgr("AE→BH", "lr", "population"), undefined, "the paper leaves population out");
   // every published number names a method of the registry (a misspelt name would silently show a dash)
   for (const [transfer, methods] of Object.entries(PAPER_PGR)) {
     for (const name of Object.keys(methods)) assert.equal(Object.values(REPORTERS).filter((x) => x.paperName === name).length, 1, `${transfer}: '${name}' is one reporter's paperName`);
   }
-  const paperOf = (transfer: string, reporter: string) => {
+  const paperOf = (transfer: string, reporter: string, dataset?: string) => {
     const name = (REPORTERS as Record<string, { paperName: string | null }>)[reporter].paperName;
-    return name === null ? undefined : PAPER_PGR[transfer]?.[name];
+    return name === null ? undefined : dataset === undefined ? PAPER_PGR[transfer]?.[name] : paperPgr(transfer, reporter, dataset);
   };
   let shown = 0;
   for (const group of ["AE→BH", "A→B"]) {
@@ -186,25 +198,35 @@ test("PGR and anomaly tables set the paper's numbers beside ours, a dash where i
       }
     }
   }
-  assert.equal(shown, 7, "six AE→BH numbers and one A→B number published");
-  // the explicit dashes: CCS fitted on all examples, Diff-in-means on pairs, LogR A→B
-  for (const [table, attrs] of [["AE→BH", 'data-reporter="ccs" data-transfer="all→BH"'], ["AE→BH", 'data-reporter="mean-diff-on-pair" data-transfer="AE→BH"'], ["A→B", 'data-reporter="lr" data-transfer="A→B"']]) {
+  assert.equal(shown, 14, "six AE→BH, two all→BH and six A→B numbers published");
+  // the explicit dashes: Diff-in-means on pairs (the notebook's rows for it are plain Diff-in-means), with the reason
+  for (const table of ["AE→BH", "A→B"]) {
     const t = html.match(new RegExp(`<table class="data pgr" data-transfer="${table}">[\\s\\S]*?</table>`))![0];
-    assert.equal(rowCells(t, attrs).at(-2), "—", attrs);
+    assert.equal(rowCells(t, `data-reporter="mean-diff-on-pair" data-transfer="${table}"`).at(-2), "—", table);
+    assert.match(t.match(/<tr data-reporter="mean-diff-on-pair"[\s\S]*?<\/tr>/)![0], /title="at 8f30c6d the notebook&#39;s Diff-in-means-on-pairs rows equal plain Diff-in-means/);
   }
   // the numbers file carries the paper's PGR on the overall rows (empty elsewhere)
   const rows = JSON.parse(readFileSync(join(out, "data", "pgr.json"), "utf8")) as { transfer: string; reporter: string; dataset: string; paper_pgr: number | null }[];
-  for (const row of rows) assert.equal(row.paper_pgr, row.dataset === "overall" ? (paperOf(row.transfer, row.reporter) ?? null) : null, `${row.transfer} ${row.reporter} ${row.dataset}`);
+  for (const row of rows) assert.equal(row.paper_pgr, paperOf(row.transfer, row.reporter, row.dataset === "overall" ? undefined : row.dataset) ?? null, `${row.transfer} ${row.reporter} ${row.dataset}`);
 
-  // anomaly detection: the paper's Mahalanobis average under that column, dashes under the others
+  // anomaly detection: the paper's Mahalanobis average for that probe under that column, dashes under the others;
+  // beside each dataset's row, the paper's number for that probe on that dataset (cell 31)
+  const ANOMALY_CELL31: Record<string, Record<string, string>> = { lr: { addition: "0.94", capitals: "0.85", sciq: "0.83" }, "mean-diff": { addition: "0.98", capitals: "0.74", sciq: "0.83" } };
   for (const table of html.match(/<table class="data anomaly"[\s\S]*?<\/table>/g)!) {
+    const reporter = table.match(/data-reporter="([^"]+)"/)![1];
     const detectors = [...table.match(/<thead>([\s\S]*?)<\/thead>/)![1].matchAll(/<th scope="col">([^<]*)<\/th>/g)].map((m) => m[1]).filter((c) => c !== "model" && c !== "dataset");
     const cells = rowCells(table, 'class="paper"');
-    const paperRow = cells.slice(cells.findIndex((c) => c.startsWith("paper (")) + 1);
+    const paperRow = cells.slice(cells.findIndex((c) => c.startsWith("paper (")) + 1, -1);
     assert.equal(paperRow.length, detectors.length);
-    detectors.forEach((d, i) => assert.equal(paperRow[i], d === "mahalanobis" ? PAPER_ANOMALY.mahalanobis.toFixed(3) : "—", d));
+    const name = reporterDisplayName(reporter as "lr") === "LogR" ? "LogR" : "Diff-in-means";
+    detectors.forEach((d, i) => assert.equal(paperRow[i], d === "mahalanobis" ? PAPER_ANOMALY[name].toFixed(3) : "—", d));
+    for (const [dataset, printed] of Object.entries(ANOMALY_CELL31[reporter])) {
+      const rows = [...table.matchAll(new RegExp(`<th scope="row">${dataset}</th>[\\s\\S]*?</tr>`, "g"))];
+      assert.equal(rows.length, MODELS.length);
+      for (const r of rows) assert.match(r[0], new RegExp(`<td class="num paper" data-dataset="${dataset}"[^>]*>${printed.replace(".", "\\.")}</td></tr>$`), `${reporter} ${dataset}`);
+    }
   }
-  assert.match(decode(html), /<p class="paper-diff" data-reporter="lr">mahalanobis: our mean 0\.\d{3} is (within 0\.05 of|higher than|lower than) the paper's 0\.950/);
+  assert.match(decode(html), /<p class="paper-diff" data-reporter="lr">mahalanobis: our mean 0\.\d{3} is (within 0\.05 of|higher than|lower than) the paper's 0\.940/);
 
   // the summary across reporters: each cell is that reporter's Mahalanobis AUROC on that model × dataset, then the
   // mean, the mean of the diagonal-subtracted variant, and the paper's
@@ -222,8 +244,49 @@ test("PGR and anomaly tables set the paper's numbers beside ours, a dash where i
     const mean = (xs: number[]) => (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(3);
     const want = aurocs("mahalanobis");
     const cells = rowCells(summary, `data-reporter="${reporter}"`);
-    assert.deepEqual(cells.slice(1), [...want.map((x) => x.toFixed(3)), mean(want), mean(aurocs("mahalanobis-minus-diag")), "0.950"], reporter);
+    assert.deepEqual(cells.slice(1), [...want.map((x) => x.toFixed(3)), mean(want), mean(aurocs("mahalanobis-minus-diag")), reporter === "lr" ? "0.940" : "0.930"], reporter);
   }
+});
+
+test("PGR by dataset: ours from pgr.json beside the paper's per-dataset numbers; each section opens with ours against the paper's", async () => {
+  const { exp, r } = await fullReport();
+  const html = readFileSync(r.html, "utf8");
+  const pgrIn = JSON.parse(readFileSync(join(exp, "pgr.json"), "utf8")) as { transfer: string; reporter: string; perDataset: Record<string, { pgr: number; floor: number }> }[];
+  // cells 21 (AE→BH) and 23 (A→B) of figures.ipynb, as printed, for the synthetic folder's datasets and two methods
+  const CELLS: Record<string, Record<string, Record<string, string>>> = {
+    "AE→BH": { lr: { addition: "0.74", capitals: "−0.93", sciq: "0.43" }, "lr-on-pair": { addition: "0.81", capitals: "−1.03", sciq: "0.40" } },
+    "A→B": { lr: { addition: "0.76", capitals: "1.08", sciq: "0.69" }, "lr-on-pair": { addition: "0.92", capitals: "1.10", sciq: "0.77" } },
+  };
+  for (const group of ["AE→BH", "A→B"]) {
+    const table = html.match(new RegExp(`<table class="data pgr-by-dataset" data-transfer="${group}">[\\s\\S]*?</table>`))![0];
+    const rows = [...table.matchAll(/<tr data-dataset="([^"]+)">/g)].map((m) => m[1]);
+    // ours first (in the paper's column order), then the paper's other datasets, each with "—" for ours
+    assert.deepEqual(rows, [...PAPER_DATASETS.filter((d) => DATASETS.includes(d)), ...PAPER_DATASETS.filter((d) => !DATASETS.includes(d))]);
+    const cell = (reporter: string, transfer: string, dataset: string, src: string) => decode(table.match(new RegExp(`<td class="num[^"]*" data-reporter="${reporter}" data-transfer="${transfer}" data-dataset="${dataset}" data-source="${src}"[^>]*>([^<]*)</td>`))?.[1] ?? "(none)");
+    for (const p of pgrIn.filter((x) => x.transfer === group || (group === "AE→BH" && x.transfer === "all→BH"))) {
+      for (const d of DATASETS) assert.equal(cell(p.reporter, p.transfer, d, "ours"), p.perDataset[d].pgr.toFixed(2).replace(/^-/, "−"), `${p.transfer} ${p.reporter} ${d}`);
+    }
+    for (const [reporter, byDs] of Object.entries(CELLS[group])) for (const [d, printed] of Object.entries(byDs)) assert.equal(cell(reporter, group, d, "paper"), printed, `${group} ${reporter} ${d}`);
+    // a dash with its reason where the paper has none, and where our run has no such dataset
+    assert.match(table, /<tr data-dataset="addition">[\s\S]*?data-source="ours"[^>]*>[^<]*<\/td><td class="num missing paper" title="at 8f30c6d the notebook/);
+    assert.match(table, /<tr data-dataset="hemisphere"><th scope="row">hemisphere<\/th><td class="num missing ours" title="hemisphere is not in this run">—<\/td>/);
+  }
+  // PGR by model size has no paper number at that commit: a dash and why
+  assert.match(decode(html), /<p class="paper-diff" data-paper="model-size">The paper's PGR by model size: — \(the notebook at 8f30c6d prints no PGR by model size/);
+  // the trace of every number: 11 datasets and the average per printed row, "1" read as 1
+  const trace = paperTrace();
+  assert.equal(trace.length, (8 + 2 + 8 + 6) * 12);
+  assert.ok(trace.every((x) => x.value === Number(x.text) && [21, 23, 31].includes(x.cell)));
+  assert.deepEqual(trace.find((x) => x.table === "anomaly AUROC" && x.row === "LogR" && x.dataset === "subtraction"), { table: "anomaly AUROC", cell: 31, row: "LogR", dataset: "subtraction", text: "1", value: 1 });
+  // every section opens with one sentence on ours against the paper's
+  const sections = [...html.matchAll(/<section id="sec-([a-z]+)"[^>]*>\n<h2>[^<]*<\/h2>\n(<p class="lead">[^<]*<\/p>)?/g)];
+  assert.equal(sections.length, 8);
+  for (const m of sections) assert.ok(m[2], `${m[1]} opens with a lead sentence`);
+  const lead = (id: string) => decode(html.match(new RegExp(`<section id="sec-${id}"[^>]*>\\n<h2>[^<]*</h2>\\n<p class="lead">([^<]*)</p>`))![1]);
+  const best = pgrIn.filter((x) => x.transfer === "AE→BH").sort((a, b) => (b as unknown as { overall: { pgr: number } }).overall.pgr - (a as unknown as { overall: { pgr: number } }).overall.pgr)[0] as unknown as { reporter: string; overall: { pgr: number } };
+  assert.ok(lead("pgr").startsWith(`Our best AE→BH PGR is ${best.overall.pgr.toFixed(2)} (${reporterDisplayName(best.reporter as "lr")})`), lead("pgr"));
+  assert.match(lead("pgr"), /against the paper's 0\.75 \(LogR on contrast pairs\) and 0\.89 \(LogR on contrast pairs\) \(figures\.ipynb cells 21 and 23\)/);
+  assert.match(lead("anomaly"), /against the paper's 0\.93 \(figures\.ipynb cell 31/);
 });
 
 test("the model's own output AUROCs, per model and dataset, as the summaries record them", async () => {
@@ -502,6 +565,23 @@ test("the page in headless Chromium: no errors, no network, every figure present
     }
     assert.equal(await page.locator("table.data.pgr").count(), 2);
     assert.equal(await page.locator("table.data.anomaly").count(), 2);
+    // the per-dataset PGR table as the page shows it, against pgr.json on disk
+    const pgrDisk = JSON.parse(readFileSync(join(scratch, "exp", "pgr.json"), "utf8")) as { transfer: string; reporter: string; perDataset: Record<string, { pgr: number }> }[];
+    for (const p of pgrDisk.filter((x) => x.transfer === "AE→BH" || x.transfer === "A→B")) {
+      const shownPgr = await page.locator(`table.pgr-by-dataset td[data-reporter="${p.reporter}"][data-transfer="${p.transfer}"][data-dataset="addition"][data-source="ours"]`).innerText();
+      assert.equal(shownPgr, p.perDataset.addition.pgr.toFixed(2).replace(/^-/, "−"), `${p.transfer} ${p.reporter}`);
+    }
+    assert.equal(await page.locator('table.pgr-by-dataset[data-transfer="AE→BH"] td[data-reporter="lr-on-pair"][data-dataset="addition"][data-source="paper"]').innerText(), "0.81", "figures.ipynb cell 21");
+    assert.equal(await page.locator("section.report-section > p.lead").count(), 8, "each section opens with its sentence");
+    assert.ok((await page.locator("section.report-section > p.lead").first().innerText()).length > 40);
+    // on a wide screen the figures are laid out in a grid of two or more columns; small multiples of three
+    // panels or more span it
+    await page.setViewportSize({ width: 1700, height: 900 });
+    const grid = await page.locator("#sec-layerwise .figures").evaluate((el) => getComputedStyle(el).gridTemplateColumns);
+    assert.ok(grid.split(" ").length >= 2, `grid columns: ${grid}`);
+    const [fig, row] = await Promise.all([page.locator(`#fig-layerwise_${MODELS[0]}_lr_AE-BH_disagree`).boundingBox(), page.locator("#sec-layerwise .figures").boundingBox()]);
+    assert.ok(fig && row && fig.width > 0.98 * row.width, "a three-panel figure spans the grid");
+    await page.setViewportSize({ width: 1280, height: 900 });
 
     // the screenshot, before any interaction
     mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });

@@ -4,6 +4,7 @@ import { datasetsCommand } from "./datasets.ts";
 import { experimentCommands } from "./experiments.ts";
 import { trainCommand } from "./train.ts";
 import { reportCommand } from "./report.ts";
+import { exploreCommand } from "./explore.ts";
 import { runCommands } from "./run.ts";
 import { interopCommands } from "./interop.ts";
 import { quirkyVersion } from "../analysis/run-info.ts";
@@ -18,6 +19,7 @@ export function program(): Command {
   for (const c of interopCommands()) p.addCommand(c);
   p.addCommand(trainCommand());
   p.addCommand(reportCommand());
+  p.addCommand(exploreCommand());
   for (const c of runCommands()) p.addCommand(c);
   return p;
 }

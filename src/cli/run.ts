@@ -113,8 +113,8 @@ export function printPgrSummary(out: string): void {
 
 /**
  * Mahalanobis anomaly AUROC per reporter, averaged over the experiments of a run, plain and with the diagonal
- * subtracted (the variant the reference's table code reads), beside the no-quirk control's (where the run has one)
- * and the paper's average.
+ * subtracted, beside the no-quirk control's (where the run has one)
+ * and the paper's average for that probe (figures.ipynb cell 31, the plain variant).
  */
 export function printAnomalySummary(out: string): void {
   const byReporter = new Map<string, { plain: number[]; minusDiag: number[]; control: number[] }>();
@@ -134,18 +134,17 @@ export function printAnomalySummary(out: string): void {
     }
   }
   if (![...byReporter.values()].some((e) => e.plain.length)) return;
-  const paper = paperAnomaly("mahalanobis");
   const mean = (v: number[]) => (v.length ? (v.reduce((x, y) => x + y, 0) / v.length).toFixed(2) : "—").padStart(5);
   console.log(`
 Mahalanobis anomaly AUROC (AH vs BH), averaged over ${roots.length} experiment(s), by the reporter whose per-layer outputs are the features`);
-  if (paper !== undefined) console.log(`(paper: ${paper.toFixed(2)}, Mahalanobis on probe outputs averaged over datasets; the reference's table code reads its diagonal-subtracted runs)`);
+  console.log(`(paper: ${PAPER_SHORT}, Mahalanobis on each probe's outputs averaged over its datasets, the plain variant)`);
   const controlled = [...byReporter.values()].some((e) => e.control.length);
   if (controlled) console.log("(no-quirk control: the same detector on the model without its quirk, where Bob's prompts are not anomalous; 0.5 is ideal, and the quirky model's AUROC shows the quirk only by how far it rises above it)");
-  console.log(`reporter            ours   minus diagonal${controlled ? "   no-quirk control" : ""}`);
+  console.log(`reporter            ours   minus diagonal${controlled ? "   no-quirk control" : ""}   paper`);
   for (const [reporter, { plain, minusDiag, control }] of byReporter)
     if (plain.length)
       console.log(
-        `${reporter.padEnd(19)} ${mean(plain)}   ${mean(minusDiag)}${controlled ? `            ${mean(control)}` : ""}${plain.length < roots.length ? `   (${plain.length} of ${roots.length} experiments)` : ""}`,
+        `${reporter.padEnd(19)} ${mean(plain)}   ${mean(minusDiag)}${controlled ? `            ${mean(control)}` : ""}   ${paperAnomaly(reporter)?.toFixed(2) ?? "  —"}${plain.length < roots.length ? `   (${plain.length} of ${roots.length} experiments)` : ""}`,
       );
 }
 

@@ -12,6 +12,7 @@ import type { ExperimentData } from "./load.ts";
 import type { FigureDef, Section } from "./figures/vega.ts";
 import { escapeHtml } from "./escape.ts";
 import { provenanceHtml } from "./header.ts";
+import { PAPER_SOURCE_NOTE } from "./paper.ts";
 
 /** The folder of an installed package (walks up from its resolved entry point to its package.json). */
 export function packageDir(name: string): string {
@@ -55,7 +56,7 @@ const jsonForScript = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c")
 const CSS = `
 :root { color-scheme: light; }
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1d1d1f; background: #fff; margin: 0; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 64px; }
+main { max-width: 1840px; margin: 0 auto; padding: 24px 28px 64px; }
 h1 { font-size: 26px; margin: 8px 0 4px; }
 h2 { font-size: 20px; margin: 40px 0 6px; padding-top: 12px; border-top: 1px solid #e3e3e3; }
 h3 { font-size: 15px; margin: 18px 0 4px; }
@@ -63,8 +64,11 @@ h3 { font-size: 15px; margin: 18px 0 4px; }
 .meta code, p code { background: #f3f3f3; padding: 0 4px; border-radius: 3px; font-size: 13px; }
 nav ol { margin: 6px 0; padding-left: 22px; columns: 2; }
 .intro { color: #333; max-width: 900px; }
+p.lead { font-size: 16px; font-weight: 500; max-width: 1100px; margin: 6px 0 8px; padding: 6px 12px; border-left: 4px solid #0b5cad; background: #f3f7fc; }
+.figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 500px), 1fr)); gap: 8px 28px; align-items: start; }
+.figures figure.chart.wide { grid-column: 1 / -1; }
 .note { background: #fff6e0; border-left: 4px solid #e0a100; padding: 8px 12px; margin: 10px 0; max-width: 900px; }
-figure.chart { margin: 18px 0 30px; }
+figure.chart { margin: 18px 0 30px; min-width: 0; }
 figure.chart figcaption { font-size: 13px; color: #444; margin-top: 4px; max-width: 900px; }
 figure.chart figcaption b { color: #1d1d1f; font-size: 14px; }
 figure.chart figcaption a { color: #0b5cad; }
@@ -132,7 +136,9 @@ const EMBED = `
 `;
 
 function figureHtml(f: FigureDef, svg: string): string {
-  return `<figure class="chart" id="fig-${f.id}" data-figure="${f.id}">
+  // small multiples of three or more columns take a whole row of the grid; narrower charts share one
+  const wide = "facet" in f.spec && Number(f.spec.columns ?? 1) >= 3 ? " wide" : "";
+  return `<figure class="chart${wide}" id="fig-${f.id}" data-figure="${f.id}">
 <div class="static" aria-label="${escapeHtml(f.title)}">${svg}</div>
 <div class="live" id="live-${f.id}"></div>
 <figcaption>${escapeHtml(f.caption)}
@@ -141,9 +147,11 @@ function figureHtml(f: FigureDef, svg: string): string {
 }
 
 function sectionHtml(n: number, s: Section, svgs: Map<string, string>): string {
-  const parts = [`<section id="sec-${s.id}" class="report-section" data-section="${s.id}">`, `<h2>${n}. ${escapeHtml(s.title)}</h2>`, `<p class="intro">${escapeHtml(s.intro)}</p>`];
+  const parts = [`<section id="sec-${s.id}" class="report-section" data-section="${s.id}">`, `<h2>${n}. ${escapeHtml(s.title)}</h2>`];
+  if (s.lead) parts.push(`<p class="lead">${escapeHtml(s.lead)}</p>`);
+  parts.push(`<p class="intro">${escapeHtml(s.intro)}</p>`);
   for (const note of s.notes) parts.push(`<p class="note skipped">${note}</p>`);
-  for (const f of s.figures) parts.push(figureHtml(f, svgs.get(f.id) ?? ""));
+  if (s.figures.length) parts.push(`<div class="figures">\n${s.figures.map((f) => figureHtml(f, svgs.get(f.id) ?? "")).join("\n")}\n</div>`);
   if (s.tables.length) parts.push(`<div class="tables">\n${s.tables.join("\n")}\n</div>`);
   if (s.data.length && s.data.some((d) => d.rows.length)) {
     const links = s.data.filter((d) => d.rows.length).map((d) => `<a href="data/${d.name}.csv">${d.name}.csv</a> (<a href="data/${d.name}.json">json</a>)`);
@@ -176,7 +184,7 @@ export function pageHtml(data: ExperimentData, sections: Section[], svgs: Map<st
 ${provenanceHtml(data)}
 <nav><ol>${toc}</ol></nav>
 ${sections.map((s, i) => sectionHtml(i + 1, s, svgs)).join("\n")}
-<footer>Figures: Vega-Lite specs rendered with ${runtime.map((r) => `${r.pkg} ${escapeHtml(r.version)}`).join(", ")} (inlined; the page needs no network). Static SVGs, Vega-Lite specs and the numbers (CSV, JSON) are next to this page.</footer>
+<footer>Paper numbers: ${escapeHtml(PAPER_SOURCE_NOTE)} (src/report/paper.ts names each number's cell). Figures: Vega-Lite specs rendered with ${runtime.map((r) => `${r.pkg} ${escapeHtml(r.version)}`).join(", ")} (inlined; the page needs no network). Static SVGs, Vega-Lite specs and the numbers (CSV, JSON) are next to this page.</footer>
 </main>
 ${runtime.map((r) => `<script data-runtime="${r.pkg}">${r.code}</script>`).join("\n")}
 <script type="application/json" id="quirky-specs">${jsonForScript(specs)}</script>

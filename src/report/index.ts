@@ -24,6 +24,7 @@ import { renderSvg } from "./render.ts";
 
 export { loadExperiments, type ExperimentData } from "./load.ts";
 export { renderSvg } from "./render.ts";
+export { startExplorer, type Explorer } from "./explore.ts";
 export { buildSections, DEFAULT_LAYERWISE, type FigureDef, type LayerwiseConfig, type Section, type VlSpec } from "./figures/index.ts";
 
 export interface ReportOptions {

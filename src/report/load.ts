@@ -209,6 +209,12 @@ function checkRunInfo(path: string, v: unknown): RunInfo {
   return v as unknown as RunInfo;
 }
 
+/** pgr.json of an experiments folder, checked (null when there is none). */
+export function readPgr(expDir: string): PgrResult[] | null {
+  const path = join(expDir, "pgr.json");
+  return existsSync(path) ? checkPgr(path, readJson(path)) : null;
+}
+
 const isDir = (p: string) => {
   try {
     return statSync(p).isDirectory();
@@ -223,62 +229,15 @@ const RANDOM_RE = /^(.+)_random_aucs_against_(label|alice|bob)\.json$/;
 export function loadExperiments(expDir: string): ExperimentData {
   if (!existsSync(expDir)) throw new Error(`${expDir}: no such folder`);
   if (!isDir(expDir)) throw new Error(`${expDir}: not a folder (expected an experiments folder EXP/<model>/<dataset>/…)`);
-  const data: ExperimentData = { expDir, models: [], datasets: [], runs: [], pgr: null, random: [], anomaly: [], intervention: [], provenance: [] };
-  const pgrPath = join(expDir, "pgr.json");
-  if (existsSync(pgrPath)) data.pgr = checkPgr(pgrPath, readJson(pgrPath));
+  const data = emptyData(expDir);
+  data.pgr = readPgr(expDir);
 
   const models = new Set<string>();
   const datasets = new Set<string>();
-  for (const model of readdirSync(expDir).sort()) {
-    const mdir = join(expDir, model);
-    if (model.startsWith(".") || !isDir(mdir)) continue;
-    for (const dataset of readdirSync(mdir).sort()) {
-      const root = join(mdir, dataset);
-      if (dataset.startsWith(".") || !isDir(root)) continue;
-      let found = false;
-      const made: RunProvenance = { model, dataset, states: [], runInfo: null };
-      const summaryPath = join(root, "summary.json");
-      if (existsSync(summaryPath)) {
-        data.runs.push({ model, dataset, root, transfers: checkSummary(summaryPath, readJson(summaryPath)) });
-        found = true;
-      }
-      for (const name of readdirSync(root).sort()) {
-        // Vega-Lite specs of a report written inside the experiments folder (the demo's EXP/report/specs/)
-        if (name.endsWith(".vl.json")) continue;
-        const path = join(root, name);
-        let m: RegExpMatchArray | null;
-        if ((m = name.match(ANOMALY_FILE))) {
-          const controlPath = join(root, CONTROL_DIR, name);
-          const control = existsSync(controlPath) ? { control: readAnomalyFile(controlPath, m[1]).results } : {};
-          data.anomaly.push({ model, dataset, ...readAnomalyFile(path, m[1]), ...control });
-          found = true;
-        } else if ((m = name.match(/^intervention_(.+)\.json$/))) {
-          const v = readJson(path);
-          data.intervention.push({ model, dataset, reporter: isObj(v) && typeof v.reporter === "string" ? v.reporter : m[1], layers: checkIntervention(path, v) });
-          found = true;
-        } else if (name === RUN_INFO_FILE) {
-          made.runInfo = checkRunInfo(path, readJson(path));
-        } else if (isDir(path)) {
-          // a distribution's folder: its states (validation, test) and, under test/, random baselines
-          for (const split of ["validation", "test"]) {
-            const meta = join(path, split, "meta.json");
-            const rec = existsSync(meta) ? checkStates(meta, readJson(meta)) : null;
-            if (rec) made.states.push(rec);
-          }
-          if (!isDir(join(path, "test"))) continue;
-          for (const f of readdirSync(join(path, "test")).sort()) {
-            if (!RANDOM_RE.test(f)) continue;
-            const p = join(path, "test", f);
-            data.random.push({ model, dataset, ...checkRandom(p, readJson(p)) });
-            found = true;
-          }
-        }
-      }
-      if (found) {
-        data.provenance.push(made);
-        models.add(model);
-        datasets.add(dataset);
-      }
+  for (const { model, dataset } of listRuns(expDir)) {
+    if (readRun(expDir, model, dataset, data)) {
+      models.add(model);
+      datasets.add(dataset);
     }
   }
   if (data.runs.length === 0 && !data.pgr && data.random.length === 0 && data.anomaly.length === 0 && data.intervention.length === 0) {
@@ -290,4 +249,69 @@ export function loadExperiments(expDir: string): ExperimentData {
   data.models = [...models];
   data.datasets = [...datasets];
   return data;
+}
+
+/** The <model>/<dataset> folders of an experiments folder (names only: nothing is read). */
+export function listRuns(expDir: string): { model: string; dataset: string }[] {
+  const out: { model: string; dataset: string }[] = [];
+  for (const model of readdirSync(expDir).sort()) {
+    const mdir = join(expDir, model);
+    if (model.startsWith(".") || !isDir(mdir)) continue;
+    for (const dataset of readdirSync(mdir).sort()) {
+      if (!dataset.startsWith(".") && isDir(join(mdir, dataset))) out.push({ model, dataset });
+    }
+  }
+  return out;
+}
+
+/** An empty ExperimentData to read runs into. */
+export const emptyData = (expDir: string): ExperimentData => ({ expDir, models: [], datasets: [], runs: [], pgr: null, random: [], anomaly: [], intervention: [], provenance: [] });
+
+/**
+ * Read one (model, dataset) folder's results into `data` (its summary, random baselines, anomaly and intervention
+ * results, provenance); false when it holds none.
+ */
+export function readRun(expDir: string, model: string, dataset: string, data: ExperimentData): boolean {
+  const root = join(expDir, model, dataset);
+  let found = false;
+  const made: RunProvenance = { model, dataset, states: [], runInfo: null };
+  const summaryPath = join(root, "summary.json");
+  if (existsSync(summaryPath)) {
+    data.runs.push({ model, dataset, root, transfers: checkSummary(summaryPath, readJson(summaryPath)) });
+    found = true;
+  }
+  for (const name of readdirSync(root).sort()) {
+    // Vega-Lite specs of a report written inside the experiments folder (the demo's EXP/report/specs/)
+    if (name.endsWith(".vl.json")) continue;
+    const path = join(root, name);
+    let m: RegExpMatchArray | null;
+    if ((m = name.match(ANOMALY_FILE))) {
+      const controlPath = join(root, CONTROL_DIR, name);
+      const control = existsSync(controlPath) ? { control: readAnomalyFile(controlPath, m[1]).results } : {};
+      data.anomaly.push({ model, dataset, ...readAnomalyFile(path, m[1]), ...control });
+      found = true;
+    } else if ((m = name.match(/^intervention_(.+)\.json$/))) {
+      const v = readJson(path);
+      data.intervention.push({ model, dataset, reporter: isObj(v) && typeof v.reporter === "string" ? v.reporter : m[1], layers: checkIntervention(path, v) });
+      found = true;
+    } else if (name === RUN_INFO_FILE) {
+      made.runInfo = checkRunInfo(path, readJson(path));
+    } else if (isDir(path)) {
+      // a distribution's folder: its states (validation, test) and, under test/, random baselines
+      for (const split of ["validation", "test"]) {
+        const meta = join(path, split, "meta.json");
+        const rec = existsSync(meta) ? checkStates(meta, readJson(meta)) : null;
+        if (rec) made.states.push(rec);
+      }
+      if (!isDir(join(path, "test"))) continue;
+      for (const f of readdirSync(join(path, "test")).sort()) {
+        if (!RANDOM_RE.test(f)) continue;
+        const p = join(path, "test", f);
+        data.random.push({ model, dataset, ...checkRandom(p, readJson(p)) });
+        found = true;
+      }
+    }
+  }
+  if (found) data.provenance.push(made);
+  return found;
 }

@@ -4,7 +4,8 @@
  * order.
  */
 import type { ExperimentData } from "../load.ts";
-import { anomalyTablesHtml, pgrTablesHtml } from "../tables.ts";
+import { anomalyTablesHtml, pgrByDatasetHtml, pgrTablesHtml } from "../tables.ts";
+import { addLeads } from "../leads.ts";
 import { anomalySection } from "./anomaly.ts";
 import { interventionSection } from "./intervention.ts";
 import { layerwiseSection, type LayerwiseConfig } from "./layerwise.ts";
@@ -22,16 +23,16 @@ export { SCATTER_TRANSFERS } from "./scatter.ts";
 export { PGR_TRANSFERS } from "./pgr.ts";
 export { reporterLabel, sortReporters, slug, type FigureDef, type Section, type SectionId, type VlSpec } from "./vega.ts";
 
-/** The report's sections, in page order. */
+/** The report's sections, in page order, each opening with its sentence on ours against the paper's. */
 export function buildSections(data: ExperimentData, opts: { layerwise?: LayerwiseConfig[] } = {}): Section[] {
-  return [
+  return addLeads([
     outputSection(data),
     layerwiseSection(data, opts.layerwise),
     transferSection(data),
     scatterSection(data),
     randomSection(data),
-    pgrSection(data, pgrTablesHtml),
+    pgrSection(data, (p) => [...pgrTablesHtml(p), ...pgrByDatasetHtml(p)]),
     anomalySection(data, anomalyTablesHtml),
     interventionSection(data),
-  ];
+  ], data);
 }

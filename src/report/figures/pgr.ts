@@ -15,8 +15,8 @@ export const PGR_TRANSFERS = ["AE→BH", "A→B", "all→BH"];
 export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<ExperimentData["pgr"]>) => string[]): Section {
   const sec = newSection("pgr", "Performance gap recovered (PGR)", "PGR = (transfer AUROC at the EIL − floor) / (ceiling − floor), against Alice's labels on all examples, AUROCs averaged over models " +
       "before the ratio. AE→BH: floor B→BH, ceiling A→AH; A→B: floor B→B, ceiling A→A (final-layer LogR). 1 recovers the whole gap; 0 " +
-      "does no better than a probe trained on Bob's labels. Beside ours, the paper's published PGR (" + PAPER_SHORT + "; a dash where it publishes none): " +
-      "the paper averages over its own models and datasets, so the comparison is in kind.");
+      "does no better than a probe trained on Bob's labels. Beside ours, the paper's PGR (" + PAPER_SHORT + ", from the saved outputs of the reference's figures.ipynb at 8f30c6d; " +
+      "a dash where it publishes none): the paper averages over its own eight models, so the comparison is in kind.");
   if (!data.pgr || data.pgr.length === 0) {
     sec.notes.push(`Skipped: no <code>pgr.json</code> in the experiments folder (run <code>quirky tables ${escapeHtml(data.expDir)}</code>).`);
     return sec;
@@ -25,10 +25,10 @@ export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<Exper
   const bars: Row[] = [];
   for (const r of data.pgr) {
     for (const [dataset, v] of Object.entries(r.perDataset)) {
-      rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset, auroc: num(v.auroc), floor: num(v.floor), ceiling: num(v.ceiling), pgr: num(v.pgr), paper_pgr: null });
+      rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset, auroc: num(v.auroc), floor: num(v.floor), ceiling: num(v.ceiling), pgr: num(v.pgr), paper_pgr: paperPgr(r.transfer, r.reporter, dataset) ?? null });
     }
     const o = r.overall;
-    // the paper publishes averages only: its number sits on the overall row (empty where it has none)
+    // the paper's number beside ours on each row (figures.ipynb cells 21, 23; empty where it has none)
     rows.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), dataset: "overall", auroc: num(o.auroc), floor: num(o.floor), ceiling: num(o.ceiling), pgr: num(o.pgr), paper_pgr: paperPgr(r.transfer, r.reporter) ?? null });
     if (Number.isFinite(num(o.pgr))) bars.push({ transfer: r.transfer, reporter: r.reporter, method: reporterLabel(r.reporter), pgr: num(o.pgr), auroc: num(o.auroc), floor: num(o.floor), ceiling: num(o.ceiling) });
   }
@@ -42,12 +42,16 @@ export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<Exper
   const labels = reporters.map(reporterLabel);
   const transfers = [...PGR_TRANSFERS.filter((t) => bars.some((b) => b.transfer === t)), ...new Set(bars.map((b) => b.transfer as string).filter((t) => !PGR_TRANSFERS.includes(t)))];
   const x = { field: "method", type: "nominal", sort: labels, title: "method", axis: { labelAngle: -30 } };
-  const pgrs = bars.map((b) => b.pgr as number);
+  const paper = bars.flatMap((b) => {
+    const p = paperPgr(b.transfer as string, b.reporter as string);
+    return p === undefined ? [] : [{ method: b.method, transfer: b.transfer, pgr: p }];
+  });
+  const pgrs = [...bars, ...paper].map((b) => b.pgr as number);
   const y = { field: "pgr", type: "quantitative", title: "PGR (overall)", scale: { domain: [Math.min(0, ...pgrs), Math.max(1.1, ...pgrs)] } };
   const spec = topLevel(
     {
-      width: Math.max(320, labels.length * transfers.length * 22),
-      height: 240,
+      width: Math.max(480, labels.length * transfers.length * 34),
+      height: 320,
       layer: [
         {
           name: "bars",
@@ -56,7 +60,7 @@ export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<Exper
           mark: { type: "bar" },
           encoding: {
             x,
-            xOffset: { field: "transfer", type: "nominal", sort: transfers },
+            xOffset: { field: "transfer", type: "nominal", sort: transfers, scale: { domain: transfers } },
             y,
             color: { field: "transfer", type: "nominal", title: "transfer", sort: transfers, scale: { domain: transfers, range: ["#4c78a8", "#f58518", "#54a24b", "#b279a2"].slice(0, transfers.length) } },
             opacity: highlight("pick"),
@@ -68,6 +72,18 @@ export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<Exper
               { field: "floor", type: "quantitative", format: ".3f" },
               { field: "ceiling", type: "quantitative", format: ".3f" },
             ],
+          },
+        },
+        {
+          // the paper's overall PGR for the same method and transfer (figures.ipynb cells 21, 23), a black tick on its bar
+          name: "paper",
+          data: { values: paper },
+          mark: { type: "tick", color: "#111", thickness: 3, size: 14 },
+          encoding: {
+            x,
+            xOffset: { field: "transfer", type: "nominal", sort: transfers, scale: { domain: transfers } },
+            y: { field: "pgr", type: "quantitative" },
+            tooltip: [{ field: "method" }, { field: "transfer" }, { field: "pgr", type: "quantitative", title: "paper's PGR", format: ".2f" }],
           },
         },
         { name: "zero", data: { values: [{}] }, mark: { type: "rule", color: "#333" }, encoding: { y: { datum: 0 } } },
@@ -85,7 +101,7 @@ export function pgrSection(data: ExperimentData, tables: (pgr: NonNullable<Exper
   sec.figures.push({
     id: "pgr",
     title: "PGR by method",
-    caption: "Overall PGR per method and transfer (dashed line: PGR = 1, the whole gap recovered).",
+    caption: "Overall PGR per method and transfer, ours as bars and the paper's as black ticks (figures.ipynb cells 21 and 23; no tick where it publishes none); dashed line: PGR = 1, the whole gap recovered.",
     spec,
     dataFile: "pgr",
     expect: { axisTitles: ["method", "PGR (overall)"], legend: true, chance: false },

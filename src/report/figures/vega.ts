@@ -31,6 +31,8 @@ export interface Section {
   id: SectionId;
   title: string;
   intro: string;
+  /** the sentence the section opens with: what ours shows against the paper's (src/report/leads.ts) */
+  lead?: string;
   figures: FigureDef[];
   /** HTML tables (already escaped) */
   tables: string[];
@@ -69,8 +71,9 @@ export const slug = (s: string) => s.replace(/→/g, "-").replace(/[^A-Za-z0-9_-
 export const findTransfer = (ts: TransferSummary[], reporter: string, train: string, test: string) =>
   ts.find((t) => t.reporter === reporter && t.train === train && t.test === test);
 
-const FACET_W = 180;
-const FACET_H = 150;
+// panels large enough to read on a wide screen (the page lays figures out in a grid)
+const FACET_W = 250;
+const FACET_H = 190;
 /**
  * Facet columns for n panels: at most 4, as few empty cells as possible (ties: more columns); `step` 2 keeps
  * panels that come in pairs (AE→AE, AE→BH of one dataset) on one row.
