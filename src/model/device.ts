@@ -91,7 +91,8 @@ export function probeWebGpu(): Promise<AdapterInfo> {
       await s.release();
       return ok ? { available: true, hardware, name } : { available: false, name, error: "the WebGPU provider computed 1 + 1 wrongly" };
     } catch (err) {
-      return { available: false, name, error: (err as Error).message.split("\n")[0] };
+      // onnxruntime's message starts with its source location and the failed check
+      return { available: false, name, error: (err as Error).message.split("\n")[0].replace(/^.* was false\. /, "") };
     }
   })();
   return probed;
@@ -102,7 +103,7 @@ export async function resolveDevice(choice: DeviceChoice): Promise<Device> {
   if (choice === "cpu") return "cpu";
   const a = await probeWebGpu();
   if (choice === "webgpu") {
-    if (!a.available) throw new Error(`--device webgpu: ${NO_ADAPTER_HELP} (onnxruntime: ${a.error}; Vulkan: ${a.name})`);
+    if (!a.available) throw new Error(`device webgpu: ${NO_ADAPTER_HELP} (onnxruntime: ${a.error}; Vulkan: ${a.name})`);
     return "webgpu";
   }
   return a.available && a.hardware === true ? "webgpu" : "cpu";

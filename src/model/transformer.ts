@@ -31,7 +31,7 @@ import { attentionMask, PROJECTIONS, runBlock, type BlockSpec, type Projection }
 import { qkvLayout, type Activation, type LayerTape, type NormTape, type Tape } from "./activations.ts";
 import { allocParams, embedRows, toF32, type FusedLinear, type LayerParams, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
 import { resolveDevice, type Device, type DeviceChoice } from "./device.ts";
-import { download, release, upload, WebGpuModel, type DeviceTensor } from "./webgpu.ts";
+import { download, persist, release, upload, WebGpuModel, type DeviceTensor } from "./webgpu.ts";
 
 /** A hook reads, and may edit in place, an activation of shape (B,T,C). */
 export type Hook = (x: Float32Array, shape: { B: number; T: number; C: number }) => void;
@@ -396,8 +396,9 @@ export class Transformer<W extends Weight = Weight> {
         const out = await gpu.block(l, spec, layer, { x, ...fixed, pastK: past?.k[l] ?? noPast, pastV: past?.v[l] ?? noPast, lora }, B, T);
         release(x);
         x = out.y;
-        newK.push(out.K);
-        newV.push(out.V);
+        // keys and values for a cache outlive this forward (and maybe the block's session): moved to lasting memory
+        newK.push(o.returnCache ? await persist(out.K) : out.K);
+        newV.push(o.returnCache ? await persist(out.V) : out.V);
         if (o.has(`blocks.${l}.hook_resid_post`)) o.hook(`blocks.${l}.hook_resid_post`, (x = await toHost(x)));
       }
       const rowsWanted = o.logits !== "none" || o.has("ln_final.hook_normalized");

@@ -63,6 +63,18 @@ export async function upload(data: Float32Array, shape: number[]): Promise<Devic
   return (await s.run({ x: new ort.Tensor("float32", data.subarray(0, dims(shape)), shape) })).y;
 }
 
+/**
+ * A device tensor copied into memory of the movers' sessions, which live as long as the process. A session's outputs
+ * must not outlive it (freeing one after its session is gone crashes onnxruntime), so whatever outlives a forward
+ * (a cache's keys and values) or a released session (a streamed block's outputs) is moved first.
+ */
+export async function persist(t: DeviceTensor): Promise<DeviceTensor> {
+  const s = await mover(t.dims.length, "gpu-buffer");
+  const y = (await s.run({ x: t })).y;
+  release(t);
+  return y;
+}
+
 /** A device tensor's values into `out` (its size). */
 export async function download(t: DeviceTensor, out: Float32Array): Promise<Float32Array> {
   const s = await mover(t.dims.length, "cpu");
@@ -123,7 +135,10 @@ export interface DeviceBlockFeeds {
   lora: Partial<Record<Projection, { A: Float32Array; B: Float32Array; r: number }>>;
 }
 
-/** One model's sessions on the device: a block graph per layer (its weights inside), the unembedding. */
+/**
+ * One model's sessions on the device: a block graph per layer (its weights inside), the unembedding. Its tensors stay
+ * within a forward, except a returned cache's, which are persisted (moved to the movers' memory).
+ */
 export class WebGpuModel {
   private readonly blocks = new Map<number, { key: string; session: Promise<ort.InferenceSession> }>();
   private head?: Promise<ort.InferenceSession>;
@@ -198,12 +213,12 @@ export class WebGpuModel {
       feeds[`lora_b_${p}`] = host(d.B, [lin[p].outDim, d.r]);
     }
     const out = await sess.run(feeds);
-    if (this.streamed) {
-      // a streamed model's block leaves the device: the next forward uploads it again
-      this.blocks.delete(l);
-      await sess.release();
-    }
-    return { y: out.y, K: out.k_out, V: out.v_out };
+    if (!this.streamed) return { y: out.y, K: out.k_out, V: out.v_out };
+    // a streamed model's block leaves the device (the next forward uploads it again); its outputs move out first
+    const moved = { y: await persist(out.y), K: await persist(out.k_out), V: await persist(out.v_out) };
+    this.blocks.delete(l);
+    await sess.release();
+    return moved;
   }
 
   /** logits (M, V) = rows (M, C) · unembedᵀ, the unembedding on the device (uploaded at the first call). */
