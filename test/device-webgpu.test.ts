@@ -21,7 +21,11 @@ import { attachLora, type LoraAdapter } from "../src/model/lora.ts";
 import { probeWebGpu, resolveDevice } from "../src/model/device.ts";
 import type { Transformer } from "../src/model/transformer.ts";
 import { Rng } from "../src/util/rng.ts";
-import { ROOT, tempDir } from "./helpers.ts";
+import { readSafetensors } from "../src/model/safetensors.ts";
+import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
+import { writeDataset } from "../src/datasets/create.ts";
+import { validateRunConfig } from "../src/pipeline/run.ts";
+import { ROOT, runCli, tempDir } from "./helpers.ts";
 
 const adapter = await probeWebGpu();
 const skip = !adapter.available && process.env.CI !== "true" ? `no WebGPU adapter (${adapter.error}); install lavapipe: bash scripts/system-deps.sh` : false;
@@ -175,4 +179,36 @@ test("webgpu without an adapter is one line naming what to install", () => {
   const out = r.stdout.trim();
   assert.equal(out.split("\n").length, 1, out);
   assert.match(out, /^device webgpu: no WebGPU adapter: .*mesa-vulkan-drivers libvulkan1/);
+});
+
+test("quirky extract --device webgpu stores the states --device cpu stores (bf16 Llama, batches of 5)", { skip }, async (t) => {
+  const dir = tempDir(t);
+  const ds = (await writeDataset(dir, "addition", { baseExamples: 60, nValidation: 30, nTest: 30 })).dir;
+  const model = join(dir, "model");
+  saveModel(randomModel({ ...LLAMA, vocab_size: 98 }, 4, 0.3), model, "BF16");
+  writeCharTokenizer(join(model, "tokenizer.json"));
+  const states: Record<string, Map<string, { data: Float32Array }>> = {};
+  for (const device of ["cpu", "webgpu"]) {
+    const out = join(dir, `states-${device}`);
+    const r = runCli(["extract", "--model", model, "--dataset", ds, "--max-examples", "12", "--batch-size", "5", "--out", out, "--device", device]);
+    assert.equal(r.code, 0, r.stderr);
+    states[device] = readSafetensors(join(out, "states.safetensors"));
+  }
+  const names = [...states.cpu.keys()];
+  assert.deepEqual([...states.webgpu.keys()], names);
+  const w = worst(Object.fromEntries(names.map((n) => [n, states.cpu.get(n)!.data])), Object.fromEntries(names.map((n) => [n, states.webgpu.get(n)!.data])));
+  t.diagnostic(`extract: max |webgpu − cpu| ${w.abs.toExponential(2)} at ${w.where}, relative ${w.rel.toExponential(2)}`);
+  assert.ok(w.rel <= TOL, `extract: webgpu − cpu = ${w.abs} at ${w.where}`);
+  const bad = runCli(["extract", "--model", model, "--dataset", ds, "--out", join(dir, "bad"), "--device", "tpu"]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--device.*tpu/);
+  const tr = runCli(["train", "--model", model, "--dataset", ds, "--out", join(dir, "trained"), "--device", "webgpu", "--steps", "1"]);
+  assert.notEqual(tr.code, 0);
+  assert.match(tr.stderr, /train --device webgpu: not yet — the backward pass runs on the CPU only/);
+});
+
+test("a run config's device is cpu, webgpu or auto", () => {
+  const base = { out: "o", models: [{ path: "m" }], datasets: [{ path: "d" }] };
+  assert.equal(validateRunConfig({ ...base, device: "webgpu" }, "cfg").device, "webgpu");
+  assert.throws(() => validateRunConfig({ ...base, device: "gpu" }, "cfg"), /'device' must be one of cpu, webgpu, auto, got "gpu"/);
 });
