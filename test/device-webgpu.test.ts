@@ -65,8 +65,11 @@ function randomAdapter(m: Transformer, targets: string[]): LoraAdapter {
   return a;
 }
 
-/** What extraction reads: every block's output and the final norm at every position, logits, a pair continued from the cache. */
-async function observe(m: Transformer): Promise<Record<string, Float32Array>> {
+/**
+ * What extraction reads: every block's output and the final norm at every position, logits, a pair continued from the
+ * cache; read by hooks (the whole activation comes to the host) or by taps (only the rows asked for come back).
+ */
+async function observe(m: Transformer, via: "hooks" | "taps" = "hooks"): Promise<Record<string, Float32Array>> {
   const L = m.cfg.nLayers;
   const B = 3;
   const T = 7;
@@ -75,17 +78,18 @@ async function observe(m: Transformer): Promise<Record<string, Float32Array>> {
   const mask = Uint8Array.from({ length: B * T }, (_, i) => +(i % T >= T - lens[Math.floor(i / T)]));
   const tokens = Int32Array.from({ length: B * T }, (_, i) => (mask[i] ? (i * 13 + 5) % 61 : 0));
   const seen: Record<string, Float32Array> = {};
-  const capture = (prefix: string) => {
-    const hooks: Record<string, (x: Float32Array) => void> = {};
-    for (let l = 0; l < L; l++) hooks[`blocks.${l}.hook_resid_post`] = (x) => void (seen[`${prefix} block ${l}`] = x.slice());
-    hooks["ln_final.hook_normalized"] = (x) => void (seen[`${prefix} final norm`] = x.slice());
-    return hooks;
+  const capture = (prefix: string, n: number) => {
+    const read: Record<string, (x: Float32Array) => void> = {};
+    for (let l = 0; l < L; l++) read[`blocks.${l}.hook_resid_post`] = (x) => void (seen[`${prefix} block ${l}`] = x.slice());
+    read["ln_final.hook_normalized"] = (x) => void (seen[`${prefix} final norm`] = x.slice());
+    // taps of every row, in order: the same arrays the hooks see
+    return via === "hooks" ? { hooks: read } : { taps: { rows: Int32Array.from({ length: n }, (_, i) => i), read } };
   };
-  const prompt = await m.forward({ tokens, B, T, mask }, { hooks: capture("prompt"), logits: "last", returnCache: true });
+  const prompt = await m.forward({ tokens, B, T, mask }, { ...capture("prompt", B * T), logits: "last", returnCache: true });
   seen["log-odds"] = Float32Array.from({ length: B }, (_, b) => prompt.logits[b * 61 + 7] - prompt.logits[b * 61 + 3]);
   seen["prompt logits"] = prompt.logits;
   for (const choice of [7, 3]) {
-    const next = await m.forward({ tokens: Int32Array.from({ length: B }, () => choice), B, T: 1, cache: prompt.cache }, { hooks: capture(`pair ${choice}`), logits: "last" });
+    const next = await m.forward({ tokens: Int32Array.from({ length: B }, () => choice), B, T: 1, cache: prompt.cache }, { ...capture(`pair ${choice}`, B), logits: "last" });
     seen[`pair ${choice} logits`] = next.logits;
   }
   return seen;
@@ -126,10 +130,12 @@ test("webgpu matches the cpu provider: states, pair states and log-odds, every a
       attachLora(gpu, a);
     }
     const ref = await observe(cpu);
-    const got = await observe(gpu);
-    const w = worst(ref, got);
-    t.diagnostic(`${c.name} (${c.dtype.toLowerCase()}${c.weights === "stream" ? ", streamed" : ""}): max |webgpu − cpu| ${w.abs.toExponential(2)} at ${w.where} (values up to ${w.scale.toFixed(2)}), relative ${w.rel.toExponential(2)}`);
-    assert.ok(w.rel <= TOL, `${c.name}: webgpu − cpu = ${w.abs} at ${w.where}, over ${TOL} · max(1, ${w.scale})`);
+    for (const via of ["hooks", "taps"] as const) {
+      const w = worst(ref, await observe(gpu, via));
+      t.diagnostic(`${c.name} (${c.dtype.toLowerCase()}${c.weights === "stream" ? ", streamed" : ""}, ${via}): max |webgpu − cpu| ${w.abs.toExponential(2)} at ${w.where} (values up to ${w.scale.toFixed(2)}), relative ${w.rel.toExponential(2)}`);
+      assert.ok(w.rel <= TOL, `${c.name} (${via}): webgpu − cpu = ${w.abs} at ${w.where}, over ${TOL} · max(1, ${w.scale})`);
+    }
+    if (c === CASES[0]) assert.equal(worst(ref, await observe(cpu, "taps")).abs, 0, "taps on the cpu read what hooks read");
     if (base) {
       const moved = worst(base, ref);
       assert.ok(moved.rel > 100 * TOL, `${c.name}: the LoRA update moves the outputs by only ${moved.rel}`);

@@ -76,8 +76,25 @@ export interface ForwardInput {
   cache?: KVCache;
 }
 
+/**
+ * Read-only taps: at hook points blocks.{i}.hook_resid_post and ln_final.hook_normalized, `read[name]` gets the rows
+ * at the flat positions `rows` (b·T + t), (M, C) for M = rows.length, after that point's hook if any. What extraction
+ * stores: on a device only these rows come back, where a hook needs the whole (B,T,C) activation on the host.
+ */
+export interface Taps {
+  rows: Int32Array;
+  read: Record<string, (rows: Float32Array) => void>;
+}
+
+/** out (M, C) = x's rows at `rows` */
+function gatherRows(x: Float32Array, rows: Int32Array, C: number, out = new Float32Array(rows.length * C)): Float32Array {
+  for (let i = 0; i < rows.length; i++) out.set(x.subarray(rows[i] * C, rows[i] * C + C), i * C);
+  return out;
+}
+
 export interface ForwardOptions {
   hooks?: Hooks;
+  taps?: Taps;
   /** which positions get logits: every position, the last of each row (default), none, or the given flat positions b·T + t */
   logits?: "all" | "last" | "none" | Int32Array;
   /** return the KV cache for a continuation */
@@ -233,13 +250,22 @@ export class Transformer<W extends Weight = Weight> {
 
     const rope = ropeTables(positions, cfg.rotaryDims, cfg.ropeTheta, cfg.ropeScaling);
     const shape = { B, T, C };
-    const hook = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
+    const taps = opts.taps;
+    if (taps) {
+      for (const name of Object.keys(taps.read)) if (!/^(blocks\.\d+\.hook_resid_post|ln_final\.hook_normalized)$/.test(name)) throw new Error(`forward: taps read blocks.{i}.hook_resid_post and ln_final.hook_normalized, not ${name}`);
+      for (const r of taps.rows) if (!(r >= 0 && r < N)) throw new Error(`forward: tap row ${r} outside 0..${N - 1}`);
+    }
+    const hookOnly = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
+    const hook = (name: string, x: Float32Array) => {
+      hookOnly(name, x);
+      taps?.read[name]?.(gatherRows(x, taps.rows, C));
+    };
     if (this.deviceChoice !== "cpu") {
       const gpu = await this.onDevice();
       if (gpu) {
         if (opts.tape) throw new Error("training on webgpu: not yet (the backward pass runs on the CPU); use --device cpu (QUIRKY_DEVICE=cpu) to train");
         const logits = opts.logits ?? "last";
-        return this.forwardOnDevice(gpu, input, { logits, returnCache: opts.returnCache === true, hook, has: (n) => opts.hooks?.[n] !== undefined }, { keyMask, keyPos, nextPos, rope, Tk });
+        return this.forwardOnDevice(gpu, input, { logits, returnCache: opts.returnCache === true, hook: hookOnly, has: (n) => opts.hooks?.[n] !== undefined, taps }, { keyMask, keyPos, nextPos, rope, Tk });
       }
     }
 
@@ -338,7 +364,7 @@ export class Transformer<W extends Weight = Weight> {
   private async forwardOnDevice(
     gpu: WebGpuModel,
     input: ForwardInput,
-    o: { logits: "all" | "last" | "none" | Int32Array; returnCache: boolean; hook: (name: string, x: Float32Array) => void; has: (name: string) => boolean },
+    o: { logits: "all" | "last" | "none" | Int32Array; returnCache: boolean; hook: (name: string, x: Float32Array) => void; has: (name: string) => boolean; taps?: Taps },
     m: { keyMask: Uint8Array; keyPos: Int32Array; nextPos: Int32Array; rope: { cos: Float32Array; sin: Float32Array }; Tk: number },
   ): Promise<ForwardOutput> {
     const { cfg, params } = this;
@@ -347,13 +373,22 @@ export class Transformer<W extends Weight = Weight> {
     const N = B * T;
     if (cache && !cache.device) throw new Error("forward: this cache was made on the CPU; continue it on the device it came from");
     const mask = attentionMask(B, T, m.Tk, m.keyMask, m.keyPos, cfg.slidingWindow);
+    // the rows that come back from every block (M, C): the taps' rows, then those that get logits; sel (M, N) picks them
+    const tapRows = o.taps?.rows ?? new Int32Array(0);
+    const logitRows = logitPositions(o.logits, B, T);
+    const rows = Int32Array.from([...tapRows, ...logitRows]);
+    const M = Math.max(1, rows.length); // a graph output of no rows: one unused row instead
+    const sel = new Float32Array(M * N);
+    rows.forEach((r, i) => (sel[i * N + r] = 1));
     // what every block reads goes up once: masks, rotary tables; an empty past when there is no cache
     const fixed = {
       mask: await upload(mask.bias, [B, 1, 1, T, m.Tk]),
       qmask: await upload(mask.query, [B, 1, 1, T, 1]),
       cos: R > 0 ? await upload(m.rope.cos, [B, T, R / 2]) : undefined,
       sin: R > 0 ? await upload(m.rope.sin, [B, T, R / 2]) : undefined,
+      sel: await upload(sel, [M, N]),
     };
+    const tap = (name: string, at: Float32Array) => o.taps?.read[name]?.(at.subarray(0, tapRows.length * C));
     const noPast = new ort.Tensor("float32", new Float32Array(0), [B, Hkv, 0, D]);
     let x: DeviceTensor | Float32Array = this.buf("x", N * C);
     embedRows(x, tokens, params.embed, C);
@@ -367,6 +402,7 @@ export class Transformer<W extends Weight = Weight> {
     };
     const newK: DeviceTensor[] = [];
     const newV: DeviceTensor[] = [];
+    let lastRows: Float32Array = new Float32Array(0); // the last block's output at `rows`
     try {
       for (let l = 0; l < cfg.nLayers; l++) {
         await this.stream?.fetch(l);
@@ -396,19 +432,34 @@ export class Transformer<W extends Weight = Weight> {
         const out = await gpu.block(l, spec, layer, { x, ...fixed, pastK: past?.k[l] ?? noPast, pastV: past?.v[l] ?? noPast, lora }, B, T);
         release(x);
         x = out.y;
+        lastRows = out.rows;
         // keys and values for a cache outlive this forward (and maybe the block's session): moved to lasting memory
         newK.push(o.returnCache ? await persist(out.K) : out.K);
         newV.push(o.returnCache ? await persist(out.V) : out.V);
-        if (o.has(`blocks.${l}.hook_resid_post`)) o.hook(`blocks.${l}.hook_resid_post`, (x = await toHost(x)));
+        const post = `blocks.${l}.hook_resid_post`;
+        if (o.has(post)) {
+          o.hook(post, (x = await toHost(x)));
+          lastRows = gatherRows(x, rows, C); // the hook may have edited them
+        }
+        tap(post, lastRows);
       }
-      const rowsWanted = o.logits !== "none" || o.has("ln_final.hook_normalized");
       let logits: Float32Array = new Float32Array(0);
-      if (rowsWanted) {
+      if (o.has("ln_final.hook_normalized")) {
+        // the whole final residual to the host, as on the CPU
         const h = this.buf("h", N * C);
         this.norm(h, await toHost(x), params.lnFinal, N, false);
         o.hook("ln_final.hook_normalized", h);
-        logits = (await this.unembed(h, B, T, o.logits, false, gpu)).logits;
-      } else release(x);
+        lastRows = gatherRows(h, rows, C);
+        tap("ln_final.hook_normalized", lastRows);
+        if (logitRows.length > 0) logits = await gpu.logits(lastRows.subarray(tapRows.length * C), logitRows.length, params.unembed);
+      } else {
+        // the norm is row by row: the rows that came back are all it needs
+        release(x);
+        const h = new Float32Array(rows.length * C);
+        this.norm(h, lastRows, params.lnFinal, rows.length, false);
+        tap("ln_final.hook_normalized", h);
+        if (logitRows.length > 0) logits = await gpu.logits(h.subarray(tapRows.length * C), logitRows.length, params.unembed);
+      }
       const out: ForwardOutput = { logits };
       if (o.returnCache) {
         out.cache = { B, T: m.Tk, k: [], v: [], mask: m.keyMask, nextPos: m.nextPos, device: { k: newK, v: newV } };
@@ -633,8 +684,7 @@ export class Transformer<W extends Weight = Weight> {
   /** logits (M, V) at the asked-for flat positions, with those positions and the final hidden rows there (M, C) */
   private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none" | Int32Array, rowsOnly: boolean, gpu?: WebGpuModel): Promise<{ logits: Float32Array; positions: Int32Array; rows: Float32Array }> {
     const { dModel: C, vocabSize: V } = this.cfg;
-    const positions =
-      which === "none" ? new Int32Array(0) : which === "all" ? Int32Array.from({ length: B * T }, (_, i) => i) : which === "last" ? Int32Array.from({ length: B }, (_, b) => b * T + T - 1) : which;
+    const positions = logitPositions(which, B, T);
     const M = positions.length;
     const rows = new Float32Array(M * C);
     for (let i = 0; i < M; i++) {
@@ -644,6 +694,11 @@ export class Transformer<W extends Weight = Weight> {
     const product = () => (gpu ? gpu.logits(rows, M, this.params.unembed) : linear(rows, this.params.unembed, M, C, V));
     return { logits: M === 0 || rowsOnly ? new Float32Array(0) : await product(), positions, rows };
   }
+}
+
+/** The flat positions b·T + t that get logits. */
+function logitPositions(which: "all" | "last" | "none" | Int32Array, B: number, T: number): Int32Array {
+  return which === "none" ? new Int32Array(0) : which === "all" ? Int32Array.from({ length: B * T }, (_, i) => i) : which === "last" ? Int32Array.from({ length: B }, (_, b) => b * T + T - 1) : which;
 }
 
 /** Whether every linear of a block runs as one product (its weights within one slice): then the block is one graph. */

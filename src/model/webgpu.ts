@@ -8,9 +8,11 @@
  *                has shader-f16; bf16 (no WebGPU type) and f16 without it go up as their exact f32.
  *   activations  each block's output y and its keys and values stay on the device (preferredOutputLocation
  *                "gpu-buffer") and go into the next block, or into the continuation's block as its past, as they are;
- *                the masks and rotary tables go up once per forward. They come back only where asked: a hook's
- *                block output, and the final residual for the final norm and the logits (the unembedding runs on
- *                the device, only the asked-for rows' logits come back).
+ *                the masks and rotary tables go up once per forward. What comes back from each block is its output
+ *                at the rows asked for (taps' rows and those that get logits, picked by a product on the device);
+ *                the final norm runs on those rows on the host, as on the CPU (it is row by row), and their logits
+ *                on the device (the unembedding is there). A hook, which may edit the whole (B,T,C) activation, takes
+ *                it to the host and its edit goes back up with the next block's input.
  *   LoRA         unmerged updates are inputs (rank × width: small), so attaching or changing one needs no new session.
  *
  * Downloads go through a one-node Identity session whose output is on the CPU: onnxruntime-node 1.30's own
@@ -124,8 +126,9 @@ function toBytes(w: Weight | Float32Array): Uint8Array {
 export interface DeviceBlockFeeds {
   /** (N, C), on the device or the host */
   x: DeviceTensor | Float32Array;
-  /** (B,1,1,T,Tk), (B,1,1,T,1), (B,T,R/2) ×2: uploaded once per forward */
+  /** (B,1,1,T,Tk), (B,1,1,T,1), (B,T,R/2) ×2, (M, N) the rows that come back: uploaded once per forward */
   mask: DeviceTensor;
+  sel: DeviceTensor;
   qmask: DeviceTensor;
   cos?: DeviceTensor;
   sin?: DeviceTensor;
@@ -167,6 +170,10 @@ export class WebGpuModel {
     const { cfg } = this;
     const session = (async () => {
       const g = blockGraphParts(spec);
+      // rows_out (M, C) = sel (M, N) · y: the rows of the block's output that come back to the host
+      g.nodes.push({ op: "MatMul", inputs: ["sel", "y"], outputs: ["rows_out"] });
+      g.inputs.push(["sel", ["M", "N"]]);
+      g.outputs.push(["rows_out", ["M", "C"]]);
       // the sizes of the weights, for their initializers (the CPU graph leaves them symbolic)
       const size: Record<string, number> = { C: cfg.dModel, W: layer.qkv.outDim, HD: layer.o.inDim, U: layer.up.outDim, F: layer.down.inDim };
       g.inputs = g.inputs.map(([n, d]) => [n, /^(n[12][wb]|[wb]_)/.test(n) ? d.map((x) => (typeof x === "string" ? size[x] : x)) : d]);
@@ -179,7 +186,7 @@ export class WebGpuModel {
         if (lin[p].b) weights.set(`b_${p}`, lin[p].b!);
       }
       const { graph, externalData } = withWeights(g, weights, await adapterHasF16());
-      return webgpuSession(graph, { externalData, outputs: Object.fromEntries(g.outputs.map(([n]) => [n, "gpu-buffer" as const])) });
+      return webgpuSession(graph, { externalData, outputs: Object.fromEntries(g.outputs.map(([n]) => [n, n === "rows_out" ? "cpu" : "gpu-buffer"])) });
     })();
     this.blocks.set(l, { key, session });
     return session;
@@ -189,7 +196,7 @@ export class WebGpuModel {
    * Block l on the device: y (N,C), and the keys and values of every position so far (B,Hkv,Tk,D), all left there.
    * The caller releases what it is done with.
    */
-  async block(l: number, spec: BlockSpec, layer: LayerParams, f: DeviceBlockFeeds, B: number, T: number): Promise<{ y: DeviceTensor; K: DeviceTensor; V: DeviceTensor }> {
+  async block(l: number, spec: BlockSpec, layer: LayerParams, f: DeviceBlockFeeds, B: number, T: number): Promise<{ y: DeviceTensor; K: DeviceTensor; V: DeviceTensor; rows: Float32Array }> {
     const N = B * T;
     const C = this.cfg.dModel;
     const sess = await this.blockSession(l, spec, layer);
@@ -200,6 +207,7 @@ export class WebGpuModel {
       qmask: f.qmask,
       past_k: f.pastK,
       past_v: f.pastV,
+      sel: f.sel,
     };
     if (f.cos && f.sin) {
       feeds.cos = f.cos;
@@ -212,10 +220,12 @@ export class WebGpuModel {
       feeds[`lora_a_${p}`] = host(d.A, [d.r, lin[p].inDim]);
       feeds[`lora_b_${p}`] = host(d.B, [lin[p].outDim, d.r]);
     }
+    // every output, always: onnxruntime-node refuses a subset that holds a CPU output ("Output count mismatch")
     const out = await sess.run(feeds);
-    if (!this.streamed) return { y: out.y, K: out.k_out, V: out.v_out };
+    const rows = out.rows_out.data as Float32Array;
+    if (!this.streamed) return { y: out.y, K: out.k_out, V: out.v_out, rows };
     // a streamed model's block leaves the device (the next forward uploads it again); its outputs move out first
-    const moved = { y: await persist(out.y), K: await persist(out.k_out), V: await persist(out.v_out) };
+    const moved = { y: await persist(out.y), K: await persist(out.k_out), V: await persist(out.v_out), rows };
     this.blocks.delete(l);
     await sess.release();
     return moved;
