@@ -4,10 +4,10 @@
  *
  * Prints the adapter (Vulkan's view: vulkaninfo --summary; onnxruntime's: whether a WebGPU session runs, and whether
  * it has f16 kernels), then per shape:
- *   extract tokens/s   what extraction does per batch: the prompt's forward with a hook on every block's output and
- *                      the final norm (each block's output comes to the host for its hook), logits at the last
- *                      position and the KV cache, then the two contrast-pair tokens continued from the cache
- *   forward tokens/s   the prompt's forward alone, no hooks (the residual stays on the device from block to block)
+ *   extract tokens/s   what extraction does per batch: the prompt's forward with a tap on every block's output and
+ *                      the final norm (the last positions' rows come back), logits at the last position and the KV
+ *                      cache, then the two contrast-pair tokens continued from the cache
+ *   forward tokens/s   the prompt's forward alone, logits at the last position
  *   max |Δlogit|       webgpu vs cpu, relative to the largest logit (same weights, same batch)
  *   peak device MiB    nvidia-smi's memory.used, sampled through the run, less its value before (NVIDIA only); on
  *                      lavapipe the "device" is host memory: the process's peak RSS is shown instead
@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { parseConfig, type ModelConfig } from "../src/model/config.ts";
 import { probeWebGpu, vulkanDevices } from "../src/model/device.ts";
 import { allocParams, Half, numParams } from "../src/model/params.ts";
-import { Transformer } from "../src/model/transformer.ts";
+import { Transformer, type Taps } from "../src/model/transformer.ts";
 import { Rng } from "../src/util/rng.ts";
 
 const pythia = (hidden: number, layers: number, heads: number) => ({
@@ -169,17 +169,15 @@ async function median(fn: () => Promise<unknown>): Promise<number> {
   return times.sort((a, b) => a - b)[Math.floor(reps / 2)];
 }
 
-/** One extraction batch: prompt with a hook per layer (last position kept), then both pair tokens on its cache. */
+/** One extraction batch as src/extract runs it: the prompt with a tap per layer (last positions), then both pair tokens on its cache. */
 async function extract(m: Transformer): Promise<void> {
   const keep = new Float32Array(L * B * C);
-  const hooks: Record<string, (x: Float32Array) => void> = {};
-  const take = (l: number) => (x: Float32Array) => {
-    for (let b = 0; b < B; b++) keep.set(x.subarray((b * T + T - 1) * C, (b * T + T) * C), (l * B + b) * C);
-  };
-  for (let l = 0; l < L - 1; l++) hooks[`blocks.${l}.hook_resid_post`] = take(l);
-  hooks["ln_final.hook_normalized"] = take(L - 1);
-  const p = await m.forward({ tokens, B, T }, { hooks, logits: "last", returnCache: true });
-  for (const next of pairs) await m.forward({ tokens: next, B, T: 1, cache: p.cache }, { hooks, logits: "none" });
+  const read: Taps["read"] = {};
+  const take = (l: number) => (rows: Float32Array) => keep.set(rows, l * B * C);
+  for (let l = 0; l < L - 1; l++) read[`blocks.${l}.hook_resid_post`] = take(l);
+  read["ln_final.hook_normalized"] = take(L - 1);
+  const p = await m.forward({ tokens, B, T }, { taps: { rows: Int32Array.from({ length: B }, (_, b) => b * T + T - 1), read }, logits: "last", returnCache: true });
+  for (const next of pairs) await m.forward({ tokens: next, B, T: 1, cache: p.cache }, { taps: { rows: Int32Array.from({ length: B }, (_, b) => b), read }, logits: "none" });
 }
 
 const forward = (m: Transformer) => m.forward({ tokens, B, T }, { logits: "last" });
