@@ -433,9 +433,10 @@ export class Transformer<W extends Weight = Weight> {
         release(x);
         x = out.y;
         lastRows = out.rows;
-        // keys and values for a cache outlive this forward (and maybe the block's session): moved to lasting memory
-        newK.push(o.returnCache ? await persist(out.K) : out.K);
-        newV.push(o.returnCache ? await persist(out.V) : out.V);
+        // keys and values for a cache outlive this forward: moved to lasting memory (a streamed block's already are)
+        const keep = o.returnCache && !this.stream;
+        newK.push(keep ? await persist(out.K) : out.K);
+        newV.push(keep ? await persist(out.V) : out.V);
         const post = `blocks.${l}.hook_resid_post`;
         if (o.has(post)) {
           o.hook(post, (x = await toHost(x)));
