@@ -21,7 +21,7 @@ export { summarizeRows, summarizeFolder, formatSummary } from "./datasets/summar
 export { quirkyId, pyDictStr } from "./util/pyrepr.ts";
 export { Rng } from "./util/rng.ts";
 export { readConfig, parseConfig, toHfConfig, type ModelConfig, type Architecture } from "./model/config.ts";
-export { Transformer, type Hooks, type Hook, type KVCache, type ForwardInput, type ForwardOptions, type LoraDelta } from "./model/transformer.ts";
+export { Transformer, type Hooks, type Hook, type Taps, type KVCache, type ForwardInput, type ForwardOptions, type LoraDelta } from "./model/transformer.ts";
 export { loadModel, loadParams, saveModel, randomModel, checkpointTensors } from "./model/load.ts";
 export { loadTokenizer, encodeChoice, type TextTokenizer } from "./model/tokenizer.ts";
 export { charTokenizerJson, writeCharTokenizer } from "./model/char-tokenizer.ts";

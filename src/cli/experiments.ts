@@ -9,6 +9,7 @@ import { DISTRIBUTIONS, type Distribution, type Split } from "../datasets/schema
 import { loadExamples } from "../extract/examples.ts";
 import { extractStates } from "../extract/extract.ts";
 import { modelName, openModel, sourceFingerprint, type ModelSource } from "../model/source.ts";
+import { DEVICE_CHOICES } from "../model/device.ts";
 import { runGrid, runGridOnStates } from "../analysis/grid.ts";
 import { REPORTERS, REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
 import { logOddsFile, runTransfer } from "../analysis/transfer.ts";
@@ -40,6 +41,10 @@ function parseReporters(v: string): ReporterName[] {
   return names as ReporterName[];
 }
 
+/** --device: where the model's forward pass runs (src/model/device.ts) */
+export const deviceOption = (what = "the model runs") =>
+  new Option("--device <device>", `where ${what}: cpu, webgpu (onnxruntime's WebGPU provider) or auto (webgpu on a hardware GPU, else cpu); default $QUIRKY_DEVICE, else cpu`).choices([...DEVICE_CHOICES]);
+
 const FORCE_HELP = "recompute results that were computed from other inputs or settings (without it, they are refused)";
 
 export function experimentCommands(): Command[] {
@@ -56,11 +61,12 @@ export function experimentCommands(): Command[] {
     .option("--standardized", "use the standardized templates")
     .addOption(new Option("--weights <mode>", "keep the weights in memory, stream them from disk block by block, or choose by free memory (sets QUIRKY_WEIGHTS)").choices(["resident", "stream", "auto"]))
     .option("--batch-size <n>", "prompts per forward pass", positiveInt("--batch-size"), DEFAULTS.batchSize)
+    .addOption(deviceOption())
     .option("--seed <n>", "shuffle/template seed", wholeNumber("--seed"), DEFAULTS.seed)
     .option("--force", FORCE_HELP)
     .action(async (o) => {
       if (o.weights) process.env.QUIRKY_WEIGHTS = o.weights; // loadModel reads it
-      const src: ModelSource = { path: o.model, adapter: o.adapter };
+      const src: ModelSource = { path: o.model, adapter: o.adapter, device: o.device };
       const { dataset, examples } = await loadExamples(o.dataset, { distribution: o.distribution, split: o.split as Split, method: o.method, standardized: o.standardized, seed: o.seed, maxExamples: o.maxExamples });
       const { model, tokenizer } = await openModel(src);
       const bar = progressBar(`extract ${o.distribution}/${o.split}`);
@@ -114,6 +120,7 @@ export function experimentCommands(): Command[] {
     .addOption(new Option("--method <method>", "templatization").choices(["first", "random", "all"]).default(DEFAULTS.method))
     .option("--batch-size <n>", "prompts per forward pass", positiveInt("--batch-size"), DEFAULTS.batchSize)
     .option("--random-samples <n>", "random directions for the random baseline", positiveInt("--random-samples"), DEFAULTS.randomSamples)
+    .addOption(deviceOption())
     .option("--seed <n>", "seed", wholeNumber("--seed"), DEFAULTS.seed)
     .option("--force", FORCE_HELP)
     .action(async (o) => {
@@ -128,7 +135,7 @@ export function experimentCommands(): Command[] {
         return;
       }
       for (const flag of ["model", "dataset", "out"]) if (!o[flag]) throw new Error(`required option '--${flag} <dir>' not specified (or --root DIR for states already there)`);
-      const src: ModelSource = { path: o.model, adapter: o.adapter };
+      const src: ModelSource = { path: o.model, adapter: o.adapter, device: o.device };
       const datasetName = (await loadExamples(o.dataset, { distribution: "all", split: "test", maxExamples: 1 })).dataset;
       const root = join(o.out, modelName(src), datasetName);
       const bar = progressBar("grid");
@@ -166,11 +173,12 @@ export function experimentCommands(): Command[] {
     .option("--test <dist>", "examples to intervene on (the test split)", parseDist, "B" as Distribution)
     .option("--max-examples <n>", "examples", positiveInt("--max-examples"), DEFAULTS.maxTest)
     .option("--layers <list>", "comma-separated layers (default: all)")
+    .addOption(deviceOption())
     .option("--batch-size <n>", "prompts per forward pass", positiveInt("--batch-size"), DEFAULTS.batchSize)
     .option("--seed <n>", "seed", wholeNumber("--seed"), DEFAULTS.seed)
     .option("--force", FORCE_HELP)
     .action(async (o) => {
-      const src: ModelSource = { path: o.model, adapter: o.adapter };
+      const src: ModelSource = { path: o.model, adapter: o.adapter, device: o.device };
       const { examples } = await loadExamples(o.dataset, { distribution: o.test, split: "test", method: DEFAULTS.method, seed: o.seed, maxExamples: o.maxExamples });
       const layers = o.layers ? String(o.layers).split(",").map(wholeNumber("--layers")) : undefined;
       const bar = progressBar("intervene");

@@ -17,6 +17,7 @@ import { ZOO_DIR, zooRunConfig } from "../pipeline/zoo.ts";
 import { formatDuration, statusLine } from "../util/progress.ts";
 import { writeDataset } from "../datasets/create.ts";
 import { DEMO_DATASET, REPO_ROOT } from "../pipeline/default.ts";
+import { deviceOption } from "./experiments.ts";
 
 export function runCommands(): Command[] {
   const run = new Command("run")
@@ -24,8 +25,9 @@ export function runCommands(): Command[] {
     .argument("<config>", "JSON config: { out, models: [{path, adapter?, name?, datasets?, control?: {path, adapter?}}], datasets: [{path} | {create, options}], reporters?, maxTrain?, maxTest?, ... } (control: the model without its quirk, on which anomaly detection runs again as its no-quirk control)")
     .option("--shard <i/n>", "run only every n-th unit of work, starting at i (default: SLURM_ARRAY_TASK_ID/COUNT when set)")
     .option("--force", "recompute results that were computed from other inputs or settings (without it, they are refused)")
+    .addOption(deviceOption("the models run (overrides the config's 'device')"))
     .action(async (config: string, o) => {
-      const cfg = readRunConfig(config);
+      const cfg = { ...readRunConfig(config), ...(o.device ? { device: o.device } : {}) };
       const shard = parseShard(o.shard);
       const t0 = performance.now();
       const status = statusLine();
@@ -67,6 +69,7 @@ export function runCommands(): Command[] {
     .option("--retrain", "make the zoo first (scripts/train-zoo.ts, about two hours on 2 cores), into OUT/zoo")
     .option("--max-train <n>", "examples per training distribution", "1000")
     .option("--max-test <n>", "examples per test distribution", "500")
+    .addOption(deviceOption("the models run"))
     .action(async (o) => {
       const out = resolve(o.out);
       const sizes = { maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest) };
@@ -85,6 +88,7 @@ export function runCommands(): Command[] {
         }
         cfg = zooRunConfig(out, { zoo, ...sizes });
       }
+      if (o.device) cfg = { ...cfg, device: o.device };
       const t0 = performance.now();
       const status = statusLine();
       await runConfig(cfg, undefined, status);

@@ -21,7 +21,7 @@ import { describeDifferences, provenance, reuseCached, type Provenance } from ".
 import { readSafetensors, readSafetensorsHeader, readF32Range, writeSafetensors, writeSafetensorsStream } from "../model/safetensors.ts";
 import { leftPad } from "../model/batch.ts";
 import { encodeChoice, type TextTokenizer } from "../model/tokenizer.ts";
-import type { Transformer } from "../model/transformer.ts";
+import type { Taps, Transformer } from "../model/transformer.ts";
 import type { TemplatizedExample } from "../datasets/templatize.ts";
 import { META_FILE, STATES_FILE, isComplete, type StatesMeta } from "./states.ts";
 
@@ -83,22 +83,22 @@ async function runBatch(model: Transformer, prompts: number[][], choices: [numbe
   const { nLayers: L, dModel: d } = model.cfg;
   const { tokens, mask, B: b, T } = leftPad(prompts);
 
-  /** hooks that copy position `pos` of every row into out[l] (l < L−1: block outputs; l = L−1: after the final norm) */
-  const capture = (out: Float32Array, stride: number, slot: number) => {
-    const hooks: Record<string, (x: Float32Array, s: { B: number; T: number; C: number }) => void> = {};
-    const take = (l: number) => (x: Float32Array, s: { B: number; T: number; C: number }) => {
-      for (let i = 0; i < s.B; i++) {
-        const src = (i * s.T + s.T - 1) * d;
-        out.set(x.subarray(src, src + d), l * b * stride + i * stride + slot * d);
-      }
+  /**
+   * taps that copy the last position of every row into out[l] (l < L−1: block outputs; l = L−1: after the final
+   * norm): read-only, so only those rows leave the device the model runs on
+   */
+  const capture = (out: Float32Array, stride: number, slot: number, T: number): Taps => {
+    const read: Taps["read"] = {};
+    const take = (l: number) => (rows: Float32Array) => {
+      for (let i = 0; i < b; i++) out.set(rows.subarray(i * d, i * d + d), l * b * stride + i * stride + slot * d);
     };
-    for (let l = 0; l < L - 1; l++) hooks[`blocks.${l}.hook_resid_post`] = take(l);
-    hooks["ln_final.hook_normalized"] = take(L - 1);
-    return hooks;
+    for (let l = 0; l < L - 1; l++) read[`blocks.${l}.hook_resid_post`] = take(l);
+    read["ln_final.hook_normalized"] = take(L - 1);
+    return { rows: Int32Array.from({ length: b }, (_, i) => i * T + T - 1), read };
   };
 
   const hiddens = new Float32Array(L * b * d);
-  const prompt = await model.forward({ tokens, B: b, T, mask }, { hooks: capture(hiddens, d, 0), logits: "last", returnCache: true });
+  const prompt = await model.forward({ tokens, B: b, T, mask }, { taps: capture(hiddens, d, 0, T), logits: "last", returnCache: true });
   const V = model.cfg.vocabSize;
   const logOdds = new Float32Array(b);
   for (let i = 0; i < b; i++) logOdds[i] = prompt.logits[i * V + choices[i][1]] - prompt.logits[i * V + choices[i][0]];
@@ -106,7 +106,7 @@ async function runBatch(model: Transformer, prompts: number[][], choices: [numbe
   const pairs = new Float32Array(L * b * 2 * d);
   for (const slot of [0, 1]) {
     const next = Int32Array.from(choices.map((c) => c[slot]));
-    await model.forward({ tokens: next, B: b, T: 1, cache: prompt.cache }, { hooks: capture(pairs, 2 * d, slot), logits: "none" });
+    await model.forward({ tokens: next, B: b, T: 1, cache: prompt.cache }, { taps: capture(pairs, 2 * d, slot, 1), logits: "none" });
   }
   for (const [name, arr] of [["hiddens", hiddens], ["pair states", pairs], ["log-odds", logOdds]] as const) {
     const per = arr.length / (name === "log-odds" ? b : L * b); // values per example within a layer

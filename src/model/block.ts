@@ -97,8 +97,20 @@ export function attentionMask(B: number, T: number, Tk: number, keyMask: Uint8Ar
   return { bias, query };
 }
 
+/** The nodes, inputs and outputs of one block's graph, named as in `runBlock` (device.ts turns weights into initializers). */
+export interface BlockGraph {
+  nodes: OnnxNode[];
+  inputs: [string, (string | number)[]][];
+  outputs: [string, (string | number)[]][];
+}
+
 /** The ONNX graph of one block (opset 23: Gelu, RotaryEmbedding), inputs and outputs named as in `runBlock`. */
 function blockGraph(s: BlockSpec): Uint8Array {
+  const { nodes, inputs, outputs } = blockGraphParts(s);
+  return onnxModel(nodes, inputs, outputs, "float32", 23);
+}
+
+export function blockGraphParts(s: BlockSpec): BlockGraph {
   const nodes: OnnxNode[] = [];
   let next = 0;
   const op = (type: string, inputs: string[], attrs?: Record<string, AttrValue>, outputs = 1): string[] => {
@@ -228,7 +240,7 @@ function blockGraph(s: BlockSpec): Uint8Array {
       outputs.push([`tape_${t}`, dims[t]]);
     }
   }
-  return onnxModel(nodes, inputs, outputs, "float32", 23);
+  return { nodes, inputs, outputs };
 }
 
 /** The session of a block graph, built once per spec. */

@@ -22,6 +22,7 @@ import {
   type TensorToWrite,
 } from "./safetensors.ts";
 import { Transformer, type BlockStream } from "./transformer.ts";
+import { deviceChoice, type DeviceChoice } from "./device.ts";
 
 /** Tensors that Hugging Face checkpoints carry but that are not parameters (recomputed buffers). */
 const BUFFER_SUFFIXES = [".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq"];
@@ -188,6 +189,8 @@ export interface LoadOptions {
   memory?: number;
   /** where the one-line account of the choice goes (default stderr); said for weights of 1 GiB or more or a forced mode */
   log?: (line: string) => void;
+  /** where the forward pass runs (device.ts); default: $QUIRKY_DEVICE, else "cpu" */
+  device?: DeviceChoice;
 }
 
 /** Memory kept free beside resident weights for activations, scratch and the runtime. */
@@ -235,8 +238,9 @@ export function loadModel(dir: string, opts: LoadOptions = {}): Transformer {
     const held = streamed ? `streamed from disk block by block (about ${gib(total - (cfg.nLayers - 2) * block)} held)` : "resident in memory";
     log(`quirky: ${basename(dir)}: weights ${held}: ${why}`);
   }
+  const device = deviceChoice(opts.device);
   const params = readParams(cfg, found, streamed);
-  return new Transformer(cfg, params, streamed ? new SafetensorsBlockStream(cfg, params, found) : undefined);
+  return new Transformer(cfg, params, streamed ? new SafetensorsBlockStream(cfg, params, found) : undefined, device);
 }
 
 /** Write a checkpoint folder (config.json + model.safetensors); dtype of the stored weights. */

@@ -136,6 +136,7 @@ export async function mergeLora(model: Transformer, adapter: LoraAdapter): Promi
     const ba = await gemm(d.B, d.A, lin.outDim, d.r, lin.inDim);
     for (let i = 0; i < lin.w.length; i++) lin.w[i] += d.scale * ba[i];
   }
+  await model.weightsChanged();
 }
 
 /**

@@ -29,8 +29,8 @@ const fieldString = (field: number, s: string) => fieldBytes(field, [...utf8.enc
 const fieldFloat = (field: number, v: number) => [...varint((field << 3) | 5), ...new Uint8Array(Float32Array.of(v).buffer)];
 
 /** onnx.TensorProto.DataType of the graphs' tensors */
-export type ElemType = "float32" | "float64";
-const ELEM: Record<ElemType, number> = { float32: 1, float64: 11 };
+export type ElemType = "float32" | "float64" | "float16" | "bfloat16";
+const ELEM: Record<ElemType, number> = { float32: 1, float64: 11, float16: 10, bfloat16: 16 };
 
 /** Attribute values: an integer, integers, a float ({ float }), or a string ({ string }). */
 export type AttrValue = number | number[] | { float: number } | { string: string };
@@ -71,8 +71,37 @@ function node(n: OnnxNode): number[] {
 }
 
 /**
+ * An initializer (a constant of the graph) whose bytes live outside the model, in a buffer the session is given
+ * (onnxruntime's `externalData: [{ path: file, data }]`): the model itself stays a few kilobytes however large the
+ * weights, and onnxruntime uploads them once, when the session is created.
+ */
+export interface ExternalInitializer {
+  name: string;
+  dims: number[];
+  elem: ElemType;
+  /** the external buffer's name, and where the tensor's bytes start in it */
+  file: string;
+  offset: number;
+  length: number;
+}
+
+/** TensorProto: dims 1, data_type 2, name 8, external_data 13 (key 1, value 2), data_location 14 (EXTERNAL = 1) */
+function initializer(t: ExternalInitializer): number[] {
+  const entry = (k: string, v: string) => fieldBytes(13, [...fieldString(1, k), ...fieldString(2, v)]);
+  return [
+    ...t.dims.flatMap((d) => fieldVarint(1, d)),
+    ...fieldVarint(2, ELEM[t.elem]),
+    ...fieldString(8, t.name),
+    ...entry("location", t.file),
+    ...entry("offset", String(t.offset)),
+    ...entry("length", String(t.length)),
+    ...fieldVarint(14, 1),
+  ];
+}
+
+/**
  * A ModelProto (IR 8; the ONNX opset `opset`, default 17, and com.microsoft 1) whose inputs and outputs are all of
- * one element type (default float32).
+ * one element type (default float32), with optional external initializers.
  */
 export function onnxModel(
   nodes: OnnxNode[],
@@ -80,10 +109,12 @@ export function onnxModel(
   outputs: [string, (string | number)[]][],
   elem: ElemType = "float32",
   opset = 17,
+  initializers: ExternalInitializer[] = [],
 ): Uint8Array {
   const graph = [
     ...nodes.flatMap((n) => fieldBytes(1, node(n))),
     ...fieldString(2, "quirky"),
+    ...initializers.flatMap((t) => fieldBytes(5, initializer(t))),
     ...inputs.flatMap(([name, dims]) => fieldBytes(11, valueInfo(name, dims, elem))),
     ...outputs.flatMap(([name, dims]) => fieldBytes(12, valueInfo(name, dims, elem))),
   ];

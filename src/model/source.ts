@@ -10,6 +10,7 @@ import { checkpointTensors, loadModel } from "./load.ts";
 import { mergeLora, readPeftAdapter } from "./lora.ts";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.ts";
 import type { Transformer } from "./transformer.ts";
+import type { DeviceChoice } from "./device.ts";
 
 export interface ModelSource {
   /** Hugging Face model folder (config.json, safetensors weights, tokenizer.json) */
@@ -18,6 +19,8 @@ export interface ModelSource {
   adapter?: string;
   /** results folder name (default: the folder names) */
   name?: string;
+  /** where its forward pass runs (device.ts; default $QUIRKY_DEVICE, else cpu): not part of its name or fingerprint */
+  device?: DeviceChoice;
 }
 
 export function modelName(src: ModelSource): string {
@@ -50,7 +53,7 @@ export function sourceFingerprint(src: ModelSource): string {
 
 /** Load the model (with its adapter merged) and its tokenizer. */
 export async function openModel(src: ModelSource): Promise<{ model: Transformer; tokenizer: TextTokenizer }> {
-  const model = loadModel(src.path);
+  const model = loadModel(src.path, { device: src.device });
   if (src.adapter) await mergeLora(model, readPeftAdapter(src.adapter, model));
   return { model, tokenizer: loadTokenizer(src.path) };
 }

@@ -14,6 +14,7 @@
  * Batches are left-padded: row b's real tokens are the last ones; positions count real tokens only,
  * so an example gives the same result alone or inside a padded batch.
  */
+import ort from "onnxruntime-node";
 import type { ModelConfig } from "./config.ts";
 import {
   activationForward,
@@ -29,6 +30,8 @@ import { bmm, gemm, linear, oneProduct, withF32 } from "./matmul.ts";
 import { attentionMask, PROJECTIONS, runBlock, type BlockSpec, type Projection } from "./block.ts";
 import { qkvLayout, type Activation, type LayerTape, type NormTape, type Tape } from "./activations.ts";
 import { allocParams, embedRows, toF32, type FusedLinear, type LayerParams, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
+import { resolveDevice, type Device, type DeviceChoice } from "./device.ts";
+import { download, persist, release, upload, WebGpuModel, type DeviceTensor } from "./webgpu.ts";
 
 /** A hook reads, and may edit in place, an activation of shape (B,T,C). */
 export type Hook = (x: Float32Array, shape: { B: number; T: number; C: number }) => void;
@@ -55,7 +58,12 @@ export interface KVCache {
   mask: Uint8Array;
   /** (B): position id the next real token of each row gets */
   nextPos: Int32Array;
+  /** on the WebGPU device: per layer K and V as the device holds them (then k and v are empty) */
+  device?: { k: DeviceTensor[]; v: DeviceTensor[] };
 }
+
+/** A device cache's tensors are freed when the cache is collected (it is immutable and may be continued many times). */
+const deviceCaches = new FinalizationRegistry<DeviceTensor[]>((ts) => ts.forEach(release));
 
 export interface ForwardInput {
   /** (B, T) token ids, left-padded */
@@ -68,8 +76,25 @@ export interface ForwardInput {
   cache?: KVCache;
 }
 
+/**
+ * Read-only taps: at hook points blocks.{i}.hook_resid_post and ln_final.hook_normalized, `read[name]` gets the rows
+ * at the flat positions `rows` (b·T + t), (M, C) for M = rows.length, after that point's hook if any. What extraction
+ * stores: on a device only these rows come back, where a hook needs the whole (B,T,C) activation on the host.
+ */
+export interface Taps {
+  rows: Int32Array;
+  read: Record<string, (rows: Float32Array) => void>;
+}
+
+/** out (M, C) = x's rows at `rows` */
+function gatherRows(x: Float32Array, rows: Int32Array, C: number, out = new Float32Array(rows.length * C)): Float32Array {
+  for (let i = 0; i < rows.length; i++) out.set(x.subarray(rows[i] * C, rows[i] * C + C), i * C);
+  return out;
+}
+
 export interface ForwardOptions {
   hooks?: Hooks;
+  taps?: Taps;
   /** which positions get logits: every position, the last of each row (default), none, or the given flat positions b·T + t */
   logits?: "all" | "last" | "none" | Int32Array;
   /** return the KV cache for a continuation */
@@ -116,12 +141,31 @@ export class Transformer<W extends Weight = Weight> {
   private busy = false;
   /** while recording a tape every buffer is fresh (the tape keeps them) */
   private taping = false;
+  /** where the forward pass runs (device.ts): resolved at the first forward; its WebGPU sessions, when there */
+  private readonly deviceChoice: DeviceChoice;
+  private gpu?: Promise<WebGpuModel | undefined>;
 
-  constructor(cfg: ModelConfig, params: ModelParams<W>, stream?: BlockStream) {
+  constructor(cfg: ModelConfig, params: ModelParams<W>, stream?: BlockStream, device: DeviceChoice = "cpu") {
     if (params.streamed !== (stream !== undefined)) throw new Error("a streamed model needs its block stream, a resident one none");
     this.cfg = cfg;
     this.weights = params;
     this.stream = stream;
+    this.deviceChoice = device;
+  }
+
+  /** The device the forward pass runs on (an error naming what to install for webgpu without an adapter). */
+  async device(): Promise<Device> {
+    return (await this.onDevice()) ? "webgpu" : "cpu";
+  }
+
+  private onDevice(): Promise<WebGpuModel | undefined> {
+    this.gpu ??= resolveDevice(this.deviceChoice).then((d) => (d === "webgpu" ? new WebGpuModel(this.cfg, this.stream !== undefined) : undefined));
+    return this.gpu;
+  }
+
+  /** Say that the weights were edited in place (a merged adapter): the device's copies are dropped, uploaded again when next used. */
+  async weightsChanged(): Promise<void> {
+    await (await this.gpu)?.release();
   }
 
   get params(): ModelParams<W> {
@@ -139,6 +183,7 @@ export class Transformer<W extends Weight = Weight> {
     const wide = allocParams(this.cfg);
     for (const [name, t] of p.tensors) wide.tensors.get(name)!.data.set(toF32(t.data));
     this.weights = wide as ModelParams as ModelParams<W>;
+    void this.weightsChanged();
     return wide;
   }
 
@@ -205,7 +250,24 @@ export class Transformer<W extends Weight = Weight> {
 
     const rope = ropeTables(positions, cfg.rotaryDims, cfg.ropeTheta, cfg.ropeScaling);
     const shape = { B, T, C };
-    const hook = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
+    const taps = opts.taps;
+    if (taps) {
+      for (const name of Object.keys(taps.read)) if (!/^(blocks\.\d+\.hook_resid_post|ln_final\.hook_normalized)$/.test(name)) throw new Error(`forward: taps read blocks.{i}.hook_resid_post and ln_final.hook_normalized, not ${name}`);
+      for (const r of taps.rows) if (!(r >= 0 && r < N)) throw new Error(`forward: tap row ${r} outside 0..${N - 1}`);
+    }
+    const hookOnly = (name: string, x: Float32Array) => opts.hooks?.[name]?.(x, shape);
+    const hook = (name: string, x: Float32Array) => {
+      hookOnly(name, x);
+      taps?.read[name]?.(gatherRows(x, taps.rows, C));
+    };
+    if (this.deviceChoice !== "cpu") {
+      const gpu = await this.onDevice();
+      if (gpu) {
+        if (opts.tape) throw new Error("training on webgpu: not yet (the backward pass runs on the CPU); use --device cpu (QUIRKY_DEVICE=cpu) to train");
+        const logits = opts.logits ?? "last";
+        return this.forwardOnDevice(gpu, input, { logits, returnCache: opts.returnCache === true, hook: hookOnly, has: (n) => opts.hooks?.[n] !== undefined, taps }, { keyMask, keyPos, nextPos, rope, Tk });
+      }
+    }
 
     // x is (N,C)
     const record = opts.tape === true;
@@ -292,6 +354,122 @@ export class Transformer<W extends Weight = Weight> {
       }
     }
     return out;
+  }
+
+  /**
+   * The forward pass on the WebGPU device (webgpu.ts): the embedding on the host, then every block on the device with
+   * the residual stream left there between blocks; it comes to the host only for a hook (whose edits go back up with
+   * the next block's input) and at the end, for the final norm (as on the CPU) and the rows that get logits.
+   */
+  private async forwardOnDevice(
+    gpu: WebGpuModel,
+    input: ForwardInput,
+    o: { logits: "all" | "last" | "none" | Int32Array; returnCache: boolean; hook: (name: string, x: Float32Array) => void; has: (name: string) => boolean; taps?: Taps },
+    m: { keyMask: Uint8Array; keyPos: Int32Array; nextPos: Int32Array; rope: { cos: Float32Array; sin: Float32Array }; Tk: number },
+  ): Promise<ForwardOutput> {
+    const { cfg, params } = this;
+    const { B, T, tokens, cache } = input;
+    const { dModel: C, nKvHeads: Hkv, headDim: D, rotaryDims: R } = cfg;
+    const N = B * T;
+    if (cache && !cache.device) throw new Error("forward: this cache was made on the CPU; continue it on the device it came from");
+    const mask = attentionMask(B, T, m.Tk, m.keyMask, m.keyPos, cfg.slidingWindow);
+    // the rows that come back from every block (M, C): the taps' rows, then those that get logits; sel (M, N) picks them
+    const tapRows = o.taps?.rows ?? new Int32Array(0);
+    const logitRows = logitPositions(o.logits, B, T);
+    const rows = Int32Array.from([...tapRows, ...logitRows]);
+    const M = Math.max(1, rows.length); // a graph output of no rows: one unused row instead
+    const sel = new Float32Array(M * N);
+    rows.forEach((r, i) => (sel[i * N + r] = 1));
+    // what every block reads goes up once: masks, rotary tables; an empty past when there is no cache
+    const fixed = {
+      mask: await upload(mask.bias, [B, 1, 1, T, m.Tk]),
+      qmask: await upload(mask.query, [B, 1, 1, T, 1]),
+      cos: R > 0 ? await upload(m.rope.cos, [B, T, R / 2]) : undefined,
+      sin: R > 0 ? await upload(m.rope.sin, [B, T, R / 2]) : undefined,
+      sel: await upload(sel, [M, N]),
+    };
+    const tap = (name: string, at: Float32Array) => o.taps?.read[name]?.(at.subarray(0, tapRows.length * C));
+    const noPast = new ort.Tensor("float32", new Float32Array(0), [B, Hkv, 0, D]);
+    let x: DeviceTensor | Float32Array = this.buf("x", N * C);
+    embedRows(x, tokens, params.embed, C);
+    o.hook("hook_embed", x);
+    let host = 0; // which workspace buffer the next download fills
+    const toHost = async (t: DeviceTensor | Float32Array) => {
+      if (t instanceof Float32Array) return t;
+      const out = await download(t, this.buf(host++ % 2 ? "xNext" : "x", N * C));
+      release(t);
+      return out;
+    };
+    const newK: DeviceTensor[] = [];
+    const newV: DeviceTensor[] = [];
+    let lastRows: Float32Array = new Float32Array(0); // the last block's output at `rows`
+    try {
+      for (let l = 0; l < cfg.nLayers; l++) {
+        await this.stream?.fetch(l);
+        const layer = params.layers[l];
+        if (o.has(`blocks.${l}.hook_resid_pre`)) o.hook(`blocks.${l}.hook_resid_pre`, (x = await toHost(x)));
+        const lin = { qkv: layer.qkv, o: layer.o, up: layer.up, down: layer.down };
+        const lora = { qkv: this.combinedLora(layer.qkv.parts, layer.qkv), o: this.combinedLora([layer.o], layer.o), up: this.combinedLora(layer.up.parts, layer.up), down: this.combinedLora([layer.down], layer.down) };
+        const flags = (f: (p: Projection) => boolean) => ({ qkv: f("qkv"), o: f("o"), up: f("up"), down: f("down") });
+        const spec: BlockSpec = {
+          layernorm: cfg.norm === "layernorm",
+          parallel: cfg.parallelResidual,
+          gated: cfg.gatedMlp,
+          activation: cfg.activation,
+          H: cfg.nHeads,
+          Hkv,
+          D,
+          R,
+          neox: cfg.arch === "gpt_neox",
+          eps: cfg.normEps,
+          bias: flags((p) => lin[p].b !== undefined),
+          lora: flags((p) => lora[p] !== undefined),
+          past: true, // one graph (one upload of the weights) for prompts and continuations: no cache is an empty past
+          keepKV: true,
+          tape: false,
+        };
+        const past = cache?.device;
+        const out = await gpu.block(l, spec, layer, { x, ...fixed, pastK: past?.k[l] ?? noPast, pastV: past?.v[l] ?? noPast, lora }, B, T);
+        release(x);
+        x = out.y;
+        lastRows = out.rows;
+        // keys and values for a cache outlive this forward: moved to lasting memory (a streamed block's already are)
+        const keep = o.returnCache && !this.stream;
+        newK.push(keep ? await persist(out.K) : out.K);
+        newV.push(keep ? await persist(out.V) : out.V);
+        const post = `blocks.${l}.hook_resid_post`;
+        if (o.has(post)) {
+          o.hook(post, (x = await toHost(x)));
+          lastRows = gatherRows(x, rows, C); // the hook may have edited them
+        }
+        tap(post, lastRows);
+      }
+      let logits: Float32Array = new Float32Array(0);
+      if (o.has("ln_final.hook_normalized")) {
+        // the whole final residual to the host, as on the CPU
+        const h = this.buf("h", N * C);
+        this.norm(h, await toHost(x), params.lnFinal, N, false);
+        o.hook("ln_final.hook_normalized", h);
+        lastRows = gatherRows(h, rows, C);
+        tap("ln_final.hook_normalized", lastRows);
+        if (logitRows.length > 0) logits = await gpu.logits(lastRows.subarray(tapRows.length * C), logitRows.length, params.unembed);
+      } else {
+        // the norm is row by row: the rows that came back are all it needs
+        release(x);
+        const h = new Float32Array(rows.length * C);
+        this.norm(h, lastRows, params.lnFinal, rows.length, false);
+        tap("ln_final.hook_normalized", h);
+        if (logitRows.length > 0) logits = await gpu.logits(h.subarray(tapRows.length * C), logitRows.length, params.unembed);
+      }
+      const out: ForwardOutput = { logits };
+      if (o.returnCache) {
+        out.cache = { B, T: m.Tk, k: [], v: [], mask: m.keyMask, nextPos: m.nextPos, device: { k: newK, v: newV } };
+        deviceCaches.register(out.cache, [...newK, ...newV]);
+      } else [...newK, ...newV].forEach(release);
+      return out;
+    } finally {
+      Object.values(fixed).forEach(release);
+    }
   }
 
   /** y (N,C) = block l of x (N,C), as one graph; returns the block's keys and values when keepKV (else empty). */
@@ -505,18 +683,23 @@ export class Transformer<W extends Weight = Weight> {
   }
 
   /** logits (M, V) at the asked-for flat positions, with those positions and the final hidden rows there (M, C) */
-  private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none" | Int32Array, rowsOnly: boolean): Promise<{ logits: Float32Array; positions: Int32Array; rows: Float32Array }> {
+  private async unembed(h: Float32Array, B: number, T: number, which: "all" | "last" | "none" | Int32Array, rowsOnly: boolean, gpu?: WebGpuModel): Promise<{ logits: Float32Array; positions: Int32Array; rows: Float32Array }> {
     const { dModel: C, vocabSize: V } = this.cfg;
-    const positions =
-      which === "none" ? new Int32Array(0) : which === "all" ? Int32Array.from({ length: B * T }, (_, i) => i) : which === "last" ? Int32Array.from({ length: B }, (_, b) => b * T + T - 1) : which;
+    const positions = logitPositions(which, B, T);
     const M = positions.length;
     const rows = new Float32Array(M * C);
     for (let i = 0; i < M; i++) {
       if (!(positions[i] >= 0 && positions[i] < B * T)) throw new Error(`forward: logit position ${positions[i]} outside 0..${B * T - 1}`);
       rows.set(h.subarray(positions[i] * C, positions[i] * C + C), i * C);
     }
-    return { logits: M === 0 || rowsOnly ? new Float32Array(0) : await linear(rows, this.params.unembed, M, C, V), positions, rows };
+    const product = () => (gpu ? gpu.logits(rows, M, this.params.unembed) : linear(rows, this.params.unembed, M, C, V));
+    return { logits: M === 0 || rowsOnly ? new Float32Array(0) : await product(), positions, rows };
   }
+}
+
+/** The flat positions b·T + t that get logits. */
+function logitPositions(which: "all" | "last" | "none" | Int32Array, B: number, T: number): Int32Array {
+  return which === "none" ? new Int32Array(0) : which === "all" ? Int32Array.from({ length: B * T }, (_, i) => i) : which === "last" ? Int32Array.from({ length: B }, (_, b) => b * T + T - 1) : which;
 }
 
 /** Whether every linear of a block runs as one product (its weights within one slice): then the block is one graph. */

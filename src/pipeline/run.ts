@@ -20,6 +20,7 @@ import { DISTRIBUTIONS, isDatasetName, type DatasetName, type Distribution } fro
 import type { TemplateMethod } from "../datasets/templatize.ts";
 import { datasetNameOf, loadExamples } from "../extract/examples.ts";
 import { modelName, openModel, sourceFingerprint, type ModelSource } from "../model/source.ts";
+import { DEVICE_CHOICES, type DeviceChoice } from "../model/device.ts";
 import type { TextTokenizer } from "../model/tokenizer.ts";
 import type { Transformer } from "../model/transformer.ts";
 import { DETECTORS, anomalyFromRoot, type DetectorName } from "../analysis/anomaly.ts";
@@ -54,6 +55,8 @@ export interface RunConfig {
   /** probe to intervene with (false: skip) */
   interventions?: { reporter: string; train: string; test: string; maxExamples?: number } | false;
   report?: boolean;
+  /** where the models' forward passes run: cpu, webgpu or auto (default: $QUIRKY_DEVICE, else cpu) */
+  device?: DeviceChoice;
 }
 
 export class ConfigFileError extends Error {}
@@ -70,7 +73,7 @@ export function readRunConfig(path: string): RunConfig {
   return validateRunConfig(raw, path, dirname(resolve(path)));
 }
 
-const TOP_KEYS = ["out", "models", "datasets", "reporters", "maxTrain", "maxTest", "method", "batchSize", "randomSamples", "seed", "anomaly", "interventions", "report"];
+const TOP_KEYS = ["out", "models", "datasets", "reporters", "maxTrain", "maxTest", "method", "batchSize", "randomSamples", "seed", "anomaly", "interventions", "report", "device"];
 const MODEL_KEYS = ["path", "adapter", "name", "datasets", "control"];
 const CONTROL_KEYS = ["path", "adapter"];
 const CREATE_OPTION_KEYS = ["seed", "baseExamples", "maxDigits", "distinctOperands", "source", "difficulties", "nValidation", "nTest"];
@@ -173,6 +176,7 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
   int(c.seed, "seed", 0);
   if (c.method !== undefined && !["first", "random", "all"].includes(c.method as string)) fail(`'method' must be 'first', 'random' or 'all', got ${JSON.stringify(c.method)}`);
   if (c.report !== undefined && typeof c.report !== "boolean") fail("'report' must be true or false");
+  if (c.device !== undefined && !(DEVICE_CHOICES as unknown[]).includes(c.device)) fail(`'device' must be one of ${DEVICE_CHOICES.join(", ")}, got ${JSON.stringify(c.device)}`);
 
   /** an optional section: false (skip the stage), absent (its default) or an object with known keys */
   const section = (v: unknown, at: string, known: string[]): Record<string, unknown> | false | undefined => {
@@ -227,6 +231,7 @@ export function validateRunConfig(raw: unknown, where: string, base = "."): RunC
     ...(anomaly !== undefined ? { anomaly } : {}),
     ...(interventions !== undefined ? { interventions } : {}),
     ...(c.report !== undefined ? { report: c.report as boolean } : {}),
+    ...(c.device !== undefined ? { device: c.device as DeviceChoice } : {}),
   };
 }
 
@@ -300,7 +305,7 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
     if (opened?.key !== key) {
       opened = undefined; // let the previous model go before loading the next
       log(`loading ${what}`);
-      opened = { key, ...(await openModel(src)) };
+      opened = { key, ...(await openModel({ ...src, device: cfg.device ?? src.device })) };
     }
     return opened;
   };
