@@ -36,8 +36,12 @@ if [ ${#vk_missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev
     if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
       uri=$(awk '/^URIs:/ { u = $2 } /^Suites:/ && / bookworm( |$)/ { print u; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null)
       [ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
-      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-        "${uri:-http://deb.debian.org/debian}" >/etc/apt/sources.list.d/bookworm-backports.sources
+      if [ -n "$uri" ]; then
+        printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+          "$uri" >/etc/apt/sources.list.d/bookworm-backports.sources
+      else
+        echo "quirky: no apt source for bookworm found to take the mirror from; add the suite bookworm-backports (component main) to apt's sources" >&2
+      fi
     fi
     target=(-t bookworm-backports)
   fi
