@@ -26,6 +26,7 @@ import { probeWebGpu, vulkanDevices } from "../src/model/device.ts";
 import { allocParams, Half, numParams } from "../src/model/params.ts";
 import { Transformer, type Taps } from "../src/model/transformer.ts";
 import { Rng } from "../src/util/rng.ts";
+import { forwardFlops, medianSeconds } from "./timing.ts";
 
 const pythia = (hidden: number, layers: number, heads: number) => ({
   model_type: "gpt_neox", vocab_size: 50304, hidden_size: hidden, num_hidden_layers: layers, num_attention_heads: heads,
@@ -153,21 +154,8 @@ const params = randomF16Params(cfg);
 const rng = new Rng(2, "tokens");
 const tokens = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
 const pairs = [Int32Array.from({ length: B }, () => rng.int(0, cfg.vocabSize - 1)), Int32Array.from({ length: B }, () => rng.int(0, cfg.vocabSize - 1))];
-const { dModel: C, dFF: F, nHeads: H, headDim: D, vocabSize: V, nLayers: L } = cfg;
-const M = B * T;
-const flops = L * (2 * M * C * 3 * C + 2 * M * C * C + 2 * 2 * M * C * F + 2 * 2 * B * H * T * T * D) + 2 * B * C * V;
-
-/** Median seconds of fn over `reps` calls after a warm-up call (the device's first run compiles its shaders). */
-async function median(fn: () => Promise<unknown>): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    await fn();
-    times.push((performance.now() - t) / 1000);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(reps / 2)];
-}
+const { dModel: C, nLayers: L } = cfg;
+const flops = forwardFlops(cfg, B, T);
 
 /** One extraction batch as src/extract runs it: the prompt with a tap per layer (last positions), then both pair tokens on its cache. */
 async function extract(m: Transformer): Promise<void> {
@@ -184,13 +172,13 @@ const forward = (m: Transformer) => m.forward({ tokens, B, T }, { logits: "last"
 const gpu = new Transformer(cfg, params, undefined, "webgpu");
 const cpu = new Transformer(cfg, params, undefined, "cpu");
 const mem = sampleDeviceMemory();
-const gpuForwardS = await median(() => forward(gpu));
-const gpuExtractS = await median(() => extract(gpu));
+const gpuForwardS = await medianSeconds(() => forward(gpu), reps);
+const gpuExtractS = await medianSeconds(() => extract(gpu), reps);
 const deviceBytes = await mem.stop();
 const gl = (await forward(gpu)).logits;
 await gpu.weightsChanged(); // the device's copies go: the CPU's numbers are measured without them in memory
-const cpuForwardS = await median(() => forward(cpu));
-const cpuExtractS = await median(() => extract(cpu));
+const cpuForwardS = await medianSeconds(() => forward(cpu), reps);
+const cpuExtractS = await medianSeconds(() => extract(cpu), reps);
 const cl = (await forward(cpu)).logits;
 let diff = 0;
 let scale = 0;

@@ -30,6 +30,7 @@ import { allocParams, Half, numParams } from "../src/model/params.ts";
 import ort from "onnxruntime-node";
 import { endProfiling } from "../src/model/matmul.ts";
 import { Rng } from "../src/util/rng.ts";
+import { forwardFlops, medianSeconds } from "./timing.ts";
 
 const SHAPES: Record<string, Record<string, unknown>> = {
   "70m": { model_type: "gpt_neox", vocab_size: 50304, hidden_size: 512, num_hidden_layers: 6, num_attention_heads: 8, intermediate_size: 2048, rotary_pct: 0.25, max_position_embeddings: 2048 },
@@ -82,20 +83,7 @@ const weightBytes = numParams(cfg) * 4;
 
 const tokens = Int32Array.from({ length: B * T }, () => rng.int(0, cfg.vocabSize - 1));
 const M = B * T;
-const { dModel: C, dFF: F, nHeads: H, headDim: D, vocabSize: V, nLayers: L } = cfg;
-const flops = L * (2 * M * C * 3 * C + 2 * M * C * C + 2 * 2 * M * C * F + 2 * 2 * B * H * T * T * D) + 2 * B * C * V;
-
-/** Median seconds per call of fn over `reps` calls, after a warm-up call. */
-async function median(fn: () => Promise<unknown>, reps: number): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    await fn();
-    times.push((performance.now() - t) / 1000);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(reps / 2)];
-}
+const flops = forwardFlops(cfg, B, T);
 
 const reps = size === "70m" ? 9 : size === "410m" ? 5 : 3;
 const forward = () => model.forward({ tokens, B, T }, { logits: "last" });
@@ -139,7 +127,7 @@ if (process.argv.includes("--gemm-share")) {
   process.exit(0);
 }
 
-const forwardS = await median(forward, reps);
+const forwardS = await medianSeconds(forward, reps);
 const peak = process.resourceUsage().maxRSS * 1024 - rssBefore;
 
 // the same weights held as bf16 bits (rounded to nearest even), as a bf16 checkpoint is loaded
@@ -152,7 +140,7 @@ for (const [name, t] of params.tensors) {
   } else dst.set(t.data);
 }
 const halfModel = new Transformer(cfg, half);
-const halfS = await median(() => halfModel.forward({ tokens, B, T }, { logits: "last" }), reps);
+const halfS = await medianSeconds(() => halfModel.forward({ tokens, B, T }, { logits: "last" }), reps);
 
 // PyTorch on the same weights and batch, when Debian's python3-torch is importable
 const out: Record<string, number> = { tokens: M, flops, forwardS, halfS, peak, weightBytes };

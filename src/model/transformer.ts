@@ -408,26 +408,8 @@ export class Transformer<W extends Weight = Weight> {
         await this.stream?.fetch(l);
         const layer = params.layers[l];
         if (o.has(`blocks.${l}.hook_resid_pre`)) o.hook(`blocks.${l}.hook_resid_pre`, (x = await toHost(x)));
-        const lin = { qkv: layer.qkv, o: layer.o, up: layer.up, down: layer.down };
-        const lora = { qkv: this.combinedLora(layer.qkv.parts, layer.qkv), o: this.combinedLora([layer.o], layer.o), up: this.combinedLora(layer.up.parts, layer.up), down: this.combinedLora([layer.down], layer.down) };
-        const flags = (f: (p: Projection) => boolean) => ({ qkv: f("qkv"), o: f("o"), up: f("up"), down: f("down") });
-        const spec: BlockSpec = {
-          layernorm: cfg.norm === "layernorm",
-          parallel: cfg.parallelResidual,
-          gated: cfg.gatedMlp,
-          activation: cfg.activation,
-          H: cfg.nHeads,
-          Hkv,
-          D,
-          R,
-          neox: cfg.arch === "gpt_neox",
-          eps: cfg.normEps,
-          bias: flags((p) => lin[p].b !== undefined),
-          lora: flags((p) => lora[p] !== undefined),
-          past: true, // one graph (one upload of the weights) for prompts and continuations: no cache is an empty past
-          keepKV: true,
-          tape: false,
-        };
+        // one graph (one upload of the weights) for prompts and continuations: no cache is an empty past
+        const { spec, lora } = this.blockSpec(l, { past: true, keepKV: true, tape: false });
         const past = cache?.device;
         const out = await gpu.block(l, spec, layer, { x, ...fixed, pastK: past?.k[l] ?? noPast, pastV: past?.v[l] ?? noPast, lora }, B, T);
         release(x);
@@ -488,26 +470,7 @@ export class Transformer<W extends Weight = Weight> {
   ): Promise<{ K: Float32Array; V: Float32Array; tape?: LayerTape }> {
     const { cfg } = this;
     const layer = this.params.layers[l];
-    const lin = { qkv: layer.qkv, o: layer.o, up: layer.up, down: layer.down };
-    const loras = { qkv: this.combinedLora(layer.qkv.parts, layer.qkv), o: this.combinedLora([layer.o], layer.o), up: this.combinedLora(layer.up.parts, layer.up), down: this.combinedLora([layer.down], layer.down) };
-    const flags = (f: (p: Projection) => boolean) => ({ qkv: f("qkv"), o: f("o"), up: f("up"), down: f("down") });
-    const spec: BlockSpec = {
-      layernorm: cfg.norm === "layernorm",
-      parallel: cfg.parallelResidual,
-      gated: cfg.gatedMlp,
-      activation: cfg.activation,
-      H: cfg.nHeads,
-      Hkv: cfg.nKvHeads,
-      D: cfg.headDim,
-      R: cfg.rotaryDims,
-      neox: cfg.arch === "gpt_neox",
-      eps: cfg.normEps,
-      bias: flags((p) => lin[p].b !== undefined),
-      lora: flags((p) => loras[p] !== undefined),
-      past: cache !== undefined,
-      keepKV,
-      tape: record,
-    };
+    const { spec, lin, lora: loras } = this.blockSpec(l, { past: cache !== undefined, keepKV, tape: record });
     const Tk = T + (cache?.T ?? 0);
     const kv = keepKV && !record ? { K: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim), V: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim) } : { K: new Float32Array(0), V: new Float32Array(0) };
     const rec = await withF32(
@@ -537,6 +500,31 @@ export class Transformer<W extends Weight = Weight> {
    * The LoRA updates of a group of linears computed as one product, as one update of rank Σr: A (Σr, in) stacks the
    * parts' A; B (out, Σr) holds each part's s·B in its rows and rank columns, zeros elsewhere.
    */
+  /** Block l's graph spec (one per architecture and flags), its projections and their combined LoRA updates. */
+  private blockSpec(l: number, flags: Pick<BlockSpec, "past" | "keepKV" | "tape">) {
+    const { cfg } = this;
+    const layer = this.params.layers[l];
+    const lin = { qkv: layer.qkv, o: layer.o, up: layer.up, down: layer.down };
+    const lora = { qkv: this.combinedLora(layer.qkv.parts, layer.qkv), o: this.combinedLora([layer.o], layer.o), up: this.combinedLora(layer.up.parts, layer.up), down: this.combinedLora([layer.down], layer.down) };
+    const each = (f: (p: Projection) => boolean) => ({ qkv: f("qkv"), o: f("o"), up: f("up"), down: f("down") });
+    const spec: BlockSpec = {
+      layernorm: cfg.norm === "layernorm",
+      parallel: cfg.parallelResidual,
+      gated: cfg.gatedMlp,
+      activation: cfg.activation,
+      H: cfg.nHeads,
+      Hkv: cfg.nKvHeads,
+      D: cfg.headDim,
+      R: cfg.rotaryDims,
+      neox: cfg.arch === "gpt_neox",
+      eps: cfg.normEps,
+      bias: each((p) => lin[p].b !== undefined),
+      lora: each((p) => lora[p] !== undefined),
+      ...flags,
+    };
+    return { spec, lin, lora };
+  }
+
   private combinedLora(parts: Linear[], f: { inDim: number; outDim: number }): { A: Float32Array; B: Float32Array; r: number } | undefined {
     const deltas = parts.map((p) => this.lora.get(p.name));
     if (deltas.every((d) => d === undefined)) return undefined;

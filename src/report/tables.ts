@@ -17,19 +17,27 @@ const signed = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d).replace(
  * datasets, overall, the paper's published PGR (a dash where it reports none) and how ours compares; below each
  * table, a sentence naming the methods where ours and the paper's differ.
  */
+/** The PGR tables: AE→BH (with CCS and CRC fitted on all) and A→B, each a fresh list (callers may append). */
+const pgrGroups = () => [
+  { name: "AE→BH", transfers: ["AE→BH", "all→BH"] },
+  { name: "A→B", transfers: ["A→B"] },
+];
+
+/** A group's rows, by transfer in the group's order, then by reporter in the report's order. */
+function groupRows(pgr: PgrResult[], transfers: string[]): PgrResult[] {
+  const rows = pgr.filter((r) => transfers.includes(r.transfer));
+  const order = sortReporters(rows.map((r) => r.reporter));
+  return rows.sort((a, b) => transfers.indexOf(a.transfer) - transfers.indexOf(b.transfer) || order.indexOf(a.reporter) - order.indexOf(b.reporter));
+}
+
 export function pgrTablesHtml(pgr: PgrResult[]): string[] {
-  const groups = [
-    { name: "AE→BH", transfers: ["AE→BH", "all→BH"] },
-    { name: "A→B", transfers: ["A→B"] },
-  ];
+  const groups = pgrGroups();
   const other = [...new Set(pgr.map((r) => r.transfer))].filter((t) => !groups.some((g) => g.transfers.includes(t)));
   for (const t of other) groups.push({ name: t, transfers: [t] });
   const out: string[] = [];
   for (const g of groups) {
-    const rows = pgr.filter((r) => g.transfers.includes(r.transfer));
+    const rows = groupRows(pgr, g.transfers);
     if (rows.length === 0) continue;
-    const order = sortReporters(rows.map((r) => r.reporter));
-    rows.sort((a, b) => g.transfers.indexOf(a.transfer) - g.transfers.indexOf(b.transfer) || order.indexOf(a.reporter) - order.indexOf(b.reporter));
     const datasets = [...new Set(rows.flatMap((r) => Object.keys(r.perDataset)))].sort();
     const cell = (v: { auroc: number; floor: number; ceiling: number; pgr: number } | undefined, cls = "") => {
       if (!v) return `<td class="num missing${cls}">—</td>`;
@@ -74,16 +82,11 @@ export function pgrTablesHtml(pgr: PgrResult[]): string[] {
  * cells 21 and 23); then the floor and ceiling AUROCs, ours and the paper's. A dash says why in its tooltip.
  */
 export function pgrByDatasetHtml(pgr: PgrResult[]): string[] {
-  const groups = [
-    { name: "AE→BH", transfers: ["AE→BH", "all→BH"] },
-    { name: "A→B", transfers: ["A→B"] },
-  ];
+  const groups = pgrGroups();
   const out: string[] = [];
   for (const g of groups) {
-    const rows = pgr.filter((r) => g.transfers.includes(r.transfer));
+    const rows = groupRows(pgr, g.transfers);
     if (rows.length === 0) continue;
-    const order = sortReporters(rows.map((r) => r.reporter));
-    rows.sort((a, b) => g.transfers.indexOf(a.transfer) - g.transfers.indexOf(b.transfer) || order.indexOf(a.reporter) - order.indexOf(b.reporter));
     const ours = [...new Set(rows.flatMap((r) => Object.keys(r.perDataset)))];
     const datasets = [...PAPER_DATASETS.filter((d) => ours.includes(d)), ...ours.filter((d) => !(PAPER_DATASETS as readonly string[]).includes(d)).sort(), ...PAPER_DATASETS.filter((d) => !ours.includes(d))];
     const dash = (why: string, cls: string) => `<td class="num missing ${cls}" title="${escapeHtml(why)}">—</td>`;
