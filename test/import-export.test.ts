@@ -12,6 +12,7 @@ import { writeStates, type StatesMeta } from "../src/extract/states.ts";
 import { runGridOnStates } from "../src/analysis/grid.ts";
 import { distributionFilter } from "../src/datasets/templatize.ts";
 import { readNpy } from "../src/util/npy.ts";
+import { hashBytesBase64, hashJson } from "../src/util/fingerprint.ts";
 import type { Distribution } from "../src/datasets/schema.ts";
 
 const L = 3;
@@ -354,4 +355,12 @@ for split, n in (("validation", 64), ("test", 48)):
   const m = JSON.parse(readFileSync(join(root, "B", "test", "A_lr_metrics.json"), "utf8"));
   assert.equal(m.lm.label.all, null);
   assert.equal(runCli(["report", join(dir, "exp"), "--out", join(dir, "report")]).code, 0);
+});
+
+test("hashBytesBase64 (chunked) equals hashJson of the whole base64 string, so states keep their fingerprints", () => {
+  for (const n of [0, 1, 2, 3, 1000, (3 << 20) + 7, 2 * (3 << 20)]) {
+    const bytes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) bytes[i] = (i * 2654435761) >>> 24;
+    assert.equal(hashBytesBase64(bytes), hashJson(Buffer.from(bytes).toString("base64")), `${n} bytes`);
+  }
 });

@@ -394,14 +394,15 @@ export async function importStates(opts: ImportOptions): Promise<ImportResult> {
     return { dir: p.dir, meta, hiddens, pairs, lm, source: s.source.map((f) => resolve(f)) };
   });
   // refuse before writing anything: states there that were made from other data
-  const fresh = staged.map((x) => {
+  const wantedProvenance = staged.map((x) => writtenStatesProvenance(x.meta, x.hiddens, x.pairs, x.lm));
+  const fresh = staged.map((x, i) => {
     // null: nothing finished there; undefined: states that record no provenance
     const found = isComplete(x.dir) ? (JSON.parse(readFileSync(join(x.dir, META_FILE), "utf8")) as Partial<StatesMeta>).provenance : null;
-    return reuseCached(x.dir, found, writtenStatesProvenance(x.meta, x.hiddens, x.pairs, x.lm), opts.force);
+    return reuseCached(x.dir, found, wantedProvenance[i], opts.force);
   });
   staged.forEach((x, i) => {
     if (fresh[i]) return void result.unchanged.push(x.dir);
-    writeStates(x.dir, x.meta, x.hiddens, x.pairs, x.lm, { from: x.source });
+    writeStates(x.dir, x.meta, x.hiddens, x.pairs, x.lm, { from: x.source }, wantedProvenance[i]);
     result.written.push(x.dir);
   });
   return result;

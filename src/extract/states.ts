@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { readF32Range, readSafetensorsHeader, readTensor, writeSafetensors } from "../model/safetensors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import type { Character } from "../datasets/schema.ts";
-import { hashJson } from "../util/fingerprint.ts";
+import { hashBytesBase64, hashJson } from "../util/fingerprint.ts";
 import { provenance, type Provenance } from "../util/provenance.ts";
 
 export interface StatesMeta {
@@ -101,7 +101,7 @@ export function readLmLogOddsIfAny(dir: string): Float32Array | null {
 
 /** What a states folder written from arrays records: a hash of everything it holds (meta, hiddens, pairs, log-odds). */
 export function writtenStatesProvenance(meta: Omit<StatesMeta, "complete" | "provenance" | "imported">, hiddens: Float32Array, pairs: Float32Array | null, lmLogOdds: Float32Array | null): Provenance {
-  const bytes = (a: Float32Array | null) => (a ? hashJson(Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64")) : null);
+  const bytes = (a: Float32Array | null) => (a ? hashBytesBase64(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)) : null);
   // keys kept as they were before pairs and log-odds could be absent, so existing folders keep their fingerprints
   return provenance({ written: { meta: hashJson(meta), hiddens: bytes(hiddens), pairs: bytes(pairs), lmLogOdds: bytes(lmLogOdds) } });
 }
@@ -117,6 +117,8 @@ export function writeStates(
   pairs: Float32Array | null,
   lmLogOdds: Float32Array | null,
   imported?: StatesMeta["imported"],
+  /** writtenStatesProvenance of these arrays, when the caller has computed it already (it hashes every byte) */
+  known?: Provenance,
 ): void {
   const { layers: L, n, d } = meta;
   if (hiddens.length !== L * n * d || (pairs && pairs.length !== L * n * 2 * d) || (lmLogOdds && lmLogOdds.length !== n)) {
@@ -126,6 +128,6 @@ export function writeStates(
   if (pairs) tensors.set("pair_hiddens", { shape: [L, n, 2, d], data: pairs });
   if (lmLogOdds) tensors.set("lm_log_odds", { shape: [n], data: lmLogOdds });
   writeSafetensors(join(dir, STATES_FILE), tensors);
-  const written = writtenStatesProvenance(meta, hiddens, pairs, lmLogOdds);
+  const written = known ?? writtenStatesProvenance(meta, hiddens, pairs, lmLogOdds);
   writeFileAtomic(join(dir, META_FILE), JSON.stringify({ complete: true, provenance: written, ...meta, ...(imported ? { imported } : {}) }) + "\n");
 }

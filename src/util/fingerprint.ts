@@ -14,6 +14,18 @@ export function hashJson(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value)).digest("hex").slice(0, HEX);
 }
 
+/**
+ * hashJson of the base64 text of some bytes, computed in chunks: the same fingerprint as
+ * hashJson(Buffer.from(bytes).toString("base64")) without building a string that outgrows V8's limit (~512 MB).
+ */
+export function hashBytesBase64(bytes: Uint8Array): string {
+  const h = createHash("sha256").update('"'); // JSON.stringify of a base64 string only adds the quotes
+  const CHUNK = 3 << 20; // a multiple of 3 bytes: chunks' base64 concatenates to the whole's
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < buf.length; i += CHUNK) h.update(buf.subarray(i, i + CHUNK).toString("base64"));
+  return h.update('"').digest("hex").slice(0, HEX);
+}
+
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) =>
     v && typeof v === "object" && !Array.isArray(v) && !ArrayBuffer.isView(v)
