@@ -35,7 +35,7 @@ function parseDist(v: string): Distribution {
   return v as Distribution;
 }
 
-function parseReporters(v: string): ReporterName[] {
+export function parseReporters(v: string): ReporterName[] {
   const names = v.split(",");
   for (const n of names) if (!(REPORTER_NAMES as string[]).includes(n)) throw new Error(`unknown reporter '${n}'; expected ${REPORTER_NAMES.join(", ")}`);
   return names as ReporterName[];

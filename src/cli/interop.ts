@@ -4,13 +4,7 @@ import { join } from "node:path";
 import { datasetNameOf } from "../extract/examples.ts";
 import { IMPORT_FIELDS, importStates } from "../extract/import.ts";
 import { exportResults } from "../extract/export.ts";
-import { REPORTER_NAMES, type ReporterName } from "../probes/reporter.ts";
-
-function parseReporters(v: string): ReporterName[] {
-  const names = v.split(",").map((s) => s.trim());
-  for (const n of names) if (!(REPORTER_NAMES as string[]).includes(n)) throw new Error(`unknown reporter '${n}'; expected ${REPORTER_NAMES.join(", ")}`);
-  return names as ReporterName[];
-}
+import { parseReporters } from "./experiments.ts";
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
