@@ -52,6 +52,17 @@ export interface LayerTape {
   act: Float32Array;
 }
 
+/** A gradient at the residual stream (N, C): a host array, or a tensor left on the device the forward ran on (opaque above src/model). */
+export type ResidualGradient = Float32Array | object;
+
+/** One block's gradients from its backward graph: weights (when asked) by their place in the layer, LoRA by module. */
+export interface BlockGradients {
+  dx: ResidualGradient;
+  weights?: { ln1: { w: Float32Array; b?: Float32Array }; ln2: { w: Float32Array; b?: Float32Array } } & Record<"qkv" | "o" | "up" | "down", { w: Float32Array; b?: Float32Array }>;
+  /** dA (r, in) and dB (out, r) of each LoRA update in the block, by module path */
+  lora: Map<string, { A: Float32Array; B: Float32Array }>;
+}
+
 /** Everything a forward pass recorded for its backward pass. */
 export interface Tape {
   B: number;
@@ -60,14 +71,17 @@ export interface Tape {
   keyMask: Uint8Array;
   keyPos: Int32Array;
   rope: { cos: Float32Array; sin: Float32Array };
-  /** per block; a checkpointed block has none here: `recompute` records it again from its saved input */
+  /** per block; a checkpointed block has none here: its backward is `blockBackward`, from its saved input */
   layers: (LayerTape | undefined)[];
-  /** block l's tape, recomputed (into `reuse`'s buffers when given: a tape of another block the caller is done with) */
-  recompute?: (l: number, reuse?: LayerTape) => Promise<LayerTape>;
-  /** checkpointed blocks' inputs (N, C), by block, from which `recompute` records them */
+  /** checkpointed blocks' inputs (N, C), by block (host arrays; a later forward may take them again) */
   inputs?: Map<number, Float32Array>;
-  /** a block tape's buffers with nothing in them to keep: where the first recompute records (and a later forward) */
-  scratchLayer?: LayerTape;
+  /**
+   * A checkpointed block's backward as one graph (block-backward.ts) that recomputes the block from its saved input,
+   * on the device that ran the forward: dy at block l's output → dx at its input and the block's gradients.
+   */
+  blockBackward?: (l: number, dy: ResidualGradient, weightGrads: boolean) => Promise<BlockGradients>;
+  /** a residual gradient (N, C) as a host array */
+  gradientToHost?: (d: ResidualGradient) => Promise<Float32Array>;
   lnFinal: NormTape;
   /** flat positions that got logits, and the final hidden rows there (M, C) */
   logitPositions: Int32Array;

@@ -262,25 +262,15 @@ export interface BlockFeeds {
   past?: { k: Float32Array; v: Float32Array; T: number };
 }
 
-/**
- * Run block graph `s` on a batch of B rows × T new positions (Tk = past + T keys); y (N, C) receives the block's
- * output (it must not be x). With s.keepKV, K and V (B, Hkv, Tk, D) receive the keys and values (with s.tape: the tape's
- * K and V are they); with s.tape, returns the recorded intermediates, written into `reuse` (a tape the caller is done
- * with) when its sizes fit, else into fresh arrays; the block's input x is recorded as itself.
- */
-export async function runBlock(
-  s: BlockSpec,
-  f: BlockFeeds,
-  B: number,
-  T: number,
-  y: Float32Array,
-  kv?: { K: Float32Array; V: Float32Array },
-  reuse?: Record<TapeOutput, Float32Array>,
-): Promise<Record<TapeOutput, Float32Array> | undefined> {
+/** A host tensor of the first prod(dims) values of data. */
+export const hostTensor = (data: Float32Array, dims: number[]) => new ort.Tensor("float32", data.subarray(0, dims.reduce((a, d) => a * d, 1)), dims);
+
+/** The feeds of block graph `s` (and of its backward graph) for a batch of B rows × T new positions. */
+export function blockFeeds(s: BlockSpec, f: BlockFeeds, B: number, T: number): Record<string, ort.Tensor> {
   const N = B * T;
   const C = f.x.length / N;
   const Tk = T + (f.past?.T ?? 0);
-  const t = (data: Float32Array, dims: number[]) => new ort.Tensor("float32", data.subarray(0, dims.reduce((a, d) => a * d, 1)), dims);
+  const t = hostTensor;
   const feeds: Record<string, ort.Tensor> = {
     x: t(f.x, [N, C]),
     mask: t(f.mask.bias, [B, 1, 1, T, Tk]),
@@ -309,6 +299,29 @@ export async function runBlock(
     feeds.past_k = t(f.past!.k, [B, s.Hkv, f.past!.T, s.D]);
     feeds.past_v = t(f.past!.v, [B, s.Hkv, f.past!.T, s.D]);
   }
+  return feeds;
+}
+
+/**
+ * Run block graph `s` on a batch of B rows × T new positions (Tk = past + T keys); y (N, C) receives the block's
+ * output (it must not be x). With s.keepKV, K and V (B, Hkv, Tk, D) receive the keys and values (with s.tape: the tape's
+ * K and V are they); with s.tape, returns the recorded intermediates, written into `reuse` (a tape the caller is done
+ * with) when its sizes fit, else into fresh arrays; the block's input x is recorded as itself.
+ */
+export async function runBlock(
+  s: BlockSpec,
+  f: BlockFeeds,
+  B: number,
+  T: number,
+  y: Float32Array,
+  kv?: { K: Float32Array; V: Float32Array },
+  reuse?: Record<TapeOutput, Float32Array>,
+): Promise<Record<TapeOutput, Float32Array> | undefined> {
+  const N = B * T;
+  const C = f.x.length / N;
+  const Tk = T + (f.past?.T ?? 0);
+  const feeds = blockFeeds(s, f, B, T);
+  const t = hostTensor;
   const fetches: Record<string, ort.Tensor> = { y: t(y, [N, C]) };
   if (s.keepKV && !s.tape) {
     fetches.k_out = t(kv!.K, [B, s.Hkv, Tk, s.D]);

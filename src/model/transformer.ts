@@ -27,8 +27,9 @@ import {
   ropeTables,
 } from "./layers.ts";
 import { bmm, gemm, linear, oneProduct, withF32 } from "./matmul.ts";
-import { attentionMask, PROJECTIONS, runBlock, type BlockSpec, type Projection } from "./block.ts";
-import { qkvLayout, type Activation, type LayerTape, type NormTape, type Tape } from "./activations.ts";
+import { attentionMask, PROJECTIONS, runBlock, type BlockFeeds, type BlockSpec, type Projection } from "./block.ts";
+import { runBlockBackward } from "./block-backward.ts";
+import { qkvLayout, type Activation, type BlockGradients, type LayerTape, type NormTape, type ResidualGradient, type Tape } from "./activations.ts";
 import { allocParams, embedRows, toF32, type FusedLinear, type LayerParams, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
 import { resolveDevice, type Device, type DeviceChoice } from "./device.ts";
 import { download, persist, release, upload, WebGpuModel, type DeviceTensor } from "./webgpu.ts";
@@ -138,6 +139,7 @@ export class Transformer<W extends Weight = Weight> {
   readonly lora = new Map<string, LoraDelta>();
   /** activation buffers (ACTIVATIONS), allocated once per size and reused by every forward (llm.c style) */
   private readonly workspace = new Map<Activation, Float32Array>();
+  private readonly gradBuffers = new Map<string, Float32Array>();
   private busy = false;
   /** while recording a tape every buffer is fresh (the tape keeps them) */
   private taping = false;
@@ -289,8 +291,7 @@ export class Transformer<W extends Weight = Weight> {
     let x = x0;
     let inX0 = true; // whether x is the workspace's "x" (else "xNext")
     let graphMask: ReturnType<typeof attentionMask> | undefined;
-    const checkpoints = new Map<number, Float32Array>(); // block → its input, for blocks recorded again in backward
-    let scratchLayer: LayerTape | undefined;
+    const checkpoints = new Map<number, Float32Array>(); // block → its input, for blocks recomputed in the backward pass
     for (let l = 0; l < cfg.nLayers; l++) {
       await this.stream?.fetch(l);
       const layer = params.layers[l];
@@ -300,14 +301,11 @@ export class Transformer<W extends Weight = Weight> {
         graphMask ??= attentionMask(B, T, Tk, keyMask, keyPos, cfg.slidingWindow);
         const y = spentInput(l + 1) ?? this.buf(inX0 ? "xNext" : "x", N * C);
         inX0 = !inX0;
-        // a checkpointed block records into one scratch tape, overwritten by the next: the same graph (and onnxruntime
-        // arena) as the backward pass's recording, and nothing kept
-        const reuse = checkpoint ? (scratchLayer ?? opts.reuseTape?.scratchLayer) : opts.reuseTape?.layers[l];
-        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, opts.returnCache === true, record, reuse);
+        // a checkpointed block records nothing now: its backward graph recomputes it from its input
+        const kv = await this.block(l, x, y, B, T, rope, graphMask, cache, opts.returnCache === true, record && !checkpoint, checkpoint ? undefined : opts.reuseTape?.layers[l]);
         newK.push(kv.tape?.K ?? kv.K);
         newV.push(kv.tape?.V ?? kv.V);
-        if (checkpoint) scratchLayer = kv.tape;
-        layerTapes.push(checkpoint ? undefined : kv.tape);
+        layerTapes.push(kv.tape);
         if (checkpoint) checkpoints.set(l, x); // while taping, this forward's own buffer (fresh, or a spent tape's): it stays as it was
         x = y;
         hook(`blocks.${l}.hook_resid_post`, x);
@@ -343,14 +341,14 @@ export class Transformer<W extends Weight = Weight> {
       out.tape = { B, T, tokens, keyMask, keyPos, rope, layers: layerTapes, lnFinal, logitPositions, hRows };
       if (checkpoints.size > 0) {
         out.tape.inputs = checkpoints;
-        out.tape.scratchLayer = scratchLayer;
         const mask = graphMask!;
-        const discard = new Float32Array(N * C);
-        out.tape.recompute = async (l, reuse) => {
+        out.tape.blockBackward = async (l, dy, weightGrads) => {
           const x = checkpoints.get(l);
           if (!x) throw new Error(`block ${l} was not checkpointed`);
-          return (await this.block(l, x, discard, B, T, rope, mask, undefined, false, true, reuse)).tape!;
+          if (!(dy instanceof Float32Array)) throw new Error("blockBackward: a CPU forward's gradient is a host array");
+          return this.blockBackward(l, x, dy, B, T, rope, mask, weightGrads);
         };
+        out.tape.gradientToHost = async (d) => d as Float32Array;
       }
     }
     return out;
@@ -473,12 +471,31 @@ export class Transformer<W extends Weight = Weight> {
     const { spec, lin, lora: loras } = this.blockSpec(l, { past: cache !== undefined, keepKV, tape: record });
     const Tk = T + (cache?.T ?? 0);
     const kv = keepKV && !record ? { K: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim), V: new Float32Array(B * cfg.nKvHeads * Tk * cfg.headDim) } : { K: new Float32Array(0), V: new Float32Array(0) };
-    const rec = await withF32(
+    const again = reuse && { ...reuse, ln1_inp: reuse.ln1.inp, ln1_out: reuse.ln1.out, ln1_mean: reuse.ln1.mean, ln1_rstd: reuse.ln1.rstd, ln2_inp: reuse.ln2.inp, ln2_out: reuse.ln2.out, ln2_mean: reuse.ln2.mean, ln2_rstd: reuse.ln2.rstd };
+    const rec = await this.withBlockFeeds(l, lin, loras, x, rope, mask, cache, (feeds) => runBlock(spec, feeds, B, T, y, keepKV ? kv : undefined, again));
+    if (!rec) return kv;
+    const norm = (i: 1 | 2): NormTape => ({ inp: rec[`ln${i}_inp`], out: rec[`ln${i}_out`], mean: rec[`ln${i}_mean`], rstd: rec[`ln${i}_rstd`] });
+    return { ...kv, tape: { ln1: norm(1), Q: rec.Q, K: rec.K, V: rec.V, P: rec.P, merged: rec.merged, ln2: norm(2), up: rec.up, act: rec.act } };
+  }
+
+  /** Block l's feeds (block.ts's BlockFeeds, its matrices as f32 for the call) handed to `run`. */
+  private withBlockFeeds<R>(
+    l: number,
+    lin: Record<Projection, Linear | FusedLinear>,
+    loras: Record<Projection, { A: Float32Array; B: Float32Array; r: number } | undefined>,
+    x: Float32Array,
+    rope: { cos: Float32Array; sin: Float32Array },
+    mask: { bias: Float32Array; query: Float32Array },
+    cache: KVCache | undefined,
+    run: (feeds: BlockFeeds) => Promise<R>,
+  ): Promise<R> {
+    const layer = this.params.layers[l];
+    return withF32(
       PROJECTIONS.map((p) => lin[p].w),
       async ([wqkv, wo, wup, wdown]) => {
         const w = { qkv: wqkv, o: wo, up: wup, down: wdown };
         const proj = (p: Projection) => ({ w: w[p], out: lin[p].outDim, in: lin[p].inDim, b: lin[p].b, lora: loras[p] });
-        const feeds = {
+        return run({
           x,
           norm1: layer.ln1,
           norm2: layer.ln2,
@@ -486,14 +503,69 @@ export class Transformer<W extends Weight = Weight> {
           rope,
           mask,
           past: cache ? { k: cache.k[l], v: cache.v[l], T: cache.T } : undefined,
-        };
-        const again = reuse && { ...reuse, ln1_inp: reuse.ln1.inp, ln1_out: reuse.ln1.out, ln1_mean: reuse.ln1.mean, ln1_rstd: reuse.ln1.rstd, ln2_inp: reuse.ln2.inp, ln2_out: reuse.ln2.out, ln2_mean: reuse.ln2.mean, ln2_rstd: reuse.ln2.rstd };
-        return runBlock(spec, feeds, B, T, y, keepKV ? kv : undefined, again);
+        });
       },
     );
-    if (!rec) return kv;
-    const norm = (i: 1 | 2): NormTape => ({ inp: rec[`ln${i}_inp`], out: rec[`ln${i}_out`], mean: rec[`ln${i}_mean`], rstd: rec[`ln${i}_rstd`] });
-    return { ...kv, tape: { ln1: norm(1), Q: rec.Q, K: rec.K, V: rec.V, P: rec.P, merged: rec.merged, ln2: norm(2), up: rec.up, act: rec.act } };
+  }
+
+  /**
+   * Block l's backward on the CPU, as one graph (block-backward.ts) that recomputes the block from its input x (N,C):
+   * dy (N,C) at its output → dx (N,C) at its input, its weights' gradients (when asked) and its LoRA updates'.
+   */
+  private async blockBackward(
+    l: number,
+    x: Float32Array,
+    dy: Float32Array,
+    B: number,
+    T: number,
+    rope: { cos: Float32Array; sin: Float32Array },
+    mask: { bias: Float32Array; query: Float32Array },
+    weightGrads: boolean,
+  ): Promise<BlockGradients> {
+    const { spec, lin, lora } = this.blockSpec(l, { past: false, keepKV: false, tape: true });
+    // dx alternates between two buffers: block l's dy is block l + 1's dx
+    const into = (name: string, n: number) => this.gradBuffer(name === "dx" ? `dx${l % 2}` : name, n);
+    const outs = await this.withBlockFeeds(l, lin, lora, x, rope, mask, undefined, (feeds) => runBlockBackward(spec, feeds, dy, B, T, weightGrads, into));
+    return this.blockGradients(l, spec, outs.get("dx")!, (n) => outs.get(`d_${n}`));
+  }
+
+  /** A backward graph's outputs as the layer's gradients; a combined LoRA update's split into its parts' (see combinedLora). */
+  private blockGradients(l: number, spec: BlockSpec, dx: ResidualGradient, grad: (name: string) => Float32Array | undefined): BlockGradients {
+    const layer = this.params.layers[l];
+    const wb = (p: string) => ({ w: grad(`w_${p}`)!, b: grad(`b_${p}`) });
+    const weights = grad("w_qkv")
+      ? { ln1: { w: grad("n1w")!, b: grad("n1b") }, ln2: { w: grad("n2w")!, b: grad("n2b") }, qkv: wb("qkv"), o: wb("o"), up: wb("up"), down: wb("down") }
+      : undefined;
+    const lora = new Map<string, { A: Float32Array; B: Float32Array }>();
+    const parts: Record<Projection, Linear[]> = { qkv: layer.qkv.parts, o: [layer.o], up: layer.up.parts, down: [layer.down] };
+    for (const p of PROJECTIONS) {
+      if (!spec.lora[p]) continue;
+      const dA = grad(`lora_a_${p}`)!; // (Σr, in): the parts' A stacked
+      const dSB = grad(`lora_b_${p}`)!; // (out, Σr), with respect to the fed s·B
+      const inDim = layer[p].inDim;
+      const R = dA.length / inDim;
+      let r0 = 0;
+      let row = 0;
+      for (const part of parts[p]) {
+        const d = this.lora.get(part.name);
+        if (d) {
+          const A = dA.slice(r0 * inDim, (r0 + d.r) * inDim);
+          const Bg = new Float32Array(part.outDim * d.r);
+          for (let o = 0; o < part.outDim; o++) for (let j = 0; j < d.r; j++) Bg[o * d.r + j] = d.scale * dSB[(row + o) * R + r0 + j];
+          lora.set(part.name, { A, B: Bg });
+          r0 += d.r;
+        }
+        row += part.outDim;
+      }
+    }
+    return { dx, weights, lora };
+  }
+
+  /** A reusable buffer of the backward graphs' outputs (contents: the last run's). */
+  private gradBuffer(name: string, n: number): Float32Array {
+    let b = this.gradBuffers.get(name);
+    if (!b || b.length < n) this.gradBuffers.set(name, (b = new Float32Array(n)));
+    return b.subarray(0, n);
   }
 
   /**

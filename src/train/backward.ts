@@ -13,9 +13,9 @@ import { activationBackward, addInPlace, gatedActivationBackward, layernormBackw
 import ort from "onnxruntime-node";
 import { bmm, gemm, linear, session } from "../model/matmul.ts";
 import { onnxModel, type OnnxNode } from "../model/onnx.ts";
-import type { FusedLinear, Linear, ModelParams, Norm, Weight } from "../model/params.ts";
+import type { FusedLinear, LayerParams, Linear, ModelParams, Norm, Weight } from "../model/params.ts";
 import type { LoraDelta, Transformer } from "../model/transformer.ts";
-import { qkvLayout, type LayerTape, type NormTape, type Tape } from "../model/activations.ts";
+import { qkvLayout, type BlockGradients, type LayerTape, type NormTape, type ResidualGradient, type Tape } from "../model/activations.ts";
 
 export interface LoraGrad {
   A: Float32Array;
@@ -102,10 +102,19 @@ export async function backward(model: Transformer, tape: Tape, head: HeadGradien
   let spare = ws.get("resid1", N * C);
   normBackward(cfg, dx, g?.lnFinal, dh, tape.lnFinal, model.params.lnFinal, N);
 
-  let recomputed = tape.scratchLayer; // a checkpointed block's tape; the next one recorded again reuses its buffers
+  // a checkpointed block's gradients come from its backward graph, run where the forward ran: d is the gradient at
+  // the current block's output, a host array or the last graph's output (on the device, left there)
+  let d: ResidualGradient = dx;
   for (let l = cfg.nLayers - 1; l >= lowest; l--) {
-    const t = tape.layers[l] ?? (recomputed = await tape.recompute!(l, recomputed));
     const gl = g?.layers[l];
+    const t = tape.layers[l];
+    if (!t) {
+      const r = await tape.blockBackward!(l, d, gl !== undefined);
+      addBlockGradients(r, gl, opts.loraGrads);
+      d = r.dx;
+      continue;
+    }
+    if (d !== dx) dx.set(await tape.gradientToHost!(d));
     const p = model.params.layers[l];
     const dIn = spare;
     dIn.set(dx); // residual
@@ -125,13 +134,31 @@ export async function backward(model: Transformer, tape: Tape, head: HeadGradien
       normBackward(cfg, dIn, gl?.ln1, dh1, t.ln1, p.ln1, N);
     }
     spare = dx;
-    dx = dIn;
+    d = dx = dIn;
   }
   // embedding: row tokens[n] of the table receives dx[n]
   if (lowest === 0 && g) {
+    if (d !== dx) dx.set(await tape.gradientToHost!(d));
     for (let n = 0; n < N; n++) {
       const o = tape.tokens[n] * C;
       for (let c = 0; c < C; c++) g.embed[o + c] += dx[n * C + c];
+    }
+  }
+}
+
+/** A block graph's gradients added into the layer's gradient views and the LoRA gradients. */
+function addBlockGradients(r: BlockGradients, gl: LayerParams<Float32Array> | undefined, loraGrads: Map<string, LoraGrad> | undefined): void {
+  if (gl && r.weights) {
+    for (const k of ["ln1", "ln2", "qkv", "o", "up", "down"] as const) {
+      addTo(gl[k].w, r.weights[k].w);
+      if (r.weights[k].b && gl[k].b) addTo(gl[k].b, r.weights[k].b!);
+    }
+  }
+  for (const [name, grad] of r.lora) {
+    const lg = loraGrads?.get(name);
+    if (lg) {
+      addInPlace(lg.A, grad.A);
+      addInPlace(lg.B, grad.B);
     }
   }
 }
