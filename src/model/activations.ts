@@ -82,6 +82,8 @@ export interface Tape {
   blockBackward?: (l: number, dy: ResidualGradient, weightGrads: boolean) => Promise<BlockGradients>;
   /** a residual gradient (N, C) as a host array */
   gradientToHost?: (d: ResidualGradient) => Promise<Float32Array>;
+  /** free what the tape holds on a device (the backward pass calls it when done) */
+  release?: () => void;
   lnFinal: NormTape;
   /** flat positions that got logits, and the final hidden rows there (M, C) */
   logitPositions: Int32Array;

@@ -187,8 +187,12 @@ export function blockBackwardGraphParts(spec: BlockSpec, weightGrads: boolean): 
     const dmid = add("dy", normBack(2, mlpBack("dy")));
     add(dmid, normBack(1, attnBack(dmid)), "dx");
   }
-  const inputs = [...fwd.inputs, ["dy", ["N", "C"]] as [string, (string | number)[]]];
-  return { nodes: prune(nodes, outputs.map(([n]) => n)), inputs, outputs };
+  const kept = prune(nodes, outputs.map(([n]) => n));
+  // only the inputs the gradients read (a bias of the recomputed output, e.g., is not): an unused weight would be an
+  // unused initializer on the device, which onnxruntime warns about
+  const used = new Set(kept.flatMap((n) => n.inputs));
+  const inputs = [...fwd.inputs, ["dy", ["N", "C"]] as [string, (string | number)[]]].filter(([n]) => used.has(n));
+  return { nodes: kept, inputs, outputs };
 }
 
 /** The nodes that the named outputs depend on (the recomputed forward's output y and the rest go). */
@@ -253,6 +257,8 @@ export async function runBlockBackward(
     outs.set(name, buf);
     fetches[name] = hostTensor(buf, dims);
   }
-  await (await blockBackwardSession(s, weightGrads)).run(feeds, fetches);
+  const sess = await blockBackwardSession(s, weightGrads);
+  for (const name of Object.keys(feeds)) if (!sess.inputNames.includes(name)) delete feeds[name];
+  await sess.run(feeds, fetches);
   return outs;
 }

@@ -265,9 +265,10 @@ export class Transformer<W extends Weight = Weight> {
     if (this.deviceChoice !== "cpu") {
       const gpu = await this.onDevice();
       if (gpu) {
-        if (opts.tape) throw new Error("training on webgpu: not yet (the backward pass runs on the CPU); use --device cpu (QUIRKY_DEVICE=cpu) to train");
+        if (opts.tape && cache) throw new Error("forward: a tape (training) sees whole sequences, not a continuation of a cache");
         const logits = opts.logits ?? "last";
-        return this.forwardOnDevice(gpu, input, { logits, returnCache: opts.returnCache === true, hook: hookOnly, has: (n) => opts.hooks?.[n] !== undefined, taps }, { keyMask, keyPos, nextPos, rope, Tk });
+        const tape = opts.tape ? { headless: opts.headless === true } : undefined;
+        return this.forwardOnDevice(gpu, input, { logits, returnCache: opts.returnCache === true, hook: hookOnly, has: (n) => opts.hooks?.[n] !== undefined, taps, tape }, { keyMask, keyPos, nextPos, rope, Tk });
       }
     }
 
@@ -358,11 +359,13 @@ export class Transformer<W extends Weight = Weight> {
    * The forward pass on the WebGPU device (webgpu.ts): the embedding on the host, then every block on the device with
    * the residual stream left there between blocks; it comes to the host only for a hook (whose edits go back up with
    * the next block's input) and at the end, for the final norm (as on the CPU) and the rows that get logits.
+   * With a tape (training), every block is checkpointed: its input stays on the device for its backward graph, the
+   * final residual comes to the host whole, and the final norm and the head run as on the CPU (the loss is there too).
    */
   private async forwardOnDevice(
     gpu: WebGpuModel,
     input: ForwardInput,
-    o: { logits: "all" | "last" | "none" | Int32Array; returnCache: boolean; hook: (name: string, x: Float32Array) => void; has: (name: string) => boolean; taps?: Taps },
+    o: { logits: "all" | "last" | "none" | Int32Array; returnCache: boolean; hook: (name: string, x: Float32Array) => void; has: (name: string) => boolean; taps?: Taps; tape?: { headless: boolean } },
     m: { keyMask: Uint8Array; keyPos: Int32Array; nextPos: Int32Array; rope: { cos: Float32Array; sin: Float32Array }; Tk: number },
   ): Promise<ForwardOutput> {
     const { cfg, params } = this;
@@ -401,6 +404,8 @@ export class Transformer<W extends Weight = Weight> {
     const newK: DeviceTensor[] = [];
     const newV: DeviceTensor[] = [];
     let lastRows: Float32Array = new Float32Array(0); // the last block's output at `rows`
+    const inputs = new Map<number, DeviceTensor | Float32Array>(); // with a tape: each block's input, for its backward graph
+    let kept = false; // whether a tape holds `fixed` and `inputs` (released by it, when its backward is done)
     try {
       for (let l = 0; l < cfg.nLayers; l++) {
         await this.stream?.fetch(l);
@@ -410,7 +415,8 @@ export class Transformer<W extends Weight = Weight> {
         const { spec, lora } = this.blockSpec(l, { past: true, keepKV: true, tape: false });
         const past = cache?.device;
         const out = await gpu.block(l, spec, layer, { x, ...fixed, pastK: past?.k[l] ?? noPast, pastV: past?.v[l] ?? noPast, lora }, B, T);
-        release(x);
+        if (o.tape) inputs.set(l, x);
+        else release(x);
         x = out.y;
         lastRows = out.rows;
         // keys and values for a cache outlive this forward: moved to lasting memory (a streamed block's already are)
@@ -423,6 +429,15 @@ export class Transformer<W extends Weight = Weight> {
           lastRows = gatherRows(x, rows, C); // the hook may have edited them
         }
         tap(post, lastRows);
+      }
+      if (o.tape) {
+        const out = await this.deviceTape(gpu, input, await toHost(x), o.logits, o.tape.headless, inputs, fixed, m, (h) => {
+          o.hook("ln_final.hook_normalized", h);
+          tap("ln_final.hook_normalized", gatherRows(h, rows, C));
+        });
+        [...newK, ...newV].forEach(release);
+        kept = true;
+        return out;
       }
       let logits: Float32Array = new Float32Array(0);
       if (o.has("ln_final.hook_normalized")) {
@@ -448,8 +463,59 @@ export class Transformer<W extends Weight = Weight> {
       } else [...newK, ...newV].forEach(release);
       return out;
     } finally {
-      Object.values(fixed).forEach(release);
+      if (!kept) {
+        Object.values(fixed).forEach(release);
+        inputs.forEach(release);
+      }
     }
+  }
+
+  /**
+   * The tape of a forward on the device: the final norm and the head on the host, from the final residual xFinal
+   * (N,C); every block checkpointed, its backward graph run on the device from its input there, dx left there.
+   */
+  private async deviceTape(
+    gpu: WebGpuModel,
+    input: ForwardInput,
+    xFinal: Float32Array,
+    which: "all" | "last" | "none" | Int32Array,
+    headless: boolean,
+    inputs: Map<number, DeviceTensor | Float32Array>,
+    fixed: { mask: DeviceTensor; qmask: DeviceTensor; cos?: DeviceTensor; sin?: DeviceTensor; sel: DeviceTensor },
+    m: { keyMask: Uint8Array; keyPos: Int32Array; rope: { cos: Float32Array; sin: Float32Array } },
+    hook: (h: Float32Array) => void,
+  ): Promise<ForwardOutput> {
+    const { cfg, params } = this;
+    const { B, T, tokens } = input;
+    const N = B * T;
+    const h = this.buf("h", N * cfg.dModel);
+    const lnFinal = this.norm(h, xFinal, params.lnFinal, N, true)!;
+    hook(h);
+    const { logits, positions, rows: hRows } = await this.unembed(h, B, T, which, headless, gpu);
+    const tape: Tape = { B, T, tokens, keyMask: m.keyMask, keyPos: m.keyPos, rope: m.rope, layers: new Array(cfg.nLayers).fill(undefined), lnFinal, logitPositions: positions, hRows };
+    tape.blockBackward = async (l, dy, weightGrads) => {
+      const x = inputs.get(l);
+      if (!x) throw new Error(`block ${l}'s input is not on the tape (its backward ran already)`);
+      const { spec, lora } = this.blockSpec(l, { past: false, keepKV: false, tape: true });
+      const r = await gpu.blockBackward(l, spec, params.layers[l], { x, ...fixed, lora }, dy as DeviceTensor | Float32Array, B, T, weightGrads);
+      // each block's backward runs once: its input and the gradient it was given are spent
+      inputs.delete(l);
+      release(x);
+      if (!(dy instanceof Float32Array)) release(dy as DeviceTensor);
+      return this.blockGradients(l, spec, r.dx, (n) => r.grads.get(`d_${n}`));
+    };
+    tape.gradientToHost = async (d) => {
+      if (d instanceof Float32Array) return d;
+      const out = await download(d as DeviceTensor, new Float32Array(N * cfg.dModel));
+      release(d as DeviceTensor);
+      return out;
+    };
+    tape.release = () => {
+      inputs.forEach(release);
+      inputs.clear();
+      Object.values(fixed).forEach(release);
+    };
+    return { logits, tape };
   }
 
   /** y (N,C) = block l of x (N,C), as one graph; returns the block's keys and values when keepKV (else empty). */

@@ -20,7 +20,8 @@
  */
 import ort from "onnxruntime-node";
 import type { ModelConfig } from "./config.ts";
-import { blockGraphParts, PROJECTIONS, type BlockSpec, type Projection } from "./block.ts";
+import { blockGraphParts, PROJECTIONS, type BlockGraph, type BlockSpec, type Projection } from "./block.ts";
+import { blockBackwardGraphParts } from "./block-backward.ts";
 import { webgpuSession } from "./device.ts";
 import { onnxModel, type ExternalInitializer, type OnnxNode } from "./onnx.ts";
 import { Half, type LayerParams, type Weight } from "./params.ts";
@@ -144,6 +145,7 @@ export interface DeviceBlockFeeds {
  */
 export class WebGpuModel {
   private readonly blocks = new Map<number, { key: string; session: Promise<ort.InferenceSession> }>();
+  private readonly backwards = new Map<number, { key: string; session: Promise<ort.InferenceSession> }>();
   private head?: Promise<ort.InferenceSession>;
 
   constructor(
@@ -154,27 +156,33 @@ export class WebGpuModel {
 
   /** Drop every session (the weights changed, or the model is done with). */
   async release(): Promise<void> {
-    const all = [...this.blocks.values()].map((b) => b.session);
+    const all = [...this.blocks.values(), ...this.backwards.values()].map((b) => b.session);
     if (this.head) all.push(this.head);
     this.blocks.clear();
+    this.backwards.clear();
     this.head = undefined;
     for (const s of all) await (await s).release();
   }
 
-  /** The block graph of layer l (the spec's sizes, weights as initializers), made once per spec. */
-  private blockSession(l: number, spec: BlockSpec, layer: LayerParams): Promise<ort.InferenceSession> {
-    const key = JSON.stringify(spec);
-    const have = this.blocks.get(l);
+  /**
+   * A session of graph `build()` with layer l's weights inside (their sizes filled in for the initializers: the CPU
+   * graph leaves them symbolic), kept in `cache` under l while its key is the same; each output left on the device or
+   * copied back, as `location` says.
+   */
+  private layerSession(
+    cache: Map<number, { key: string; session: Promise<ort.InferenceSession> }>,
+    l: number,
+    key: string,
+    layer: LayerParams,
+    build: () => BlockGraph,
+    location: (output: string) => "cpu" | "gpu-buffer",
+  ): Promise<ort.InferenceSession> {
+    const have = cache.get(l);
     if (have?.key === key) return have.session;
     if (have) have.session.then((s) => s.release());
     const { cfg } = this;
     const session = (async () => {
-      const g = blockGraphParts(spec);
-      // rows_out (M, C) = sel (M, N) · y: the rows of the block's output that come back to the host
-      g.nodes.push({ op: "MatMul", inputs: ["sel", "y"], outputs: ["rows_out"] });
-      g.inputs.push(["sel", ["M", "N"]]);
-      g.outputs.push(["rows_out", ["M", "C"]]);
-      // the sizes of the weights, for their initializers (the CPU graph leaves them symbolic)
+      const g = build();
       const size: Record<string, number> = { C: cfg.dModel, W: layer.qkv.outDim, HD: layer.o.inDim, U: layer.up.outDim, F: layer.down.inDim };
       g.inputs = g.inputs.map(([n, d]) => [n, /^(n[12][wb]|[wb]_)/.test(n) ? d.map((x) => (typeof x === "string" ? size[x] : x)) : d]);
       const lin = { qkv: layer.qkv, o: layer.o, up: layer.up, down: layer.down };
@@ -186,29 +194,28 @@ export class WebGpuModel {
         if (lin[p].b) weights.set(`b_${p}`, lin[p].b!);
       }
       const { graph, externalData } = withWeights(g, weights, await adapterHasF16());
-      return webgpuSession(graph, { externalData, outputs: Object.fromEntries(g.outputs.map(([n]) => [n, n === "rows_out" ? "cpu" : "gpu-buffer"])) });
+      return webgpuSession(graph, { externalData, outputs: Object.fromEntries(g.outputs.map(([n]) => [n, location(n)])) });
     })();
-    this.blocks.set(l, { key, session });
+    cache.set(l, { key, session });
     return session;
   }
 
-  /**
-   * Block l on the device: y (N,C), and the keys and values of every position so far (B,Hkv,Tk,D), all left there.
-   * The caller releases what it is done with.
-   */
-  async block(l: number, spec: BlockSpec, layer: LayerParams, f: DeviceBlockFeeds, B: number, T: number): Promise<{ y: DeviceTensor; K: DeviceTensor; V: DeviceTensor; rows: Float32Array }> {
-    const N = B * T;
-    const C = this.cfg.dModel;
-    const sess = await this.blockSession(l, spec, layer);
-    const host = (data: Float32Array, shape: number[]) => new ort.Tensor("float32", data.subarray(0, dims(shape)), shape);
-    const feeds: Record<string, ort.Tensor> = {
-      x: f.x instanceof Float32Array ? host(f.x, [N, C]) : f.x,
-      mask: f.mask,
-      qmask: f.qmask,
-      past_k: f.pastK,
-      past_v: f.pastV,
-      sel: f.sel,
+  /** The block graph of layer l, made once per spec; rows_out (M, C) = sel (M, N) · y: the rows that come back to the host. */
+  private blockSession(l: number, spec: BlockSpec, layer: LayerParams): Promise<ort.InferenceSession> {
+    const build = () => {
+      const g = blockGraphParts(spec);
+      g.nodes.push({ op: "MatMul", inputs: ["sel", "y"], outputs: ["rows_out"] });
+      g.inputs.push(["sel", ["M", "N"]]);
+      g.outputs.push(["rows_out", ["M", "C"]]);
+      return g;
     };
+    return this.layerSession(this.blocks, l, JSON.stringify(spec), layer, build, (n) => (n === "rows_out" ? "cpu" : "gpu-buffer"));
+  }
+
+  /** The feeds every block graph of layer l reads: its input, masks, rotary tables, LoRA updates (host arrays go up with the run). */
+  private feeds(layer: LayerParams, f: Pick<DeviceBlockFeeds, "x" | "mask" | "qmask" | "cos" | "sin" | "lora">, N: number): Record<string, ort.Tensor> {
+    const host = (data: Float32Array, shape: number[]) => new ort.Tensor("float32", data.subarray(0, dims(shape)), shape);
+    const feeds: Record<string, ort.Tensor> = { x: f.x instanceof Float32Array ? host(f.x, [N, this.cfg.dModel]) : f.x, mask: f.mask, qmask: f.qmask };
     if (f.cos && f.sin) {
       feeds.cos = f.cos;
       feeds.sin = f.sin;
@@ -220,6 +227,16 @@ export class WebGpuModel {
       feeds[`lora_a_${p}`] = host(d.A, [d.r, lin[p].inDim]);
       feeds[`lora_b_${p}`] = host(d.B, [lin[p].outDim, d.r]);
     }
+    return feeds;
+  }
+
+  /**
+   * Block l on the device: y (N,C), and the keys and values of every position so far (B,Hkv,Tk,D), all left there.
+   * The caller releases what it is done with.
+   */
+  async block(l: number, spec: BlockSpec, layer: LayerParams, f: DeviceBlockFeeds, B: number, T: number): Promise<{ y: DeviceTensor; K: DeviceTensor; V: DeviceTensor; rows: Float32Array }> {
+    const sess = await this.blockSession(l, spec, layer);
+    const feeds = { ...this.feeds(layer, f, B * T), past_k: f.pastK, past_v: f.pastV, sel: f.sel };
     // every output, always: onnxruntime-node refuses a subset that holds a CPU output ("Output count mismatch")
     const out = await sess.run(feeds);
     const rows = out.rows_out.data as Float32Array;
@@ -229,6 +246,31 @@ export class WebGpuModel {
     this.blocks.delete(l);
     await sess.release();
     return moved;
+  }
+
+  /**
+   * Block l's backward graph (block-backward.ts) on the device, its weights inside (a second copy beside the forward's:
+   * training holds each block's weights twice): x (N,C) the block's input, dy (N,C) the gradient at its output →
+   * dx (N,C), left on the device, and the `d_` gradients (weights when asked, LoRA), copied back.
+   */
+  async blockBackward(
+    l: number,
+    spec: BlockSpec,
+    layer: LayerParams,
+    f: Pick<DeviceBlockFeeds, "x" | "mask" | "qmask" | "cos" | "sin" | "lora">,
+    dy: DeviceTensor | Float32Array,
+    B: number,
+    T: number,
+    weightGrads: boolean,
+  ): Promise<{ dx: DeviceTensor; grads: Map<string, Float32Array> }> {
+    const N = B * T;
+    const sess = await this.layerSession(this.backwards, l, JSON.stringify([spec, weightGrads]), layer, () => blockBackwardGraphParts(spec, weightGrads), (n) => (n === "dx" ? "gpu-buffer" : "cpu"));
+    const feeds = this.feeds(layer, f, N);
+    feeds.dy = dy instanceof Float32Array ? new ort.Tensor("float32", dy.subarray(0, N * this.cfg.dModel), [N, this.cfg.dModel]) : dy;
+    for (const name of Object.keys(feeds)) if (!sess.inputNames.includes(name)) delete feeds[name];
+    const out = await sess.run(feeds);
+    const grads = new Map(Object.entries(out).flatMap(([n, t]) => (n === "dx" ? [] : [[n, t.data as Float32Array] as const])));
+    return { dx: out.dx, grads };
   }
 
   /** logits (M, V) = rows (M, C) · unembedᵀ, the unembedding on the device (uploaded at the first call). */

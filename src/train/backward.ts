@@ -143,7 +143,8 @@ export async function backward(model: Transformer, tape: Tape, head: HeadGradien
       const o = tape.tokens[n] * C;
       for (let c = 0; c < C; c++) g.embed[o + c] += dx[n * C + c];
     }
-  }
+  } else if (d !== dx) await tape.gradientToHost!(d); // frees it
+  tape.release?.();
 }
 
 /** A block graph's gradients added into the layer's gradient views and the LoRA gradients. */
