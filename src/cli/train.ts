@@ -62,22 +62,19 @@ export function trainCommand(): Command {
     .option("--max-eval <n>", "examples per validation set", num("--max-eval"), DEFAULT_TRAIN.maxEvalExamples)
     .addOption(new Option("--keep <which>", "the weights to write: the lowest validation loss's, or the last step's (pretraining: the loss can rise from overconfidence while AUROC still climbs)").choices(["best", "last"]).default("best"))
     .option("--checkpoint", "record each block again in the backward pass instead of keeping all their activations: less memory for large models, about one more forward pass of work, the same gradients")
-    .addOption(deviceOption("training runs (webgpu: not yet; auto: cpu)"))
+    .addOption(deviceOption("training runs (webgpu: forward and backward graphs on the device, the loss and AdamW on the host; full training uploads the weights again after every step)"))
     .action(async (o) => {
       if (!o.model === !o.fromScratch) throw new Error("pass exactly one of --model DIR or --from-scratch CONFIG");
-      // the trainer edits the weights on the host between forwards: the whole run stays on the CPU
-      const device = o.device ?? process.env.QUIRKY_DEVICE;
-      if (device === "webgpu") throw new Error("train --device webgpu: not yet — the backward pass runs on the CPU only (WebGPU runs inference: extract, grid, run, intervene, demo); use --device cpu");
       // the model first: a bad config.json stops the run before anything is written
       const initSeed = o.initSeed ?? o.seed;
-      let model = o.model ? loadModel(o.model, { device: "cpu" }) : randomModel(readConfig(o.fromScratch), initSeed, 0.02);
+      let model = o.model ? loadModel(o.model, { device: o.device }) : randomModel(readConfig(o.fromScratch), initSeed, 0.02, o.device);
       mkdirSync(o.out, { recursive: true });
       const tokDir = o.model ?? o.out;
       if (o.fromScratch) writeCharTokenizer(join(o.out, "tokenizer.json"));
       const tokenizer = loadTokenizer(tokDir);
       if (o.addBlocks) {
         const below = model.cfg.nLayers;
-        model = appendIdentityBlocks(model, o.addBlocks, initSeed);
+        model = appendIdentityBlocks(model, o.addBlocks, initSeed, 0.02, o.device);
         o.layers ??= Array.from({ length: o.addBlocks }, (_, i) => below + i);
       }
       const mode: "lora" | "full" = o.mode ?? (o.fromScratch ? "full" : "lora");

@@ -256,7 +256,7 @@ export function saveModel(model: Transformer, dir: string, dtype: TensorToWrite[
  * A randomly initialised model (GPT-2 style: N(0, std) weights, unit norms, zero biases) for tests,
  * benchmarks and training from scratch.
  */
-export function randomModel(config: ModelConfig | Record<string, unknown>, seed = 0, std = 0.02): Transformer<Float32Array> {
+export function randomModel(config: ModelConfig | Record<string, unknown>, seed = 0, std = 0.02, device?: DeviceChoice): Transformer<Float32Array> {
   const cfg = "arch" in config ? (config as ModelConfig) : parseConfig(config);
   const params = allocParams(cfg);
   const rng = new Rng(seed, "init");
@@ -265,7 +265,7 @@ export function randomModel(config: ModelConfig | Record<string, unknown>, seed 
     else if (name.endsWith(".bias")) data.fill(0);
     else for (let i = 0; i < data.length; i++) data[i] = rng.normal() * std;
   }
-  return new Transformer(cfg, params);
+  return new Transformer(cfg, params, undefined, deviceChoice(device));
 }
 
 /**
@@ -273,11 +273,11 @@ export function randomModel(config: ModelConfig | Record<string, unknown>, seed 
  * are zero, the rest randomly initialised), so its outputs are unchanged until those blocks are trained. The
  * older single-model default (models/default) teaches the quirk to such blocks, keeping every block of the truthful model as it was.
  */
-export function appendIdentityBlocks(model: Transformer, count: number, seed = 0, std = 0.02): Transformer<Float32Array> {
+export function appendIdentityBlocks(model: Transformer, count: number, seed = 0, std = 0.02, device?: DeviceChoice): Transformer<Float32Array> {
   if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`appendIdentityBlocks: count must be a positive integer, got ${count}`);
   if (model.params.streamed) throw new Error("appendIdentityBlocks: the model's weights are streamed from disk; load it resident");
   const cfg = { ...model.cfg, nLayers: model.cfg.nLayers + count };
-  const grown = randomModel(cfg, seed, std);
+  const grown = randomModel(cfg, seed, std, device);
   for (const [name, t] of model.params.tensors) grown.params.tensors.get(name)!.data.set(toF32(t.data));
   for (let l = model.cfg.nLayers; l < cfg.nLayers; l++) {
     const block = grown.params.layers[l];

@@ -310,7 +310,12 @@ export async function train(run: TrainRun): Promise<TrainResult> {
   const trainable = setUpTrainable(model, cfg);
   const opt = new AdamW(trainable.groups, { lr: cfg.lr, beta2: cfg.beta2, weightDecay: cfg.weightDecay });
   const state = resumeState(workDir, cfg, trainable, opt, { examples: examplesHash(run), source: run.sourceKey ?? null });
+  // weights edited on the host in full training (the optimizer, a restored state): a device's copies go up again
+  const weightsEdited = async () => {
+    if (cfg.mode === "full") await model.weightsChanged();
+  };
   const record = state.load();
+  await weightsEdited();
   const secondsBefore = record.seconds; // training time of earlier, interrupted sessions of this run
   const seconds = () => secondsBefore + (performance.now() - t0) / 1000;
   const bestPath = join(workDir, "best.safetensors");
@@ -346,6 +351,7 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     if (!Number.isFinite(clipGradNorm(trainable, cfg.maxGradNorm))) throw new Error(`step ${step}: the gradient is not finite (loss ${ansLoss}); lower the learning rate`);
     const lr = learningRate(step, cfg.steps, warmup, cfg.lr, cfg.decay);
     opt.update(lr);
+    await weightsEdited();
     opt.zeroGrad();
     const log = { step: opt.step, lr, loss: ansLoss + cfg.auxWeight * auxLoss, answerLoss: ansLoss, auxLoss, tokensPerSecond: tokens / ((performance.now() - ts) / 1000) };
     record.curves.train.push(log);
@@ -355,7 +361,10 @@ export async function train(run: TrainRun): Promise<TrainResult> {
     run.afterStep?.(opt.step);
   }
   // keep the best weights (or the last: a pretraining run's validation loss can rise while its AUROC still climbs)
-  if (cfg.keep === "best" && existsSync(bestPath)) restore(trainable, readSafetensors(bestPath), bestPath);
+  if (cfg.keep === "best" && existsSync(bestPath)) {
+    restore(trainable, readSafetensors(bestPath), bestPath);
+    await weightsEdited();
+  }
   return { steps: opt.step, curves: record.curves, best: record.best, seconds: seconds() };
 }
 
