@@ -281,7 +281,11 @@ export function deviceWeightBytes(cfg: ModelConfig, dtype: MatrixDtype, f16: boo
   return { total: blocks + head, held: block + head };
 }
 
-const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+/** A size for a log line: GiB, or MiB / KiB below a GiB (a small model's "0.00 GiB" says nothing). */
+const gib = (bytes: number) => {
+  const [unit, scale] = bytes >= 2 ** 30 ? ["GiB", 2 ** 30] : bytes >= 2 ** 20 ? ["MiB", 2 ** 20] : ["KiB", 2 ** 10];
+  return `${(bytes / scale).toFixed(2)} ${unit}`;
+};
 
 /**
  * Whether a model's weights stay on the device or take turns there block by block: they stay when `total` + `reserve`
