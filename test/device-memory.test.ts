@@ -23,9 +23,12 @@ import {
 import { parseConfig } from "../src/model/config.ts";
 import { loadModel, randomModel, saveModel } from "../src/model/load.ts";
 import { weightBytes } from "../src/model/params.ts";
-import type { Transformer } from "../src/model/transformer.ts";
+import { Transformer } from "../src/model/transformer.ts";
+import { writeCharTokenizer } from "../src/model/char-tokenizer.ts";
+import { writeDataset } from "../src/datasets/create.ts";
+import { runConfig, validateRunConfig } from "../src/pipeline/run.ts";
 import { adapterHasF16 } from "../src/model/webgpu.ts";
-import { ROOT, tempDir } from "./helpers.ts";
+import { ROOT, tempDir, TINY_NEOX } from "./helpers.ts";
 
 const GiB = 2 ** 30;
 const NEOX = { model_type: "gpt_neox", vocab_size: 61, hidden_size: 32, num_hidden_layers: 3, num_attention_heads: 4, intermediate_size: 80, rotary_pct: 0.5, rotary_emb_base: 10000, layer_norm_eps: 1e-5, use_parallel_residual: true, max_position_embeddings: 128 };
@@ -211,4 +214,31 @@ test("on lavapipe: a model over the device budget streams its blocks through the
   await resident.release();
   // a bad budget is the forward's error on webgpu
   await withBudget("8 GB", () => assert.rejects(load().forward({ tokens: Int32Array.of(1, 2), B: 1, T: 2 }), /QUIRKY_DEVICE_MEMORY: '8 GB' is not a memory size/));
+});
+
+test("quirky run releases a model's device sessions before it loads the next (two models never on the device at once)", { skip }, async (t) => {
+  const dir = tempDir(t);
+  const modelDir = join(dir, "tiny");
+  saveModel(randomModel(TINY_NEOX, 1, 0.2), modelDir);
+  writeCharTokenizer(join(modelDir, "tokenizer.json"));
+  const data = await writeDataset(join(dir, "data"), "addition", { baseExamples: 300, maxDigits: 2, nValidation: 300, nTest: 300 });
+  const cfg = validateRunConfig({
+    out: join(dir, "exp"), device: "webgpu", reporters: ["lr"], maxTrain: 32, maxTest: 24, batchSize: 16, randomSamples: 10, anomaly: false, interventions: false, report: false,
+    models: [{ path: modelDir, name: "first" }, { path: modelDir, name: "second" }],
+    datasets: [{ path: data.dir }],
+  }, "test");
+  const events: string[] = [];
+  const release = Transformer.prototype.release;
+  Transformer.prototype.release = async function (this: Transformer) {
+    const before = await sessionsOnDevice(this);
+    await release.call(this);
+    events.push(`release (${before} block sessions → ${await sessionsOnDevice(this)})`);
+  };
+  try {
+    assert.ok((await runConfig(cfg, undefined, (m) => m.startsWith("loading") && events.push(m))).finished);
+  } finally {
+    Transformer.prototype.release = release;
+  }
+  t.diagnostic(events.join("; "));
+  assert.deepEqual(events, ["loading first", `release (${TINY_NEOX.num_hidden_layers} block sessions → 0)`, "loading second"]);
 });
