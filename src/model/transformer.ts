@@ -31,8 +31,8 @@ import { attentionMask, PROJECTIONS, runBlock, type BlockFeeds, type BlockSpec, 
 import { runBlockBackward } from "./block-backward.ts";
 import { qkvLayout, type Activation, type BlockGradients, type LayerTape, type NormTape, type ResidualGradient, type Tape } from "./activations.ts";
 import { allocParams, embedRows, toF32, type FusedLinear, type LayerParams, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
-import { resolveDevice, type Device, type DeviceChoice } from "./device.ts";
-import { download, persist, release, upload, WebGpuModel, type DeviceTensor } from "./webgpu.ts";
+import { resolveDevice, streamOnDevice, type Device, type DeviceChoice } from "./device.ts";
+import { adapterHasF16, download, persist, release, upload, WebGpuModel, type DeviceTensor } from "./webgpu.ts";
 
 /** A hook reads, and may edit in place, an activation of shape (B,T,C). */
 export type Hook = (x: Float32Array, shape: { B: number; T: number; C: number }) => void;
@@ -161,8 +161,15 @@ export class Transformer<W extends Weight = Weight> {
   }
 
   private onDevice(): Promise<WebGpuModel | undefined> {
-    this.gpu ??= resolveDevice(this.deviceChoice).then((d) => (d === "webgpu" ? new WebGpuModel(this.cfg, this.stream !== undefined) : undefined));
+    // streamed on the device when streamed from disk, or when the weights do not fit in the device's memory (device.ts)
+    const streamed = async () => this.stream !== undefined || streamOnDevice(this.cfg, this.weights.dtype, await adapterHasF16());
+    this.gpu ??= resolveDevice(this.deviceChoice).then(async (d) => (d === "webgpu" ? new WebGpuModel(this.cfg, await streamed()) : undefined));
     return this.gpu;
+  }
+
+  /** Free the model's device sessions and the weights they hold (before another model goes up); used again, they are remade. */
+  async release(): Promise<void> {
+    await (await this.gpu?.catch(() => undefined))?.release();
   }
 
   /** Say that the weights were edited in place (a merged adapter): the device's copies are dropped, uploaded again when next used. */

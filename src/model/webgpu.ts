@@ -33,7 +33,7 @@ const dims = (d: number[]) => d.reduce((a, b) => a * b, 1);
 
 /** Whether the adapter runs f16 kernels: a Cast from f16 with the CPU fallback switched off either builds or not. */
 let f16Probe: Promise<boolean> | undefined;
-function adapterHasF16(): Promise<boolean> {
+export function adapterHasF16(): Promise<boolean> {
   f16Probe ??= (async () => {
     const g = onnxModel([{ op: "Cast", inputs: ["h"], outputs: ["f"], attrs: { to: 1 } }], [["h", [1]]], [["f", [1]]], "float16");
     try {

@@ -303,7 +303,9 @@ export async function runConfig(cfg: RunConfig, shard: Shard = { index: 0, count
   let opened: { key: string; model: Transformer; tokenizer: TextTokenizer } | undefined;
   const openSource = async (key: string, src: ModelSource, what: string) => {
     if (opened?.key !== key) {
-      opened = undefined; // let the previous model go before loading the next
+      const previous = opened?.model;
+      opened = undefined; // let the previous model go before loading the next, its device sessions first
+      await previous?.release();
       log(`loading ${what}`);
       opened = { key, ...(await openModel({ ...src, device: cfg.device ?? src.device })) };
     }
