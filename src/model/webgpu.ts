@@ -270,7 +270,12 @@ export class WebGpuModel {
     for (const name of Object.keys(feeds)) if (!sess.inputNames.includes(name)) delete feeds[name];
     const out = await sess.run(feeds);
     const grads = new Map(Object.entries(out).flatMap(([n, t]) => (n === "dx" ? [] : [[n, t.data as Float32Array] as const])));
-    return { dx: out.dx, grads };
+    if (!this.streamed) return { dx: out.dx, grads };
+    // streamed: this block's weights leave the device, as after its forward; dx moves out of the session first
+    const dx = await persist(out.dx);
+    this.backwards.delete(l);
+    await sess.release();
+    return { dx, grads };
   }
 
   /** logits (M, V) = rows (M, C) · unembedᵀ, the unembedding on the device (uploaded at the first call). */
