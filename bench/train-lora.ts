@@ -2,8 +2,8 @@
  * bench:train's second part, run in its own process so its peak memory is its own: one LoRA training step at a real
  * size. A random Pythia-410m-shaped model (f32, frozen: no gradient buffers), rank-8 LoRA (alpha 16) on
  * query_key_value, dense_h_to_4h and dense_4h_to_h of every block (the paper's settings), batch 8 × 64 tokens, loss
- * at every position, backward into the LoRA parameters, AdamW over them; blocks checkpointed (each recorded again when
- * the backward pass reaches it: one tape of one block in memory instead of all 24). Prints one JSON line: median seconds per step,
+ * at every position, backward into the LoRA parameters, AdamW over them; blocks checkpointed (each block's backward one graph
+ * that recomputes it from its input: no block's intermediates kept between the passes). Prints one JSON line: median seconds per step,
  * the first step's loss, peak RSS growth and the base weights' size; and, when Debian's python3-torch is importable,
  * the same step in PyTorch (bench/torch_lora.py: same weights, initial adapters, batch, optimizer settings), after.
  *   node --import tsx bench/train-lora.ts [--no-checkpoint]

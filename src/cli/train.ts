@@ -61,7 +61,7 @@ export function trainCommand(): Command {
     .option("--init-seed <n>", "seed of newly initialised weights (--from-scratch, --add-blocks); default: --seed", num("--init-seed"))
     .option("--max-eval <n>", "examples per validation set", num("--max-eval"), DEFAULT_TRAIN.maxEvalExamples)
     .addOption(new Option("--keep <which>", "the weights to write: the lowest validation loss's, or the last step's (pretraining: the loss can rise from overconfidence while AUROC still climbs)").choices(["best", "last"]).default("best"))
-    .option("--checkpoint", "record each block again in the backward pass instead of keeping all their activations: less memory for large models, about one more forward pass of work, the same gradients")
+    .option("--checkpoint", "keep only each block's input; its backward is one graph that recomputes the block: less memory for large models, about one more forward pass of work, the same gradients to f32 rounding (on webgpu every block is checkpointed)")
     .addOption(deviceOption("training runs (webgpu: forward and backward graphs on the device, the loss and AdamW on the host; full training uploads the weights again after every step)"))
     .action(async (o) => {
       if (!o.model === !o.fromScratch) throw new Error("pass exactly one of --model DIR or --from-scratch CONFIG");

@@ -105,8 +105,9 @@ export interface ForwardOptions {
   /** with tape: an earlier forward's tape the caller is done with, whose buffers this one may overwrite */
   reuseTape?: Tape;
   /**
-   * with tape: keep only each block's input and record the block again when the backward pass reaches it (one more
-   * forward's work for a tape of one block instead of all of them: what makes LoRA on large models fit)
+   * with tape: keep only each block's input; the backward pass runs each block's backward graph, which recomputes the
+   * block from it (one more forward's work, no block's intermediates kept: what makes LoRA on large models fit).
+   * On the device every block is checkpointed.
    */
   checkpoint?: boolean;
   /**

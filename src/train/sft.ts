@@ -51,7 +51,7 @@ export interface TrainConfig {
   saveEvery: number;
   /** evaluate at most this many examples per validation set */
   maxEvalExamples: number;
-  /** record each block again in the backward pass instead of keeping every block's tape: less memory, one more forward's work, the same gradients bit for bit */
+  /** keep only each block's input, its backward one graph that recomputes it (block-backward.ts): less memory, one more forward's work, the same gradients to f32 rounding */
   checkpoint: boolean;
   /** which weights the run ends with: those of the lowest validation loss ("best"), or of the last step ("last") */
   keep: "best" | "last";
