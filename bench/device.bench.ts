@@ -14,6 +14,10 @@
  * and, when PyTorch with CUDA is importable, HF transformers' GPTNeoXForCausalLM forward (f16) on the same card and
  * batch (bench/torch_device.py); without it, the forward's achieved FLOP/s as a fraction of the card's dense f32 peak
  * (a table of known cards: our graphs compute in f32). Each shape runs in its own process.
+ * Then a LoRA training step on the 410m shape (f16 base, frozen; rank 8, alpha 16 on query_key_value, dense_h_to_4h
+ * and dense_4h_to_h, as the paper; the quirky SFT loss: cross-entropy at the last position; every block
+ * checkpointed, its backward graph on the device; AdamW on the host), on WebGPU and the CPU in the same run, and with
+ * CUDA, the same step in PyTorch (HF model in f16, unmerged f32 adapters, torch.optim.AdamW) on the same card.
  *
  *   npm run bench:device                 (the lent GPU machine: under 5 minutes)
  *   npm run bench:device -- --quick      (lavapipe: the same rows on cut-down shapes — 2 blocks, 1 for 6.9b;
@@ -26,6 +30,10 @@ import { probeWebGpu, vulkanDevices } from "../src/model/device.ts";
 import { allocParams, Half, numParams } from "../src/model/params.ts";
 import { Transformer, type Taps } from "../src/model/transformer.ts";
 import { Rng } from "../src/util/rng.ts";
+import { linearModules } from "../src/model/lora.ts";
+import { backward, type LoraGrad } from "../src/train/backward.ts";
+import { headLoss } from "../src/train/loss.ts";
+import { AdamW, type ParamGroup } from "../src/train/optim.ts";
 import { forwardFlops, medianSeconds } from "./timing.ts";
 
 const pythia = (hidden: number, layers: number, heads: number) => ({
@@ -80,6 +88,7 @@ if (childAt < 0) {
     "model   layers   weights MiB   webgpu extract tok/s   cpu extract tok/s   webgpu/cpu   webgpu forward tok/s   cpu forward tok/s   webgpu/cpu   max |Δlogit|/max|logit|   peak device MiB   " +
       (cuda ? "HF torch cuda forward tok/s   webgpu/torch" : "forward TFLOP/s   of f32 peak"),
   );
+  let loraRow = "";
   for (const size of Object.keys(SHAPES)) {
     const r = spawnSync(process.execPath, [...process.execArgv, here, "--child", size, ...(quick ? ["--quick"] : [])], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 26 });
     if (r.status !== 0) {
@@ -100,9 +109,25 @@ if (childAt < 0) {
       last = `${tf.toFixed(2).padStart(15)}   ${((100 * tf) / peak).toFixed(1).padStart(11)}%`;
     } else if (m.flops) last = `${(m.flops / m.gpuForwardS / 1e12).toFixed(3).padStart(15)}   ${"n/a".padStart(12)}`;
     const device = m.deviceBytes >= 0 ? (m.deviceBytes / 2 ** 20).toFixed(0) : `${(m.rss / 2 ** 20).toFixed(0)} (host RSS)`;
+    if (m.gpuLoraS) {
+      let torchLora = `${"-".padStart(23)}   ${"-".padStart(12)}`;
+      if (cuda) {
+        const py = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("torch_device.py", import.meta.url)), JSON.stringify(m.hf), String(B), String(T), String(reps), "lora"], { encoding: "utf8" });
+        if (py.status === 0) {
+          const t = JSON.parse(py.stdout.trim().split("\n").pop()!) as { seconds: number };
+          torchLora = `${(t.seconds * 1000).toFixed(1).padStart(23)}   ${(t.seconds / m.gpuLoraS).toFixed(2).padStart(11)}×`;
+        } else torchLora = `torch failed: ${py.stderr.trim().split("\n").pop()}`;
+      }
+      loraRow = `${size.padEnd(7)} ${String(m.layers).padStart(6)} ${(m.gpuLoraS * 1000).toFixed(1).padStart(18)} ${(m.cpuLoraS * 1000).toFixed(1).padStart(15)} ${(m.cpuLoraS / m.gpuLoraS).toFixed(2).padStart(11)}× ${m.loraLossDiff.toExponential(1).padStart(22)}   ${torchLora}`;
+    }
     console.log(
       `${size.padEnd(7)} ${String(m.layers).padStart(6)} ${(m.weightBytes / 2 ** 20).toFixed(0).padStart(13)} ${tps(m.gpuExtractS).padStart(22)} ${tps(m.cpuExtractS).padStart(19)} ${(m.cpuExtractS / m.gpuExtractS).toFixed(2).padStart(11)}× ${tps(m.gpuForwardS).padStart(22)} ${tps(m.cpuForwardS).padStart(19)} ${(m.cpuForwardS / m.gpuForwardS).toFixed(2).padStart(11)}× ${m.logitDiff.toExponential(1).padStart(25)} ${device.padStart(17)}   ${last}`,
     );
+  }
+  if (loraRow) {
+    console.log(`\nLoRA step: f16 base (frozen), rank 8 on query_key_value, dense_h_to_4h, dense_4h_to_h, loss at the last position, batch ${B} × ${T}, AdamW`);
+    console.log(`model   layers   webgpu step ms   cpu step ms   webgpu/cpu   |Δ first-step loss|   ${cuda ? "HF torch cuda step ms   webgpu/torch" : ""}`);
+    console.log(loraRow);
   }
   process.exit(0);
 }
@@ -168,18 +193,57 @@ async function extract(m: Transformer): Promise<void> {
   for (const next of pairs) await m.forward({ tokens: next, B, T: 1, cache: p.cache }, { taps: { rows: Int32Array.from({ length: B }, (_, b) => b), read }, logits: "none" });
 }
 
+/**
+ * Median seconds of a LoRA training step as quirky train runs one (src/train/sft.ts): the forward with a tape, every
+ * block checkpointed; the loss at the last position (headLoss); the backward into the adapters; AdamW over them.
+ * The adapters start the same on every model (A as PEFT, B small and random, not zeros, so every product is exercised).
+ */
+async function loraStepSeconds(m: Transformer): Promise<{ seconds: number; firstLoss: number }> {
+  const r = 8;
+  const init = new Rng(3, "device-bench-lora");
+  const groups: ParamGroup[] = [];
+  const loraGrads = new Map<string, LoraGrad>();
+  for (const [name, lin] of linearModules(m)) {
+    if (!["query_key_value", "dense_h_to_4h", "dense_4h_to_h"].some((t) => name.endsWith(`.${t}`))) continue;
+    const bound = 1 / Math.sqrt(lin.inDim);
+    const A = Float32Array.from({ length: r * lin.inDim }, () => (2 * init.random() - 1) * bound);
+    const Bm = Float32Array.from({ length: lin.outDim * r }, () => (2 * init.random() - 1) * 0.01);
+    m.lora.set(name, { A, B: Bm, r, scale: 16 / r });
+    const g = { A: new Float32Array(A.length), B: new Float32Array(Bm.length) };
+    loraGrads.set(name, g);
+    groups.push({ params: A, grads: g.A, decay: true }, { params: Bm, grads: g.B, decay: true });
+  }
+  const opt = new AdamW(groups, { lr: 1e-4 });
+  const last = Int32Array.from({ length: B }, (_, b) => b * T + T - 1);
+  const targets = Int32Array.from({ length: B }, (_, b) => tokens[b * T]);
+  const coef = new Float32Array(B).fill(1 / B);
+  let firstLoss = NaN;
+  const seconds = await medianSeconds(async () => {
+    const { tape } = await m.forward({ tokens, B, T }, { logits: last, tape: true, headless: true, checkpoint: true });
+    const { nll, dh } = await headLoss(m, tape!, targets, coef);
+    if (Number.isNaN(firstLoss)) firstLoss = nll.reduce((a, l) => a + l, 0) / B;
+    await backward(m, tape!, { dh }, { loraGrads });
+    opt.update(opt.cfg.lr);
+    opt.zeroGrad();
+  }, reps);
+  m.lora.clear();
+  return { seconds, firstLoss };
+}
+
 const forward = (m: Transformer) => m.forward({ tokens, B, T }, { logits: "last" });
 const gpu = new Transformer(cfg, params, undefined, "webgpu");
 const cpu = new Transformer(cfg, params, undefined, "cpu");
 const mem = sampleDeviceMemory();
 const gpuForwardS = await medianSeconds(() => forward(gpu), reps);
 const gpuExtractS = await medianSeconds(() => extract(gpu), reps);
+const loraGpu = size === "410m" ? await loraStepSeconds(gpu) : undefined;
 const deviceBytes = await mem.stop();
 const gl = (await forward(gpu)).logits;
 await gpu.weightsChanged(); // the device's copies go: the CPU's numbers are measured without them in memory
 const cpuForwardS = await medianSeconds(() => forward(cpu), reps);
 const cpuExtractS = await medianSeconds(() => extract(cpu), reps);
 const cl = (await forward(cpu)).logits;
+const loraCpu = size === "410m" ? await loraStepSeconds(cpu) : undefined;
 let diff = 0;
 let scale = 0;
 for (let i = 0; i < cl.length; i++) {
@@ -187,4 +251,5 @@ for (let i = 0; i < cl.length; i++) {
   scale = Math.max(scale, Math.abs(cl[i]));
 }
 const rss = process.resourceUsage().maxRSS * 1024;
-console.log(JSON.stringify({ layers: L, weightBytes: numParams(cfg) * 2, gpuForwardS, gpuExtractS, cpuForwardS, cpuExtractS, logitDiff: diff / scale, deviceBytes, rss, flops, hf }));
+const lora = loraGpu && loraCpu ? { gpuLoraS: loraGpu.seconds, cpuLoraS: loraCpu.seconds, loraLossDiff: Math.abs(loraGpu.firstLoss - loraCpu.firstLoss) } : {};
+console.log(JSON.stringify({ layers: L, weightBytes: numParams(cfg) * 2, gpuForwardS, gpuExtractS, cpuForwardS, cpuExtractS, logitDiff: diff / scale, deviceBytes, rss, flops, hf, ...lora }));

@@ -21,7 +21,7 @@
  */
 import ort from "onnxruntime-node";
 import { onnxModel, type AttrValue, type OnnxNode } from "./onnx.ts";
-import { blockFeeds, blockGraphParts, hostTensor, PROJECTIONS, type BlockFeeds, type BlockGraph, type BlockSpec, type Projection, type TapeOutput } from "./block.ts";
+import { activationNodes, blockFeeds, blockGraphParts, hostTensor, PROJECTIONS, type BlockFeeds, type BlockGraph, type BlockSpec, type Projection, type TapeOutput } from "./block.ts";
 import { session } from "./matmul.ts";
 
 /** The input dimensions of each projection's weight (out, in), as named in the block graph. */
@@ -107,18 +107,7 @@ export function blockBackwardGraphParts(spec: BlockSpec, weightGrads: boolean): 
   };
 
   const GELU_TANH_C = Math.sqrt(2 / Math.PI);
-  const act = (x: string): string => {
-    switch (s.activation) {
-      case "gelu":
-        return one("Gelu", [x]);
-      case "gelu_new":
-        return one("Gelu", [x], { approximate: { string: "tanh" } });
-      case "relu":
-        return one("Relu", [x]);
-      case "silu":
-        return mul(x, one("Sigmoid", [x]));
-    }
-  };
+  const act = (x: string) => activationNodes(s.activation, x, one);
   /** act'(x), elementwise */
   const actGrad = (x: string): string => {
     switch (s.activation) {

@@ -110,6 +110,20 @@ function blockGraph(s: BlockSpec): Uint8Array {
   return onnxModel(nodes, inputs, outputs, "float32", 23);
 }
 
+/** act(x) as nodes of a graph being built: `one` adds a node and returns its output's name. */
+export function activationNodes(kind: ModelConfig["activation"], x: string, one: (type: string, inputs: string[], attrs?: Record<string, AttrValue>) => string): string {
+  switch (kind) {
+    case "gelu":
+      return one("Gelu", [x]);
+    case "gelu_new":
+      return one("Gelu", [x], { approximate: { string: "tanh" } });
+    case "relu":
+      return one("Relu", [x]);
+    case "silu":
+      return one("Mul", [x, one("Sigmoid", [x])]);
+  }
+}
+
 export function blockGraphParts(s: BlockSpec): BlockGraph {
   const nodes: OnnxNode[] = [];
   let next = 0;
@@ -161,18 +175,7 @@ export function blockGraphParts(s: BlockSpec): BlockGraph {
     return { y, bias: onto ? b : undefined };
   };
   const linear = (x: string, p: Projection, outDim: string, inDim: string) => linearOnto(x, p, outDim, inDim).y;
-  const activation = (x: string) => {
-    switch (s.activation) {
-      case "gelu":
-        return one("Gelu", [x]);
-      case "gelu_new":
-        return one("Gelu", [x], { approximate: { string: "tanh" } });
-      case "relu":
-        return one("Relu", [x]);
-      case "silu":
-        return one("Mul", [x, one("Sigmoid", [x])]);
-    }
-  };
+  const activation = (x: string) => activationNodes(s.activation, x, one);
 
   // attention: q, k, v as (B, T, heads·D), rotary on q and k (ONNX RotaryEmbedding: rotate-half over the first R
   // dims of each head, cos/sin given per position, (B, T, R/2)), then head-major
