@@ -110,7 +110,7 @@ if (childAt < 0) {
     } else if (m.flops) last = `${(m.flops / m.gpuForwardS / 1e12).toFixed(3).padStart(15)}   ${"n/a".padStart(12)}`;
     const device = m.deviceBytes >= 0 ? (m.deviceBytes / 2 ** 20).toFixed(0) : `${(m.rss / 2 ** 20).toFixed(0)} (host RSS)`;
     if (m.gpuLoraS) {
-      let torchLora = `${"-".padStart(23)}   ${"-".padStart(12)}`;
+      let torchLora = ""; // without CUDA: no PyTorch column
       if (cuda) {
         const py = spawnSync("/usr/bin/python3", [fileURLToPath(new URL("torch_device.py", import.meta.url)), JSON.stringify(m.hf), String(B), String(T), String(reps), "lora"], { encoding: "utf8" });
         if (py.status === 0) {
