@@ -5,23 +5,32 @@
  * baseline, anomaly detection with its no-quirk control and the intervention — on each device, into its own folder.
  * Then every headline number the demo prints (read from the files the printing reads: summary.json, the random
  * baseline, anomaly_*.json, pgr.json) must be the same on both devices. The devices' states differ by ~1e-6 relative
- * (f32 sums in another order; test/device-webgpu.test.ts), so the bar depends on how a line reacts to that:
+ * (f32 sums in another order; test/device-webgpu.test.ts), so each line's bar is set by how far it moves when only
+ * the last bits of its inputs do — measured on the CPU alone: this demo's states multiplied by (1 + ε·N(0,1)),
+ * ε = 1e-6 and 5e-6, 8 noise seeds each, every later stage recomputed (an unperturbed rerun changes nothing;
+ * /work/notes/issue-32-demo-test.md has the numbers and the script):
  *
  *   - "3 decimals", |diff| < 5e-4 (agreement to 3 decimal places; not equal toFixed(3) strings, which a 1e-9
  *     difference straddling a rounding boundary would break): the model's output AUROCs, LogR, diff-in-means, LDA,
- *     the pair probes, CRC (all A→B lines, best layer included), the random-direction medians and PGR. These are
- *     rank statistics of deterministic fits whose scores are far apart relative to 1e-6; measured |diff|: 0.
- *   - "detector", |diff| ≤ 1e-3: the deterministic anomaly detectors on probe outputs (Mahalanobis plain and minus
+ *     the pair probes, CRC (all A→B lines, best layer included), the random-direction medians and PGR. Rank
+ *     statistics of deterministic fits whose scores are far apart relative to 1e-6: moved by 0 in every perturbed
+ *     run and between the devices.
+ *   - "detector", |diff| ≤ 3e-3: the deterministic anomaly detectors on probe outputs (Mahalanobis plain and minus
  *     the diagonal, LOF, the one-class SVM, their bootstrap intervals, the no-quirk control). Their AUROC counts
- *     48 × 48 pairs of AH and BH rows, and some pairs' scores are nearly tied, so 1e-6 noise can swap one: 1/2304
- *     = 4.3e-4 per swapped pair (measured: 4.3e-4 on the AUROCs, 9.9e-4 at most on an interval's end, where a
- *     swapped pair counts once per bootstrap copy). Still a 3rd-decimal bar: a wrong device path moves these by 1e-2.
+ *     48 × 48 pairs of AH and BH rows and some pairs' scores are nearly tied, so input noise swaps a few: 1/2304 =
+ *     4.3e-4 per pair. Measured: at most 8.7e-4 on an AUROC (two pairs) and 1.2e-3 on an interval's end (a pair
+ *     counts once per bootstrap copy) under perturbation, 9.9e-4 between the devices; 3e-3 is still a 3rd-decimal
+ *     bar (seven pairs).
  *   - "tolerance", |diff| ≤ NONDETERMINISTIC_TOL: what goes through CCS (non-convex, random restarts: its A→B
  *     AUROCs, its PGR lines, Mahalanobis on its outputs) and the isolation forest (random thresholds), which are not
- *     smooth in their inputs: 1e-6 input noise can pick another restart or split. See NONDETERMINISTIC_TOL.
+ *     smooth in their inputs: noise in the last bits can pick another restart or split.
+ *
+ * The bars catch a real change: states off by ε = 1e-3 (a thousand times the devices' difference; the same
+ * measurement) move 20 of the 90 lines past their bar, in each of the three (up to 0.014, 0.039 and 0.16).
  *
  * Without a WebGPU adapter the test skips, saying so (CI=true: it runs and fails with the device's error line), as
- * test/device-webgpu.test.ts does. On 2 cores with lavapipe it takes ~80 s (cpu ~8 s, webgpu ~70 s).
+ * test/device-webgpu.test.ts does. On 2 cores with lavapipe it takes 50–85 s (cpu 10–16 s, webgpu 38–64 s, as busy
+ * as the machine is; the full demo: ~100 s on the CPU alone).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -45,18 +54,18 @@ const skip = !adapter.available && process.env.CI !== "true" ? `no WebGPU adapte
 const SIZE = { datasets: ["addition"], maxTrain: 48, maxTest: 48 };
 
 /**
- * The bar for lines through CCS or the isolation forest: how far they move when only the last bits of their inputs
- * do. Measured (notes: issue-32-demo-test.md): the isolation forest moved by 1.3e-3 between the devices here and by
- * 1.0e-2 at 200 rows per distribution (CCS by 0 in both); on the CPU alone, inputs perturbed by 5e-6 relative moved
- * both in the 2nd-3rd decimal. 0.05 is above all of that and below what a broken device path does to them (it
- * moves every line, the deterministic ones first, which the two bars above catch).
+ * The bar for lines through CCS or the isolation forest. Measured: at most 8.6e-3 under the perturbations above
+ * (PGR AE→BH for CCS, in 2 of 16 runs; the isolation forest 1.4e-3, Mahalanobis on CCS's outputs 3.0e-3), and
+ * 1.3e-3 between the devices here (1.0e-2 for the isolation forest at 200 rows per distribution). These jump
+ * between discrete outcomes (another restart, another split), so the bar is ~6× the largest jump seen rather than
+ * tight: 0.05.
  */
 const NONDETERMINISTIC_TOL = 0.05;
 
 type Bar = "3 decimals" | "detector" | "tolerance";
 const BARS: Record<Bar, (diff: number) => boolean> = {
   "3 decimals": (d) => d < 5e-4,
-  detector: (d) => d <= 1e-3,
+  detector: (d) => d <= 3e-3,
   tolerance: (d) => d <= NONDETERMINISTIC_TOL,
 };
 interface Line {
@@ -114,7 +123,7 @@ function headlines(out: string): Line[] {
   return lines;
 }
 
-test("quirky demo --device webgpu prints the numbers --device cpu prints: 3 decimals, CCS and the isolation forest within a measured tolerance", { skip, timeout: 600_000 }, async (t) => {
+test("quirky demo --device webgpu prints the numbers --device cpu prints: to 3 decimals (anomaly detectors: within 3e-3), CCS and the isolation forest within 0.05", { skip, timeout: 600_000 }, async (t) => {
   const dir = tempDir(t);
   const runs: Record<string, Line[]> = {};
   for (const device of ["cpu", "webgpu"] as const) {
