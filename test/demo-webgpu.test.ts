@@ -8,7 +8,7 @@
  * (f32 sums in another order; test/device-webgpu.test.ts), so each line's bar is set by how far it moves when only
  * the last bits of its inputs do — measured on the CPU alone: this demo's states multiplied by (1 + ε·N(0,1)),
  * ε = 1e-6 and 5e-6, 8 noise seeds each, every later stage recomputed (an unperturbed rerun changes nothing;
- * /work/notes/issue-32-demo-test.md has the numbers and the script):
+ * issue 32's closing note has the numbers and the script):
  *
  *   - "3 decimals", |diff| < 5e-4 (agreement to 3 decimal places; not equal toFixed(3) strings, which a 1e-9
  *     difference straddling a rounding boundary would break): the model's output AUROCs, LogR, diff-in-means, LDA,
