@@ -76,6 +76,7 @@ export function runCommands(): Command[] {
       const sizes = { maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest) };
       let cfg;
       if (o.model) {
+        if (o.datasets) throw new Error("--datasets picks zoo adapters; --model runs one model on 2-digit addition");
         const model = resolve(o.model);
         if (!existsSync(join(model, "model.safetensors"))) throw new Error(`${model}: no model here (a folder with config.json, model.safetensors, tokenizer.json)`);
         const data = await writeDataset(join(out, "datasets"), "addition", DEMO_DATASET);
