@@ -67,6 +67,7 @@ export function runCommands(): Command[] {
     .option("--zoo <dir>", "a model zoo folder (base/ and adapters/<dataset>/)", ZOO_DIR)
     .option("--model <dir>", "one model instead of the zoo, on 2-digit addition (the older single-model default is models/default)")
     .option("--retrain", "make the zoo first (scripts/train-zoo.ts, about two hours on 2 cores), into OUT/zoo")
+    .option("--datasets <names>", "comma-separated zoo datasets to run, e.g. addition (default: every adapter in the zoo)")
     .option("--max-train <n>", "examples per training distribution", "1000")
     .option("--max-test <n>", "examples per test distribution", "500")
     .addOption(deviceOption("the models run"))
@@ -75,6 +76,7 @@ export function runCommands(): Command[] {
       const sizes = { maxTrain: Number(o.maxTrain), maxTest: Number(o.maxTest) };
       let cfg;
       if (o.model) {
+        if (o.datasets) throw new Error("--datasets picks zoo adapters; --model runs one model on 2-digit addition");
         const model = resolve(o.model);
         if (!existsSync(join(model, "model.safetensors"))) throw new Error(`${model}: no model here (a folder with config.json, model.safetensors, tokenizer.json)`);
         const data = await writeDataset(join(out, "datasets"), "addition", DEMO_DATASET);
@@ -86,7 +88,7 @@ export function runCommands(): Command[] {
           const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "train-zoo.ts"), zoo], { stdio: "inherit", cwd: REPO_ROOT });
           if (r.status !== 0) throw new Error("making the zoo failed (see above)");
         }
-        cfg = zooRunConfig(out, { zoo, ...sizes });
+        cfg = zooRunConfig(out, { zoo, ...sizes, ...(o.datasets ? { datasets: String(o.datasets).split(",").map((n) => n.trim()).filter(Boolean) } : {}) });
       }
       if (o.device) cfg = { ...cfg, device: o.device };
       const t0 = performance.now();

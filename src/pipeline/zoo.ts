@@ -50,11 +50,17 @@ export function zooMembers(zoo = ZOO_DIR): ArithmeticName[] {
 
 /**
  * A run over the zoo: each adapter (as model `zoo-<dataset>`) on its own dataset only, created under out/datasets,
- * with the base alone as its no-quirk control for anomaly detection.
+ * with the base alone as its no-quirk control for anomaly detection; `datasets` keeps only those adapters (default:
+ * every adapter in the zoo).
  */
-export function zooRunConfig(out: string, opts: { zoo?: string; maxTrain: number; maxTest: number }): RunConfig {
-  const members = zooMembers(opts.zoo);
+export function zooRunConfig(out: string, opts: { zoo?: string; maxTrain: number; maxTest: number; datasets?: string[] }): RunConfig {
+  let members = zooMembers(opts.zoo);
   if (members.length === 0) throw new Error(`${opts.zoo ?? ZOO_DIR}: no adapters under adapters/ (make the zoo with 'node --import tsx scripts/train-zoo.ts')`);
+  if (opts.datasets) {
+    const missing = opts.datasets.filter((n) => !(members as string[]).includes(n));
+    if (missing.length || opts.datasets.length === 0) throw new Error(`datasets: ${missing.join(", ") || "none given"}; the zoo has adapters for ${members.join(", ")}`);
+    members = members.filter((n) => opts.datasets!.includes(n));
+  }
   return validateRunConfig(
     {
       out,
