@@ -253,11 +253,6 @@ export function deviceMemory(): { bytes: number; from: string } | undefined {
   return free < heap ? { bytes: free, from: `free host memory: ${what}, ${gib(heap)}, is host memory` } : { bytes: heap, from: what };
 }
 
-/** The device memory budget in bytes ($QUIRKY_DEVICE_MEMORY, else vulkaninfo's), or undefined when unknown. */
-export function deviceMemoryBudget(): number | undefined {
-  return deviceMemory()?.bytes;
-}
-
 /** Device memory kept free beside the weights for activations, the KV cache and the runtime. */
 export const DEVICE_ACTIVATION_RESERVE = 2 * 2 ** 30;
 

@@ -175,7 +175,7 @@ export class Transformer<W extends Weight = Weight> {
 
   /** Say that the weights were edited in place (a merged adapter): the device's copies are dropped, uploaded again when next used. */
   async weightsChanged(): Promise<void> {
-    await (await this.gpu)?.release();
+    await this.release();
   }
 
   get params(): ModelParams<W> {
