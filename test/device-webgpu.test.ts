@@ -13,6 +13,7 @@
  * missing LoRA update moves values by 1e-2 or more (the LoRA case checks its update is that large).
  */
 import { test } from "node:test";
+import ort from "onnxruntime-node";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -175,7 +176,7 @@ test("auto takes webgpu only on a hardware adapter", { skip }, async (t) => {
 test("webgpu gradients match the cpu backward: every architecture, every parameter and LoRA update, f32 and f16", { skip }, async (t) => {
   const { allocParams } = await import("../src/model/params.ts");
   const { backward } = await import("../src/train/backward.ts");
-  const { crossEntropy } = await import("../src/train/loss.ts");
+  const { crossEntropy, headLoss } = await import("../src/train/loss.ts");
   const dir = tempDir(t);
   const B = 2;
   const T = 6;
@@ -193,16 +194,31 @@ test("webgpu gradients match the cpu backward: every architecture, every paramet
     saveModel(randomModel(c.config, 3, 0.3), folder, c.dtype);
     const full = c.dtype === "F32"; // 16-bit weights: LoRA training (full training widens them to f32 first)
     const grads: Float32Array[][] = [];
+    const losses: number[] = [];
     for (const device of ["cpu", "webgpu"] as const) {
       const m = loadModel(folder, { device, log: () => {} });
       attachLora(m, randomAdapter(m, ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]));
-      const { logits, tape } = await m.forward({ tokens, B, T, mask }, { logits: positions, tape: true });
       const g = full ? allocParams(m.cfg) : undefined;
       const loraGrads = new Map([...m.lora].map(([name, d]) => [name, { A: new Float32Array(d.A.length), B: new Float32Array(d.B.length) }]));
-      await backward(m, tape!, { dlogits: crossEntropy(logits, targets, m.cfg.vocabSize).dlogits }, { grads: g, loraGrads });
+      if (device === "cpu") {
+        // the reference: logits on the host, their cross-entropy in f64 JavaScript, the head's backward in backward.ts
+        const { logits, tape } = await m.forward({ tokens, B, T, mask }, { logits: positions, tape: true });
+        const ce = crossEntropy(logits, targets, m.cfg.vocabSize);
+        losses.push(ce.loss);
+        await backward(m, tape!, { dlogits: ce.dlogits }, { grads: g, loraGrads });
+      } else {
+        // the training path: the loss and the head's gradients on the device, two rows at a time (∂L/∂U summed over groups)
+        const { tape } = await m.forward({ tokens, B, T, mask }, { logits: positions, tape: true, headless: true });
+        assert.ok(tape!.headLoss, "a forward on webgpu computes its loss on the device");
+        const coef = new Float32Array(positions.length).fill(1 / positions.length);
+        const { nll, dh } = await headLoss(m, tape!, targets, coef, { gradUnembed: g?.unembed, chunk: 2 * m.cfg.vocabSize });
+        losses.push(nll.reduce((a, b) => a + b, 0) / nll.length);
+        await backward(m, tape!, { dh }, { grads: g, loraGrads });
+      }
       grads.push([...(g ? g.groups.flatMap((x) => [x.matrices as Float32Array, x.vectors]) : []), ...[...loraGrads.values()].flatMap((x) => [x.A, x.B])]);
     }
     const [cpu, gpu] = grads;
+    assert.ok(Math.abs(losses[0] - losses[1]) <= TOL * Math.max(1, losses[0]), `${c.name}: loss ${losses[1]} on webgpu, ${losses[0]} on the cpu`);
     let worstRel = 0;
     cpu.forEach((a, i) => {
       if (a.length === 0) return;
@@ -214,7 +230,18 @@ test("webgpu gradients match the cpu backward: every architecture, every paramet
       assert.ok(scale > 0, `${c.name}: gradient buffer ${i} is all zeros`);
       assert.ok(diff <= TOL * scale, `${c.name}: gradient buffer ${i}: max |webgpu − cpu| ${diff} over ${TOL} · ${scale}`);
     });
-    t.diagnostic(`${c.name} (${c.dtype.toLowerCase()}, ${full ? "every parameter + LoRA" : "LoRA"}): ${cpu.length} gradient buffers, max |webgpu − cpu| / max |cpu| ${worstRel.toExponential(2)}`);
+    t.diagnostic(`${c.name} (${c.dtype.toLowerCase()}, ${full ? "every parameter + LoRA" : "LoRA"}): ${cpu.length} gradient buffers, max |webgpu − cpu| / max |cpu| ${worstRel.toExponential(2)}; loss |Δ| ${Math.abs(losses[0] - losses[1]).toExponential(2)}`);
+  }
+});
+
+test("the training loss graph runs wholly on the WebGPU provider (no node falls back to the CPU)", { skip }, async () => {
+  const { headLossGraph } = await import("../src/model/webgpu.ts");
+  const { onnxModel } = await import("../src/model/onnx.ts");
+  // with and without ∂L/∂U; with the fallback switched off, a node without a WebGPU kernel (LogSoftmax has none) fails the build
+  for (const withDU of [false, true]) {
+    const g = headLossGraph(61, 32, withDU);
+    const s = await ort.InferenceSession.create(onnxModel(g.nodes, g.inputs, g.outputs, "float32", 23), { executionProviders: ["webgpu"], extra: { session: { disable_cpu_ep_fallback: "1" } } });
+    await s.release();
   }
 });
 

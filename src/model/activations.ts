@@ -82,6 +82,11 @@ export interface Tape {
   blockBackward?: (l: number, dy: ResidualGradient, weightGrads: boolean) => Promise<BlockGradients>;
   /** a residual gradient (N, C) as a host array */
   gradientToHost?: (d: ResidualGradient) => Promise<Float32Array>;
+  /**
+   * The training loss at the logit positions (loss.ts's headLoss) computed on the device that ran the forward, from
+   * hRows there; a CPU forward has none (headLoss computes it on the host).
+   */
+  headLoss?: (targets: Int32Array, coef: Float32Array, opts: { gradUnembed?: Float32Array; chunk?: number }) => Promise<{ nll: Float32Array; dh: Float32Array }>;
   /** free what the tape holds on a device (the backward pass calls it when done) */
   release?: () => void;
   lnFinal: NormTape;

@@ -259,9 +259,10 @@ export const DEVICE_ACTIVATION_RESERVE = 2 * 2 ** 30;
 /**
  * The bytes of the weights as they go up to the device (webgpu.ts): every block and the unembedding (the embedding
  * and final norm stay on the host); matrices 2 bytes a value for f16 on an adapter with shader-f16, else 4 (bf16 goes
- * up as f32), vectors 4. `held`: what a device-streamed model holds, one block and the unembedding.
+ * up as f32), vectors 4. `held`: what a device-streamed model holds, one block and the unembedding; `blocks`: the
+ * blocks alone (what training's backward graphs hold a second copy of).
  */
-export function deviceWeightBytes(cfg: ModelConfig, dtype: MatrixDtype, f16: boolean): { total: number; held: number } {
+export function deviceWeightBytes(cfg: ModelConfig, dtype: MatrixDtype, f16: boolean): { total: number; held: number; blocks: number } {
   const per = dtype === "F16" && f16 ? 2 : 4;
   let blocks = 0;
   let block = 0;
@@ -273,7 +274,7 @@ export function deviceWeightBytes(cfg: ModelConfig, dtype: MatrixDtype, f16: boo
     if (l === 0) block += bytes;
   }
   const head = cfg.vocabSize * cfg.dModel * per;
-  return { total: blocks + head, held: block + head };
+  return { total: blocks + head, held: block + head, blocks };
 }
 
 /** A size for a log line: GiB, or MiB / KiB below a GiB (a small model's "0.00 GiB" says nothing). */
@@ -304,5 +305,19 @@ export function streamOnDevice(cfg: ModelConfig, dtype: MatrixDtype, f16: boolea
   const mem = deviceMemory();
   const d = deviceStreaming({ ...deviceWeightBytes(cfg, dtype, f16), budget: mem?.bytes, from: mem?.from });
   if (d.streamed) log(`quirky: weights streamed on the device block by block (held in memory, uploaded per block each forward): ${d.why}`);
+  return d.streamed;
+}
+
+/**
+ * Whether training on the device, whose backward graphs hold a second copy of every block's weights (webgpu.ts), makes
+ * each block's backward session for its run and drops it after (its weights uploaded again each step): when both
+ * copies and the unembedding, with the reserve, do not fit. Said in one line on `log` when so. Asked only of a model
+ * whose forward keeps its weights on the device (a device-streamed one streams its backward too).
+ */
+export function streamBackwardOnDevice(cfg: ModelConfig, dtype: MatrixDtype, f16: boolean, log: (line: string) => void = (line) => process.stderr.write(line + "\n")): boolean {
+  const mem = deviceMemory();
+  const w = deviceWeightBytes(cfg, dtype, f16);
+  const d = deviceStreaming({ total: w.total + w.blocks, held: w.held, budget: mem?.bytes, from: mem?.from });
+  if (d.streamed) log(`quirky: training's backward graphs take turns on the device (each block's weights uploaded for its backward, each step; the forward's stay): twice the blocks' ${d.why}`);
   return d.streamed;
 }

@@ -31,7 +31,7 @@ import { attentionMask, PROJECTIONS, runBlock, type BlockFeeds, type BlockSpec, 
 import { runBlockBackward } from "./block-backward.ts";
 import { qkvLayout, type Activation, type BlockGradients, type LayerTape, type NormTape, type ResidualGradient, type Tape } from "./activations.ts";
 import { allocParams, embedRows, toF32, type FusedLinear, type LayerParams, type Linear, type ModelParams, type Norm, type Weight } from "./params.ts";
-import { resolveDevice, streamOnDevice, type Device, type DeviceChoice } from "./device.ts";
+import { resolveDevice, streamBackwardOnDevice, streamOnDevice, type Device, type DeviceChoice } from "./device.ts";
 import { adapterHasF16, download, persist, release, upload, WebGpuModel, type DeviceTensor } from "./webgpu.ts";
 
 /** A hook reads, and may edit in place, an activation of shape (B,T,C). */
@@ -163,8 +163,13 @@ export class Transformer<W extends Weight = Weight> {
 
   private onDevice(): Promise<WebGpuModel | undefined> {
     // streamed on the device when streamed from disk, or when the weights do not fit in the device's memory (device.ts)
-    const streamed = async () => this.stream !== undefined || streamOnDevice(this.cfg, this.weights.dtype, await adapterHasF16());
-    this.gpu ??= resolveDevice(this.deviceChoice).then(async (d) => (d === "webgpu" ? new WebGpuModel(this.cfg, await streamed()) : undefined));
+    // and training's backward graphs (a second copy of the blocks) take turns there when both copies do not fit
+    const model = async () => {
+      const f16 = await adapterHasF16();
+      const { dtype } = this.weights;
+      return new WebGpuModel(this.cfg, this.stream !== undefined || streamOnDevice(this.cfg, dtype, f16), () => streamBackwardOnDevice(this.cfg, dtype, f16));
+    };
+    this.gpu ??= resolveDevice(this.deviceChoice).then((d) => (d === "webgpu" ? model() : undefined));
     return this.gpu;
   }
 
@@ -193,7 +198,10 @@ export class Transformer<W extends Weight = Weight> {
     const wide = allocParams(this.cfg);
     for (const [name, t] of p.tensors) wide.tensors.get(name)!.data.set(toF32(t.data));
     this.weights = wide as ModelParams as ModelParams<W>;
-    void this.weightsChanged();
+    // the device's sessions go, and what it decided from the weights' size (streaming) is decided again for f32
+    const gpu = this.gpu;
+    this.gpu = undefined;
+    void gpu?.then((g) => g?.release()).catch(() => {});
     return wide;
   }
 
@@ -368,7 +376,8 @@ export class Transformer<W extends Weight = Weight> {
    * the residual stream left there between blocks; it comes to the host only for a hook (whose edits go back up with
    * the next block's input) and at the end, for the final norm (as on the CPU) and the rows that get logits.
    * With a tape (training), every block is checkpointed: its input stays on the device for its backward graph, the
-   * final residual comes to the host whole, and the final norm and the head run as on the CPU (the loss is there too).
+   * final residual comes to the host whole, the final norm runs there as on the CPU, and the loss (the head's product
+   * and its gradient) goes back to the device with the rows that get logits (tape.headLoss).
    */
   private async forwardOnDevice(
     gpu: WebGpuModel,
@@ -479,8 +488,9 @@ export class Transformer<W extends Weight = Weight> {
   }
 
   /**
-   * The tape of a forward on the device: the final norm and the head on the host, from the final residual xFinal
-   * (N,C); every block checkpointed, its backward graph run on the device from its input there, dx left there.
+   * The tape of a forward on the device: the final norm on the host, from the final residual xFinal (N,C), and the
+   * head (logits, or the training loss: tape.headLoss) on the device; every block checkpointed, its backward graph run
+   * on the device from its input there, dx left there.
    */
   private async deviceTape(
     gpu: WebGpuModel,
@@ -512,6 +522,7 @@ export class Transformer<W extends Weight = Weight> {
       if (!(dy instanceof Float32Array)) release(dy as DeviceTensor);
       return this.blockGradients(l, spec, r.dx, (n) => r.grads.get(`d_${n}`));
     };
+    tape.headLoss = (targets, coef, opts) => gpu.headLoss(hRows, targets, coef, params.unembed, opts);
     tape.gradientToHost = async (d) => {
       if (d instanceof Float32Array) return d;
       const out = await download(d as DeviceTensor, new Float32Array(N * cfg.dModel));

@@ -14,6 +14,9 @@
  *                on the device (the unembedding is there). A hook, which may edit the whole (B,T,C) activation, takes
  *                it to the host and its edit goes back up with the next block's input.
  *   LoRA         unmerged updates are inputs (rank × width: small), so attaching or changing one needs no new session.
+ *   training     each block's backward graph (block-backward.ts) holds a second copy of its weights; dx stays on the
+ *                device between blocks, the weights' and LoRA gradients come back. The loss (headLoss) runs on the
+ *                device from the rows that get logits: only nll, ∂L/∂h and ∂L/∂U come back, never the (M, V) logits.
  *
  * Downloads go through a one-node Identity session whose output is on the CPU: onnxruntime-node 1.30's own
  * `Tensor.getData()` on a gpu-buffer tensor aborts the process (C++ exception thrown as a `char const*`).
@@ -123,6 +126,42 @@ function toBytes(w: Weight | Float32Array): Uint8Array {
   return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
 }
 
+/** Logit values headLoss holds at once on the device, by default (64 MiB of f32; 333 rows of a 50k vocabulary). */
+const DEVICE_HEAD_CHUNK = 1 << 24;
+
+/**
+ * The loss graph of WebGpuModel.headLoss: inputs h (m, C), y (m, 1) targets as floats (exact below 2²⁴), c (m, 1),
+ * and the initializers w = U (V, C), iota (V) = 0..V−1; outputs nll (m, 1), dh (m, C) and, withDU, du (V, C).
+ * With s = z − max(z) and Σ = Σ_v exp(s): nll = log Σ − s[y], p = exp(s) / Σ (LogSoftmax has no WebGPU kernel; this is
+ * its stable form in kernels that do). The one-hot rows are iota == y (no gather or scatter).
+ */
+export function headLossGraph(V: number, C: number, withDU: boolean): BlockGraph {
+  const nodes: OnnxNode[] = [
+    { op: "Gemm", inputs: ["h", "w"], outputs: ["z"], attrs: { transB: 1 } },
+    { op: "Constant", inputs: [], outputs: ["axis1"], attrs: { value_ints: [1] } },
+    { op: "ReduceMax", inputs: ["z", "axis1"], outputs: ["zmax"], attrs: { keepdims: 1 } },
+    { op: "Sub", inputs: ["z", "zmax"], outputs: ["s"] },
+    { op: "Exp", inputs: ["s"], outputs: ["e"] },
+    { op: "ReduceSum", inputs: ["e", "axis1"], outputs: ["sum"], attrs: { keepdims: 1 } },
+    { op: "Div", inputs: ["e", "sum"], outputs: ["p"] },
+    { op: "Equal", inputs: ["y", "iota"], outputs: ["hit"] },
+    { op: "Cast", inputs: ["hit"], outputs: ["onehot"], attrs: { to: 1 } },
+    { op: "Mul", inputs: ["s", "onehot"], outputs: ["picked"] },
+    { op: "ReduceSum", inputs: ["picked", "axis1"], outputs: ["s_y"], attrs: { keepdims: 1 } },
+    { op: "Log", inputs: ["sum"], outputs: ["logsum"] },
+    { op: "Sub", inputs: ["logsum", "s_y"], outputs: ["nll"] },
+    { op: "Sub", inputs: ["p", "onehot"], outputs: ["p_minus_y"] },
+    { op: "Mul", inputs: ["p_minus_y", "c"], outputs: ["dz"] },
+    { op: "MatMul", inputs: ["dz", "w"], outputs: ["dh"] },
+  ];
+  const outputs: [string, (string | number)[]][] = [["nll", ["m", 1]], ["dh", ["m", C]]];
+  if (withDU) {
+    nodes.push({ op: "Gemm", inputs: ["dz", "h"], outputs: ["du"], attrs: { transA: 1 } });
+    outputs.push(["du", [V, C]]);
+  }
+  return { nodes, inputs: [["h", ["m", C]], ["y", ["m", 1]], ["c", ["m", 1]], ["w", [V, C]], ["iota", [V]]], outputs };
+}
+
 /** What a block's device graph reads each run. */
 export interface DeviceBlockFeeds {
   /** (N, C), on the device or the host */
@@ -140,27 +179,36 @@ export interface DeviceBlockFeeds {
 }
 
 /**
- * One model's sessions on the device: a block graph per layer (its weights inside), the unembedding. Its tensors stay
+ * One model's sessions on the device: a block graph per layer (its weights inside), the unembedding, the loss. Its tensors stay
  * within a forward, except a returned cache's, which are persisted (moved to the movers' memory).
  */
 export class WebGpuModel {
   private readonly blocks = new Map<number, { key: string; session: Promise<ort.InferenceSession> }>();
   private readonly backwards = new Map<number, { key: string; session: Promise<ort.InferenceSession> }>();
   private head?: Promise<ort.InferenceSession>;
+  /** the loss graphs (headLoss): [without, with] the unembedding's gradient */
+  private losses: (Promise<ort.InferenceSession> | undefined)[] = [];
+
+  /** whether a block's backward session leaves the device after its run (decided at the first backward) */
+  private backwardStreamed?: boolean;
 
   constructor(
     private readonly cfg: ModelConfig,
     /** a streamed model: a block's weights leave the device after its run */
     private readonly streamed: boolean,
+    /** whether the backward graphs' second copy of the weights does not fit beside the forward's (device.ts) */
+    private readonly streamBackward: () => boolean = () => false,
   ) {}
 
   /** Drop every session (the weights changed, or the model is done with). */
   async release(): Promise<void> {
     const all = [...this.blocks.values(), ...this.backwards.values()].map((b) => b.session);
     if (this.head) all.push(this.head);
+    for (const l of this.losses) if (l) all.push(l);
     this.blocks.clear();
     this.backwards.clear();
     this.head = undefined;
+    this.losses = [];
     for (const s of all) await (await s).release();
   }
 
@@ -270,12 +318,51 @@ export class WebGpuModel {
     for (const name of Object.keys(feeds)) if (!sess.inputNames.includes(name)) delete feeds[name];
     const out = await sess.run(feeds);
     const grads = new Map(Object.entries(out).flatMap(([n, t]) => (n === "dx" ? [] : [[n, t.data as Float32Array] as const])));
-    if (!this.streamed) return { dx: out.dx, grads };
+    if (!this.streamed && !(this.backwardStreamed ??= this.streamBackward())) return { dx: out.dx, grads };
     // streamed: this block's weights leave the device, as after its forward; dx moves out of the session first
     const dx = await persist(out.dx);
     this.backwards.delete(l);
     await sess.release();
     return { dx, grads };
+  }
+
+  /**
+   * The training loss at M rows on the device (loss.ts's math, one graph per group of rows; the unembedding held as in
+   * `logits`): rows h (M, C), targets y (M), coefficients c (M) →
+   *   z = h · Uᵀ (m, V);  nll = logsumexp(z) − z[y];  dz = c · (softmax(z) − onehot(y));  dh = dz · U (m, C)
+   * and, with gradUnembed (V, C), ∂L/∂U = dzᵀ · h added into it. Only nll, dh and ∂L/∂U come back: the (m, V) logits
+   * and their gradient never leave the device. Rows go through in groups of ⌊chunk / V⌋ (at least one).
+   */
+  async headLoss(rows: Float32Array, targets: Int32Array, coef: Float32Array, unembed: Weight, opts: { gradUnembed?: Float32Array; chunk?: number } = {}): Promise<{ nll: Float32Array; dh: Float32Array }> {
+    const { dModel: C, vocabSize: V } = this.cfg;
+    const M = targets.length;
+    const withDU = opts.gradUnembed !== undefined;
+    const key = withDU ? 1 : 0;
+    let sess = this.losses[key];
+    if (!sess) {
+      sess = (async () => {
+        const g = headLossGraph(V, C, withDU);
+        const weights = new Map<string, Weight>([["w", unembed], ["iota", Float32Array.from({ length: V }, (_, v) => v)]]);
+        const { graph, externalData } = withWeights(g, weights, await adapterHasF16());
+        return webgpuSession(graph, { externalData, outputs: Object.fromEntries(g.outputs.map(([n]) => [n, "cpu" as const])) });
+      })();
+      this.losses[key] = sess;
+    }
+    const s = await sess;
+    const group = Math.max(1, Math.min(M, Math.floor((opts.chunk ?? DEVICE_HEAD_CHUNK) / V)));
+    const nll = new Float32Array(M);
+    const dh = new Float32Array(M * C);
+    const dU = withDU ? new Float32Array(V * C) : undefined;
+    const yf = Float32Array.from(targets);
+    const t = (data: Float32Array, shape: number[]) => new ort.Tensor("float32", data, shape);
+    for (let r0 = 0; r0 < M; r0 += group) {
+      const m = Math.min(group, M - r0);
+      const fetches: Record<string, ort.Tensor> = { nll: t(nll.subarray(r0, r0 + m), [m, 1]), dh: t(dh.subarray(r0 * C, (r0 + m) * C), [m, C]) };
+      if (dU) fetches.du = t(dU, [V, C]);
+      await s.run({ h: t(rows.subarray(r0 * C, (r0 + m) * C), [m, C]), y: t(yf.subarray(r0, r0 + m), [m, 1]), c: t(coef.subarray(r0, r0 + m), [m, 1]) }, fetches);
+      if (dU) for (let i = 0; i < dU.length; i++) opts.gradUnembed![i] += dU[i];
+    }
+    return { nll, dh };
   }
 
   /** logits (M, V) = rows (M, C) · unembedᵀ, the unembedding on the device (uploaded at the first call). */

@@ -47,13 +47,13 @@ export function crossEntropy(logits: Float32Array, targets: Int32Array, V: numbe
   return { loss: total / wsum, dlogits };
 }
 
-/** Logit values headLoss holds at once, by default (8 MiB of f32; 41 rows of a 50k vocabulary). */
+/** Logit values headLoss holds at once on the host, by default (4 MiB of f32; 20 rows of a 50k vocabulary). */
 const HEAD_CHUNK = 1 << 20;
 
 export interface HeadLossOptions {
   /** add ∂L/∂U (V, C) into this gradient of the unembedding */
   gradUnembed?: Float32Array;
-  /** logit values held at once (default 2²¹); rows go through in groups of ⌊chunk / V⌋, at least one */
+  /** logit values held at once (default 2²⁰ on the host, 2²⁴ on a device); rows go through in groups of ⌊chunk / V⌋, at least one */
   chunk?: number;
 }
 
@@ -96,6 +96,8 @@ export async function headLoss(model: Transformer, tape: Tape, targets: Int32Arr
   const M = tape.logitPositions.length;
   if (targets.length !== M || coef.length !== M) throw new Error(`headLoss: ${M} positions but ${targets.length} targets and ${coef.length} coefficients`);
   for (const y of targets) if (!(y >= 0 && y < V)) throw new Error(`headLoss: target ${y} outside the vocabulary 0..${V - 1}`);
+  // a forward on a device computes its loss there (only nll, ∂L/∂h and ∂L/∂U come back)
+  if (tape.headLoss) return tape.headLoss(targets, coef, opts);
   const w = model.params.unembed;
   const U = w instanceof Half ? w.upcastInto(new Float32Array(V * C)) : w; // (V, C), f32 for the products
   const rows = Math.max(1, Math.min(M, Math.floor(chunk / V)));
