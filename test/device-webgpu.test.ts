@@ -283,20 +283,23 @@ test("quirky extract --device webgpu stores the states --device cpu stores (bf16
   const bad = runCli(["extract", "--model", model, "--dataset", ds, "--out", join(dir, "bad"), "--device", "tpu"]);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--device.*tpu/);
-  // three LoRA steps on each device from the same seed: the same losses at every step (each step's loss is computed
-  // from the weights the previous steps' gradients made), to the states' tolerance
-  const losses: Record<string, number[]> = {};
-  for (const device of ["cpu", "webgpu"]) {
-    const out = join(dir, `trained-${device}`);
-    const tr = runCli(["train", "--model", model, "--dataset", ds, "--out", out, "--device", device, "--steps", "3", "--batch-size", "4", "--accum-steps", "1", "--lr", "1e-2", "--max-eval", "8"]);
-    assert.equal(tr.code, 0, tr.stderr);
-    const curves = JSON.parse(readFileSync(join(out, "training_curves.json"), "utf8")).curves;
-    losses[device] = [...curves.train.map((s: { loss: number }) => s.loss), ...curves.eval.map((e: { sets: Record<string, { loss: number }> }) => e.sets.val.loss)];
+  // three steps on each device from the same seed: the same losses at every step (each step's loss is computed from
+  // the weights the previous steps' gradients made), to the states' tolerance. LoRA, and full training (the bf16
+  // weights widened to f32, uploaded again after every step; the unembedding's gradient from the device's loss)
+  for (const mode of ["lora", "full"]) {
+    const losses: Record<string, number[]> = {};
+    for (const device of ["cpu", "webgpu"]) {
+      const out = join(dir, `trained-${mode}-${device}`);
+      const tr = runCli(["train", "--model", model, "--dataset", ds, "--out", out, "--device", device, "--mode", mode, "--steps", "3", "--batch-size", "4", "--accum-steps", "1", "--lr", mode === "lora" ? "1e-2" : "1e-3", "--max-eval", "8"]);
+      assert.equal(tr.code, 0, tr.stderr);
+      const curves = JSON.parse(readFileSync(join(out, "training_curves.json"), "utf8")).curves;
+      losses[device] = [...curves.train.map((s: { loss: number }) => s.loss), ...curves.eval.map((e: { sets: Record<string, { loss: number }> }) => e.sets.val.loss)];
+    }
+    t.diagnostic(`train ${mode}: losses cpu ${losses.cpu.map((l) => l.toFixed(6)).join(" ")}, webgpu ${losses.webgpu.map((l) => l.toFixed(6)).join(" ")}`);
+    assert.equal(losses.webgpu.length, losses.cpu.length);
+    losses.cpu.forEach((l, i) => assert.ok(Math.abs(l - losses.webgpu[i]) <= TOL * Math.max(1, Math.abs(l)), `train ${mode} loss ${i}: cpu ${l}, webgpu ${losses.webgpu[i]}`));
+    assert.ok(Math.abs(losses.cpu[0] - losses.cpu[2]) > 10 * TOL, `${mode} training moved the loss`);
   }
-  t.diagnostic(`train: losses cpu ${losses.cpu.map((l) => l.toFixed(6)).join(" ")}, webgpu ${losses.webgpu.map((l) => l.toFixed(6)).join(" ")}`);
-  assert.equal(losses.webgpu.length, losses.cpu.length);
-  losses.cpu.forEach((l, i) => assert.ok(Math.abs(l - losses.webgpu[i]) <= TOL * Math.max(1, Math.abs(l)), `train loss ${i}: cpu ${l}, webgpu ${losses.webgpu[i]}`));
-  assert.ok(Math.abs(losses.cpu[0] - losses.cpu[2]) > 10 * TOL, "training moved the loss");
 });
 
 test("a run config's device is cpu, webgpu or auto", () => {
