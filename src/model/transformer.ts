@@ -199,9 +199,8 @@ export class Transformer<W extends Weight = Weight> {
     for (const [name, t] of p.tensors) wide.tensors.get(name)!.data.set(toF32(t.data));
     this.weights = wide as ModelParams as ModelParams<W>;
     // the device's sessions go, and what it decided from the weights' size (streaming) is decided again for f32
-    const gpu = this.gpu;
+    void this.release().catch(() => {});
     this.gpu = undefined;
-    void gpu?.then((g) => g?.release()).catch(() => {});
     return wide;
   }
 

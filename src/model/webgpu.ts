@@ -27,6 +27,7 @@ import { blockGraphParts, PROJECTIONS, type BlockGraph, type BlockSpec, type Pro
 import { blockBackwardGraphParts } from "./block-backward.ts";
 import { webgpuSession } from "./device.ts";
 import { onnxModel, type ExternalInitializer, type OnnxNode } from "./onnx.ts";
+import { addInPlace } from "./layers.ts";
 import { Half, type LayerParams, type Weight } from "./params.ts";
 
 /** A tensor where the WebGPU provider left it (or a host tensor we hand it). */
@@ -160,6 +161,12 @@ export function headLossGraph(V: number, C: number, withDU: boolean): BlockGraph
     outputs.push(["du", [V, C]]);
   }
   return { nodes, inputs: [["h", ["m", C]], ["y", ["m", 1]], ["c", ["m", 1]], ["w", [V, C]], ["iota", [V]]], outputs };
+}
+
+/** A session of a head graph (the logits', the loss's): the unembedding as its initializer w, and `extra` beside it; every output copied back. */
+async function headSession(g: BlockGraph, unembed: Weight, extra: Record<string, Float32Array> = {}): Promise<ort.InferenceSession> {
+  const { graph, externalData } = withWeights(g, new Map<string, Weight>([["w", unembed], ...Object.entries(extra)]), await adapterHasF16());
+  return webgpuSession(graph, { externalData, outputs: Object.fromEntries(g.outputs.map(([n]) => [n, "cpu" as const])) });
 }
 
 /** What a block's device graph reads each run. */
@@ -338,17 +345,7 @@ export class WebGpuModel {
     const M = targets.length;
     const withDU = opts.gradUnembed !== undefined;
     const key = withDU ? 1 : 0;
-    let sess = this.losses[key];
-    if (!sess) {
-      sess = (async () => {
-        const g = headLossGraph(V, C, withDU);
-        const weights = new Map<string, Weight>([["w", unembed], ["iota", Float32Array.from({ length: V }, (_, v) => v)]]);
-        const { graph, externalData } = withWeights(g, weights, await adapterHasF16());
-        return webgpuSession(graph, { externalData, outputs: Object.fromEntries(g.outputs.map(([n]) => [n, "cpu" as const])) });
-      })();
-      this.losses[key] = sess;
-    }
-    const s = await sess;
+    const s = await (this.losses[key] ??= headSession(headLossGraph(V, C, withDU), unembed, { iota: Float32Array.from({ length: V }, (_, v) => v) }));
     const group = Math.max(1, Math.min(M, Math.floor((opts.chunk ?? DEVICE_HEAD_CHUNK) / V)));
     const nll = new Float32Array(M);
     const dh = new Float32Array(M * C);
@@ -360,7 +357,7 @@ export class WebGpuModel {
       const fetches: Record<string, ort.Tensor> = { nll: t(nll.subarray(r0, r0 + m), [m, 1]), dh: t(dh.subarray(r0 * C, (r0 + m) * C), [m, C]) };
       if (dU) fetches.du = t(dU, [V, C]);
       await s.run({ h: t(rows.subarray(r0 * C, (r0 + m) * C), [m, C]), y: t(yf.subarray(r0, r0 + m), [m, 1]), c: t(coef.subarray(r0, r0 + m), [m, 1]) }, fetches);
-      if (dU) for (let i = 0; i < dU.length; i++) opts.gradUnembed![i] += dU[i];
+      if (dU) addInPlace(opts.gradUnembed!, dU);
     }
     return { nll, dh };
   }
@@ -368,11 +365,7 @@ export class WebGpuModel {
   /** logits (M, V) = rows (M, C) · unembedᵀ, the unembedding on the device (uploaded at the first call). */
   async logits(rows: Float32Array, M: number, unembed: Weight): Promise<Float32Array> {
     const { dModel: C, vocabSize: V } = this.cfg;
-    this.head ??= (async () => {
-      const g = { nodes: [{ op: "Gemm", inputs: ["rows", "w"], outputs: ["logits"], attrs: { transB: 1 } }], inputs: [["rows", ["M", C]], ["w", [V, C]]] as [string, (string | number)[]][], outputs: [["logits", ["M", V]]] as [string, (string | number)[]][] };
-      const { graph, externalData } = withWeights(g, new Map([["w", unembed]]), await adapterHasF16());
-      return webgpuSession(graph, { externalData, outputs: { logits: "cpu" } });
-    })();
+    this.head ??= headSession({ nodes: [{ op: "Gemm", inputs: ["rows", "w"], outputs: ["logits"], attrs: { transB: 1 } }], inputs: [["rows", ["M", C]], ["w", [V, C]]], outputs: [["logits", ["M", V]]] }, unembed);
     const out = new Float32Array(M * V);
     await (await this.head).run({ rows: new ort.Tensor("float32", rows.subarray(0, M * C), [M, C]) }, { logits: new ort.Tensor("float32", out, [M, V]) });
     return out;
